@@ -1,0 +1,274 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/hashicorp/raft"
+
+	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+	"github.com/graft-cluster/graft/fsm"
+)
+
+// clusterService serves graft.v1.ClusterService on a node.
+type clusterService struct {
+	n *Node
+}
+
+var _ graftv1connect.ClusterServiceHandler = (*clusterService)(nil)
+
+// localStatus describes this node as it sees itself.
+func (n *Node) localStatus() *graftv1.NodeStatus {
+	return &graftv1.NodeStatus{
+		Id:           n.cfg.ID,
+		ApiAddr:      n.apiAddr,
+		RaftAddr:     n.raftAddr,
+		State:        strings.ToLower(n.raft.State().String()),
+		AppliedIndex: n.fsm.Applied(),
+		CommitIndex:  n.raft.CommitIndex(),
+		LastLogIndex: n.raft.LastIndex(),
+		Term:         n.raft.CurrentTerm(),
+	}
+}
+
+// Status reports the members of the Raft configuration. Unless local is
+// set, each peer is asked for its own view (state, indexes) in parallel;
+// a peer that does not answer within a second is reported unreachable.
+func (s *clusterService) Status(ctx context.Context, req *connect.Request[graftv1.StatusRequest]) (*connect.Response[graftv1.StatusResponse], error) {
+	n := s.n
+	out := &graftv1.StatusResponse{LeaderId: n.Leader()}
+	if req.Msg.GetLocal() {
+		out.Nodes = []*graftv1.NodeStatus{n.localStatus()}
+		return connect.NewResponse(out), nil
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, toConnect(n.log, fmt.Errorf("read raft configuration: %w", err))
+	}
+	servers := f.Configuration().Servers
+	out.Nodes = make([]*graftv1.NodeStatus, len(servers))
+	var wg sync.WaitGroup
+	for i, srv := range servers {
+		id := string(srv.ID)
+		suffrage := strings.ToLower(srv.Suffrage.String())
+		if id == n.cfg.ID {
+			st := n.localStatus()
+			st.Suffrage = suffrage
+			out.Nodes[i] = st
+			continue
+		}
+		st := &graftv1.NodeStatus{Id: id, RaftAddr: string(srv.Address), Suffrage: suffrage, ApiAddr: n.apiAddrOf(id)}
+		out.Nodes[i] = st
+		if st.ApiAddr == "" {
+			st.State, st.Error = "unreachable", "no known api address"
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			resp, err := n.fwd.peer(st.ApiAddr).cluster.Status(cctx, connect.NewRequest(&graftv1.StatusRequest{Local: true}))
+			if err != nil || len(resp.Msg.GetNodes()) != 1 {
+				st.State, st.Error = "unreachable", fmt.Sprint(err)
+				return
+			}
+			peer := resp.Msg.GetNodes()[0]
+			st.State, st.AppliedIndex, st.CommitIndex = peer.GetState(), peer.GetAppliedIndex(), peer.GetCommitIndex()
+			st.LastLogIndex, st.Term = peer.GetLastLogIndex(), peer.GetTerm()
+		}()
+	}
+	wg.Wait()
+	return connect.NewResponse(out), nil
+}
+
+// apiAddrOf finds a member's client API address.
+func (n *Node) apiAddrOf(id string) string {
+	if ni, ok := n.fsm.Node(id); ok {
+		return ni.APIAddr
+	}
+	for _, p := range n.cfg.Peers {
+		if p.ID == id {
+			return p.APIAddr
+		}
+	}
+	return ""
+}
+
+// leaderCluster returns the leader's ClusterService client when this node
+// is a follower and may forward, or nil when this node is the leader.
+func (s *clusterService) leaderCluster(h connectHeader) (graftv1connect.ClusterServiceClient, error) {
+	if s.n.IsLeader() {
+		return nil, nil
+	}
+	if h.Get(forwardedHeader) != "" {
+		return nil, ErrNotLeader
+	}
+	_, addr, err := s.n.leaderAPI()
+	if err != nil {
+		return nil, err
+	}
+	s.n.metrics.forwarded.Inc()
+	return s.n.fwd.peer(addr).cluster, nil
+}
+
+type connectHeader interface{ Get(string) string }
+
+func forwarded[T any](req *connect.Request[T], from string) *connect.Request[T] {
+	out := connect.NewRequest(req.Msg)
+	out.Header().Set(forwardedHeader, from)
+	return out
+}
+
+// AddNode registers a new member's addresses and adds it as a voter.
+func (s *clusterService) AddNode(ctx context.Context, req *connect.Request[graftv1.AddNodeRequest]) (*connect.Response[graftv1.AddNodeResponse], error) {
+	m := req.Msg
+	if m.GetId() == "" || m.GetRaftAddr() == "" || m.GetApiAddr() == "" {
+		return nil, invalidArgument("id, raft_addr and api_addr are all required")
+	}
+	lc, err := s.leaderCluster(req.Header())
+	if err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	if lc != nil {
+		return lc.AddNode(ctx, forwarded(req, s.n.cfg.ID))
+	}
+	ni := fsm.NodeInfo{ID: m.GetId(), RaftAddr: m.GetRaftAddr(), APIAddr: m.GetApiAddr()}
+	if _, err := s.n.apply(ctx, fsm.EncodeRegister(ni)); err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	f := s.n.raft.AddVoter(raft.ServerID(ni.ID), raft.ServerAddress(ni.RaftAddr), 0, timeoutFor(ctx, 10*time.Second))
+	if err := waitFuture(ctx, f); err != nil {
+		return nil, toConnect(s.n.log, raftAdminError("add voter "+ni.ID, err))
+	}
+	s.n.log.Info("added voter", "id", ni.ID, "raft_addr", ni.RaftAddr, "api_addr", ni.APIAddr)
+	return connect.NewResponse(&graftv1.AddNodeResponse{}), nil
+}
+
+// RemoveNode removes a member from the configuration and the directory.
+func (s *clusterService) RemoveNode(ctx context.Context, req *connect.Request[graftv1.RemoveNodeRequest]) (*connect.Response[graftv1.RemoveNodeResponse], error) {
+	id := req.Msg.GetId()
+	if id == "" {
+		return nil, invalidArgument("id is required")
+	}
+	lc, err := s.leaderCluster(req.Header())
+	if err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	if lc != nil {
+		return lc.RemoveNode(ctx, forwarded(req, s.n.cfg.ID))
+	}
+	if !s.n.isMember(id) {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("node %s is not a member", id))
+	}
+	f := s.n.raft.RemoveServer(raft.ServerID(id), 0, timeoutFor(ctx, 10*time.Second))
+	if err := waitFuture(ctx, f); err != nil {
+		return nil, toConnect(s.n.log, raftAdminError("remove server "+id, err))
+	}
+	if id != s.n.cfg.ID {
+		if _, err := s.n.apply(ctx, fsm.EncodeUnregister(id)); err != nil {
+			s.n.log.Warn("unregister removed node", "id", id, "err", err)
+		}
+	}
+	s.n.log.Info("removed member", "id", id)
+	return connect.NewResponse(&graftv1.RemoveNodeResponse{}), nil
+}
+
+func (n *Node) isMember(id string) bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TransferLeadership hands leadership to the named voter (or one Raft
+// picks) and returns once a new leader is known.
+func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Request[graftv1.TransferLeadershipRequest]) (*connect.Response[graftv1.TransferLeadershipResponse], error) {
+	id := req.Msg.GetId()
+	lc, err := s.leaderCluster(req.Header())
+	if err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	if lc != nil {
+		return lc.TransferLeadership(ctx, forwarded(req, s.n.cfg.ID))
+	}
+	if id == s.n.cfg.ID {
+		return connect.NewResponse(&graftv1.TransferLeadershipResponse{LeaderId: id}), nil
+	}
+	var f raft.Future
+	if id == "" {
+		f = s.n.raft.LeadershipTransfer()
+	} else {
+		var addr raft.ServerAddress
+		conf := s.n.raft.GetConfiguration()
+		if err := conf.Error(); err != nil {
+			return nil, toConnect(s.n.log, err)
+		}
+		for _, srv := range conf.Configuration().Servers {
+			if string(srv.ID) == id {
+				addr = srv.Address
+			}
+		}
+		if addr == "" {
+			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("node %s is not a member", id))
+		}
+		f = s.n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
+	}
+	if err := waitFuture(ctx, f); err != nil {
+		return nil, toConnect(s.n.log, raftAdminError("transfer leadership", err))
+	}
+	// Wait until a leader is known again.
+	for {
+		if l := s.n.Leader(); l != "" && l != s.n.cfg.ID {
+			return connect.NewResponse(&graftv1.TransferLeadershipResponse{LeaderId: l}), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, toConnect(s.n.log, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Flush is answered once an object store is configured (the flusher);
+// until then the node has nowhere to flush to.
+func (s *clusterService) Flush(ctx context.Context, req *connect.Request[graftv1.FlushRequest]) (*connect.Response[graftv1.FlushResponse], error) {
+	return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("flush: this node has no object store configured"))
+}
+
+// ReadIndex serves followers' linearizable reads; only the leader answers.
+func (s *clusterService) ReadIndex(ctx context.Context, req *connect.Request[graftv1.ReadIndexRequest]) (*connect.Response[graftv1.ReadIndexResponse], error) {
+	if !s.n.IsLeader() {
+		return nil, toConnect(s.n.log, ErrNotLeader)
+	}
+	idx, err := s.n.readIndex(ctx)
+	if err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	return connect.NewResponse(&graftv1.ReadIndexResponse{Index: idx}), nil
+}
+
+func raftAdminError(op string, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("%s: %w: %w", op, ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%s: %w", op, err))
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", op, err)
+	default:
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%s: %w", op, err))
+	}
+}

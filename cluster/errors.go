@@ -1,0 +1,74 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// invalidArgument builds an invalid_argument error with a message naming
+// what is wrong.
+func invalidArgument(format string, args ...any) *connect.Error {
+	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
+}
+
+// toConnect maps a domain error to a Connect error. It is the one place
+// where internal errors meet the wire (STYLE.md 7): messages say what a
+// caller can do; unexpected errors are logged and answered as internal
+// without their details.
+func toConnect(log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	var stale *fsm.StaleError
+	switch {
+	case errors.As(err, &stale):
+		e := connect.NewError(connect.CodeAborted, fmt.Errorf(
+			"commit rejected: base_lsn %d is not the head of volume %s (head is lsn %d); pull and retry on the head",
+			stale.Base, stale.Head.VID, stale.Head.LSN))
+		if d, derr := connect.NewErrorDetail(&graftv1.CommitConflict{Head: snapshotProto(stale.Head)}); derr == nil {
+			e.AddDetail(d)
+		}
+		return e
+	case errors.Is(err, fsm.ErrBufferFull):
+		return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf(
+			"%w; retry later, once the buffer drains to the object store", err))
+	case errors.Is(err, volume.ErrInvalidID), errors.Is(err, volume.ErrInvalidCommit),
+		errors.Is(err, volume.ErrInvalidPage), errors.Is(err, volume.ErrInvalidPageSet):
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, fsm.ErrFutureLSN):
+		return connect.NewError(connect.CodeOutOfRange, err)
+	case errors.Is(err, fsm.ErrNotBuffered):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, ErrUnknownOutcome):
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf(
+			"%w; the commit may or may not have been applied: retry with the same content", err))
+	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrClosed):
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w; retry shortly", err))
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, fsm.ErrInvalidCommand):
+		log.Error("invalid raft command", "err", err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error: invalid command"))
+	default:
+		log.Error("unexpected error", "err", err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+}
+
+func snapshotProto(s volume.Snapshot) *graftv1.Snapshot {
+	return &graftv1.Snapshot{Vid: s.VID.String(), Lsn: uint64(s.LSN), PageCount: s.PageCount}
+}

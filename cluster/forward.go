@@ -1,0 +1,144 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+)
+
+// forwardedHeader marks a request a follower forwarded to the leader; a
+// node that receives one and is not the leader answers unavailable instead
+// of forwarding again, so forwarding never loops.
+const forwardedHeader = "Graft-Forwarded-By"
+
+// forwarder holds Connect clients to peers. Every peer gets one HTTP/2
+// (h2c) connection, so concurrent forwarded commits are multiplexed rather
+// than each paying for a connection.
+type forwarder struct {
+	http    *http.Client
+	timeout time.Duration
+
+	mu    sync.Mutex
+	peers map[string]*peerClient
+}
+
+type peerClient struct {
+	volume  graftv1connect.VolumeServiceClient
+	cluster graftv1connect.ClusterServiceClient
+}
+
+func newForwarder(timeout time.Duration) *forwarder {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &forwarder{
+		http:    &http.Client{Transport: tr},
+		timeout: timeout,
+		peers:   map[string]*peerClient{},
+	}
+}
+
+func (f *forwarder) peer(addr string) *peerClient {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.peers[addr]; ok {
+		return p
+	}
+	base := "http://" + addr
+	p := &peerClient{
+		volume:  graftv1connect.NewVolumeServiceClient(f.http, base),
+		cluster: graftv1connect.NewClusterServiceClient(f.http, base),
+	}
+	f.peers[addr] = p
+	return p
+}
+
+func (f *forwarder) close() {
+	f.http.CloseIdleConnections()
+}
+
+// leaderAPI returns the leader's ID and client API address.
+func (n *Node) leaderAPI() (string, string, error) {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return "", "", ErrNoLeader
+	}
+	if string(id) == n.cfg.ID {
+		return n.cfg.ID, n.apiAddr, nil
+	}
+	if ni, ok := n.fsm.Node(string(id)); ok && ni.APIAddr != "" {
+		return ni.ID, ni.APIAddr, nil
+	}
+	for _, p := range n.cfg.Peers {
+		if p.ID == string(id) {
+			return p.ID, p.APIAddr, nil
+		}
+	}
+	return "", "", fmt.Errorf("%w: leader %s has no known api address", ErrNoLeader, id)
+}
+
+// forwardCtx bounds a forwarded call when the caller set no deadline.
+func (n *Node) forwardCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, n.cfg.ForwardTimeout)
+}
+
+// forwardCommit sends a commit to the leader. A transport error is an
+// unknown outcome: the leader may have committed it.
+func (n *Node) forwardCommit(ctx context.Context, msg *graftv1.CommitRequest) (*graftv1.CommitResponse, error) {
+	id, addr, err := n.leaderAPI()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := n.forwardCtx(ctx)
+	defer cancel()
+	req := connect.NewRequest(msg)
+	req.Header().Set(forwardedHeader, n.cfg.ID)
+	n.metrics.forwarded.Inc()
+	resp, err := n.fwd.peer(addr).volume.Commit(ctx, req)
+	if err != nil {
+		return nil, forwardError(id, addr, err)
+	}
+	return resp.Msg, nil
+}
+
+// forwardReadIndex asks the leader for a read index.
+func (n *Node) forwardReadIndex(ctx context.Context) (uint64, error) {
+	id, addr, err := n.leaderAPI()
+	if err != nil {
+		return 0, err
+	}
+	if id == n.cfg.ID {
+		return 0, ErrNotLeader // leadership is changing under us
+	}
+	ctx, cancel := n.forwardCtx(ctx)
+	defer cancel()
+	req := connect.NewRequest(&graftv1.ReadIndexRequest{})
+	req.Header().Set(forwardedHeader, n.cfg.ID)
+	resp, err := n.fwd.peer(addr).cluster.ReadIndex(ctx, req)
+	if err != nil {
+		return 0, forwardError(id, addr, err)
+	}
+	return resp.Msg.GetIndex(), nil
+}
+
+// forwardError keeps the leader's own Connect errors as they are and turns
+// transport failures into unknown outcomes naming the leader.
+func forwardError(id, addr string, err error) error {
+	if ce, ok := err.(*connect.Error); ok && connect.IsWireError(ce) {
+		return ce // the leader's own answer
+	}
+	return fmt.Errorf("%w: forward to leader %s at %s: %w", ErrUnknownOutcome, id, addr, err)
+}

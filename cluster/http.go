@@ -1,0 +1,72 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+)
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// Handler returns the node's HTTP surface: the Connect services (Connect,
+// gRPC and gRPC-Web; binary and JSON), /healthz, /readyz and /metrics.
+func (n *Node) Handler() http.Handler {
+	opts := []connect.HandlerOption{}
+	if max := n.cfg.Limits.MaxRequestBytes; max > 0 {
+		// Twice the commit limit, so a too-large commit is decoded and
+		// answered with a precise invalid_argument; past that the transport
+		// refuses it unread.
+		opts = append(opts, connect.WithReadMaxBytes(2*max))
+	}
+	mux := http.NewServeMux()
+	mux.Handle(graftv1connect.NewVolumeServiceHandler(&volumeService{n: n}, opts...))
+	mux.Handle(graftv1connect.NewClusterServiceHandler(&clusterService{n: n}, opts...))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", n.serveReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// serveReady answers 200 once the cluster has a leader this node knows of.
+func (n *Node) serveReady(w http.ResponseWriter, r *http.Request) {
+	n.closeMu.Lock()
+	closed := n.closed
+	n.closeMu.Unlock()
+	leader := n.Leader()
+	switch {
+	case closed:
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	case leader == "":
+		http.Error(w, "no leader", http.StatusServiceUnavailable)
+	default:
+		fmt.Fprintf(w, "ok leader=%s state=%s\n", leader, n.raft.State())
+	}
+}
+
+func (n *Node) serveHTTP() {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	n.http = &http.Server{
+		Handler:           n.Handler(),
+		Protocols:         p,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.http.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("api server stopped", "err", err)
+		}
+	}()
+}

@@ -1,0 +1,402 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graft-cluster/graft/fsm"
+)
+
+// Errors of the node layer. The service boundary maps them to Connect codes.
+var (
+	// ErrNoLeader means the cluster has no known leader right now.
+	ErrNoLeader = errors.New("cluster: no leader")
+	// ErrNotLeader means this node is not the leader and may not forward.
+	ErrNotLeader = errors.New("cluster: not leader")
+	// ErrUnknownOutcome means a proposal may or may not have committed
+	// (leadership lost, shutdown, or the caller's deadline passed while it
+	// was in flight). Retrying with the same content is safe.
+	ErrUnknownOutcome = errors.New("cluster: outcome unknown")
+	// ErrClosed means the node is shutting down.
+	ErrClosed = errors.New("cluster: node closed")
+)
+
+// Node is one member of a graft cluster: a Raft replica of the FSM plus the
+// client API server.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	fsm      *fsm.FSM
+	raft     *raft.Raft
+	store    *raftboltdb.BoltStore
+	logs     raft.LogStore
+	trans    *raft.NetworkTransport
+	apiLn    net.Listener
+	apiAddr  string
+	raftAddr string
+	http     *http.Server
+	fwd      *forwarder
+	metrics  *metrics
+	registry *prometheus.Registry
+
+	mu        sync.Mutex
+	readyTerm uint64        // term whose barrier has been applied; 0 = none
+	readyCh   chan struct{} // closed when readyTerm changes
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// Open starts a node: Raft with its durable log, the leadership watcher
+// and the client API server.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RaftLogOutput == nil {
+		cfg.RaftLogOutput = os.Stderr
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{})}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.registry = prometheus.NewRegistry()
+	n.metrics = newMetrics(n.registry, n)
+	ok := false
+	defer func() {
+		if !ok {
+			n.cancel()
+			n.closeResources()
+		}
+	}()
+	if err := n.listen(); err != nil {
+		return nil, err
+	}
+	if err := n.openRaft(); err != nil {
+		return nil, err
+	}
+	n.fwd = newForwarder(cfg.ForwardTimeout)
+	n.serveHTTP()
+	n.wg.Add(1)
+	go n.watchLeadership()
+	ok = true
+	n.log.Info("node started", "raft_addr", n.raftAddr, "api_addr", n.apiAddr, "dir", cfg.Dir)
+	return n, nil
+}
+
+func (n *Node) listen() error {
+	rl := n.cfg.RaftListener
+	if rl == nil {
+		var err error
+		if rl, err = net.Listen("tcp", n.cfg.RaftAddr); err != nil {
+			return fmt.Errorf("listen raft: %w", err)
+		}
+	}
+	sl, err := newStreamLayer(rl)
+	if err != nil {
+		rl.Close()
+		return err
+	}
+	n.raftAddr = sl.Addr().String()
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  sl,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  n.hclogger("raft-net"),
+	})
+	al := n.cfg.APIListener
+	if al == nil {
+		if al, err = net.Listen("tcp", n.cfg.APIAddr); err != nil {
+			return fmt.Errorf("listen api: %w", err)
+		}
+	}
+	n.apiLn = al
+	n.apiAddr = al.Addr().String()
+	return nil
+}
+
+func (n *Node) hclogger(name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:   name + " node=" + n.cfg.ID,
+		Level:  hclog.LevelFromString(n.cfg.RaftLogLevel),
+		Output: n.cfg.RaftLogOutput,
+	})
+}
+
+func (n *Node) openRaft() error {
+	dir := filepath.Join(n.cfg.Dir, "raft")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create raft dir: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: n.cfg.Raft.NoSync})
+	if err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	n.store = store
+	logs, err := raft.NewLogCache(1024, store)
+	if err != nil {
+		return fmt.Errorf("create log cache: %w", err)
+	}
+	n.logs = logs
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.hclogger("raft-snap"))
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.ID)
+	t := n.cfg.Raft
+	rc.HeartbeatTimeout = t.HeartbeatTimeout
+	rc.ElectionTimeout = t.ElectionTimeout
+	rc.LeaderLeaseTimeout = t.LeaderLeaseTimeout
+	rc.CommitTimeout = t.CommitTimeout
+	rc.MaxAppendEntries = t.MaxAppendEntries
+	rc.BatchApplyCh = t.BatchApplyCh
+	rc.SnapshotInterval = t.SnapshotInterval
+	rc.SnapshotThreshold = t.SnapshotThreshold
+	rc.TrailingLogs = t.TrailingLogs
+	rc.Logger = n.hclogger("raft")
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("raft config: %w", err)
+	}
+	if n.cfg.Bootstrap && len(n.cfg.Peers) > 0 {
+		has, err := raft.HasExistingState(logs, store, snaps)
+		if err != nil {
+			return fmt.Errorf("check raft state: %w", err)
+		}
+		if !has {
+			var conf raft.Configuration
+			for _, p := range n.cfg.Peers {
+				addr := p.RaftAddr
+				if p.ID == n.cfg.ID {
+					addr = n.raftAddr
+				}
+				conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(addr)})
+			}
+			if err := raft.BootstrapCluster(rc, logs, store, snaps, n.trans, conf); err != nil {
+				return fmt.Errorf("bootstrap: %w", err)
+			}
+			n.log.Info("bootstrapped new cluster", "peers", len(conf.Servers))
+		}
+	}
+	r, err := raft.NewRaft(rc, &meteredFSM{FSM: n.fsm, m: n.metrics}, logs, store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	n.raft = r
+	return nil
+}
+
+// ID returns the node's Raft server ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// APIAddr returns the host:port the client API is served on.
+func (n *Node) APIAddr() string { return n.apiAddr }
+
+// RaftAddr returns the host:port of the Raft transport.
+func (n *Node) RaftAddr() string { return n.raftAddr }
+
+// FSM returns the node's state machine, for inspection.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// IsLeader reports whether this node is the Raft leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the current leader's ID, or "".
+func (n *Node) Leader() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// watchLeadership tracks leadership changes: on gaining leadership it
+// waits for a barrier (so every earlier entry is applied and the commit
+// index is from this term, as ReadIndex needs), then registers the static
+// peers in the replicated node directory.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case leader := <-n.raft.LeaderCh():
+			n.metrics.leaderChanges.Inc()
+			if !leader {
+				n.setReadyTerm(0)
+				n.log.Info("lost leadership")
+				continue
+			}
+			term := n.raft.CurrentTerm()
+			n.log.Info("gained leadership", "term", term)
+			if err := n.raft.Barrier(0).Error(); err != nil {
+				n.log.Warn("leader barrier failed", "err", err)
+				continue
+			}
+			n.setReadyTerm(term)
+			n.registerPeers()
+		}
+	}
+}
+
+func (n *Node) setReadyTerm(term uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.readyTerm = term
+	close(n.readyCh)
+	n.readyCh = make(chan struct{})
+}
+
+// registerPeers writes this node and the static peers into the node
+// directory where they are missing or stale. Best effort: a failure is
+// retried at the next leadership change, and static peers are known from
+// the configuration anyway.
+func (n *Node) registerPeers() {
+	known := n.fsm.Nodes()
+	want := []fsm.NodeInfo{{ID: n.cfg.ID, RaftAddr: n.raftAddr, APIAddr: n.apiAddr}}
+	for _, p := range n.cfg.Peers {
+		if p.ID != n.cfg.ID {
+			want = append(want, fsm.NodeInfo{ID: p.ID, RaftAddr: p.RaftAddr, APIAddr: p.APIAddr})
+		}
+	}
+	for _, ni := range want {
+		if cur, ok := known[ni.ID]; ok && (cur == ni || ni.ID != n.cfg.ID) {
+			continue // a dynamic registration wins over the static list
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		_, err := n.apply(ctx, fsm.EncodeRegister(ni))
+		cancel()
+		if err != nil {
+			n.log.Warn("register node", "id", ni.ID, "err", err)
+			return
+		}
+	}
+}
+
+// Close shuts the node down gracefully: a leader first hands leadership to
+// another voter, then in-flight requests drain, then Raft stops.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeMu.Lock()
+	if n.closed {
+		n.closeMu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.closeMu.Unlock()
+
+	if n.raft.State() == raft.Leader && n.voters() > 1 {
+		if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
+			n.log.Warn("leadership transfer on shutdown", "err", err)
+		} else {
+			n.log.Info("transferred leadership before shutdown")
+		}
+	}
+	var errs []error
+	if err := n.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown api: %w", err))
+	}
+	n.cancel()
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown raft: %w", err))
+	}
+	n.wg.Wait()
+	n.fwd.close()
+	if err := n.closeResources(); err != nil {
+		errs = append(errs, err)
+	}
+	n.log.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeResources() error {
+	var errs []error
+	if n.trans != nil {
+		if err := n.trans.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft log: %w", err))
+		}
+	}
+	if n.http == nil && n.apiLn != nil {
+		n.apiLn.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) voters() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	c := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			c++
+		}
+	}
+	return c
+}
+
+// waitFuture waits for a raft future or ctx, whichever ends first. Raft
+// futures cannot be cancelled: on ctx expiry the operation may still
+// complete.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// timeoutFor converts ctx's deadline into a raft enqueue timeout.
+func timeoutFor(ctx context.Context, fallback time.Duration) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		if t := time.Until(d); t > 0 {
+			return t
+		}
+		return time.Millisecond
+	}
+	return fallback
+}
+
+// Abort stops the node at once, as a crash would: no leadership transfer,
+// no draining of in-flight requests. What Raft has fsynced stays on disk.
+// Tests use it to fail a leader abruptly in-process.
+func (n *Node) Abort() error {
+	n.closeMu.Lock()
+	if n.closed {
+		n.closeMu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.closeMu.Unlock()
+	n.cancel()
+	n.http.Close()
+	err := n.raft.Shutdown().Error()
+	n.wg.Wait()
+	n.fwd.close()
+	return errors.Join(err, n.closeResources())
+}
+
+// Stats returns hashicorp/raft's statistics (state, indexes, snapshot).
+func (n *Node) Stats() map[string]string { return n.raft.Stats() }

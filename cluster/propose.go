@@ -1,0 +1,160 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// apply proposes one command on the leader and waits until it is committed
+// by a quorum (on disk) and applied, returning the FSM's response.
+//
+// Outcomes: ErrNotLeader when the entry was certainly not appended (safe to
+// send elsewhere); ErrUnknownOutcome when it may or may not commit
+// (leadership lost, shutdown, or ctx ended while in flight).
+func (n *Node) apply(ctx context.Context, cmd []byte) (any, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	f := n.raft.Apply(cmd, timeoutFor(ctx, n.cfg.ForwardTimeout))
+	if err := waitFuture(ctx, f); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, fmt.Errorf("%w: %w", ErrNotLeader, err)
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown),
+			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		default:
+			return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
+	}
+	return f.Response(), nil
+}
+
+// commitArgs is a validated commit request.
+type commitArgs struct {
+	vid       volume.ID
+	base      volume.LSN
+	pageCount uint32
+	pages     []volume.PageWrite // sorted, validated
+}
+
+// commitLocal runs a commit on this node, which must be the leader. A base
+// that is already below the applied head is answered without a Raft round
+// trip: with the original result for an identical retry, with a rejection
+// otherwise. Both are facts of committed state; acceptance is decided only
+// in Apply.
+func (n *Node) commitLocal(ctx context.Context, a commitArgs) (*fsm.CommitResult, error) {
+	hash := volume.CommitHash(a.vid, a.base+1, a.pageCount, a.pages)
+	if head := n.fsm.Head(a.vid); head.LSN > a.base {
+		if pc, h, ok := n.fsm.CommitAt(a.vid, a.base+1); ok && h == hash {
+			return &fsm.CommitResult{Snapshot: volume.Snapshot{VID: a.vid, LSN: a.base + 1, PageCount: pc}, Hash: h, Duplicate: true}, nil
+		}
+		if _, _, ok := n.fsm.CommitAt(a.vid, a.base+1); ok {
+			return nil, &fsm.StaleError{Base: a.base, Head: head}
+		}
+		// The commit at base+1 is no longer buffered: let Apply decide.
+	}
+	cmd := fsm.EncodeCommit(&fsm.CommitCommand{
+		VID:                  a.vid,
+		BaseLSN:              a.base,
+		PageCount:            a.pageCount,
+		TimeUnixMs:           time.Now().UnixMilli(),
+		MaxBufferBytes:       n.cfg.Limits.MaxBufferBytes,
+		MaxVolumeBufferBytes: n.cfg.Limits.MaxVolumeBufferBytes,
+		Hash:                 hash,
+		Pages:                a.pages,
+	})
+	resp, err := n.apply(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	res, ok := resp.(*fsm.CommitResult)
+	if !ok {
+		return nil, fmt.Errorf("apply commit: unexpected response %T", resp)
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	return res, nil
+}
+
+// readIndex returns an index that a linearizable read must wait for
+// (Raft thesis section 6.4). On the leader: wait until an entry of the
+// current term is applied (the barrier issued on election), take the
+// commit index, then confirm leadership with a quorum round. On a follower:
+// ask the leader.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	if n.raft.State() != raft.Leader {
+		return n.forwardReadIndex(ctx)
+	}
+	for {
+		term := n.raft.CurrentTerm()
+		n.mu.Lock()
+		ready, ch := n.readyTerm, n.readyCh
+		n.mu.Unlock()
+		if ready == term && ready != 0 {
+			break
+		}
+		if n.raft.State() != raft.Leader {
+			return 0, ErrNotLeader
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("wait for leader barrier: %w", ctx.Err())
+		}
+	}
+	idx := n.raft.CommitIndex()
+	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+		return 0, fmt.Errorf("verify leadership: %w", err)
+	}
+	return idx, nil
+}
+
+// waitApplied waits until the FSM reflects every log entry up to index.
+//
+// hashicorp/raft hands only command and configuration entries to the FSM;
+// no-ops (one per election) and barriers never reach it, and raft's own
+// AppliedIndex advances when entries are queued for the FSM, not when they
+// are applied. So the index to wait for is the last FSM-visible entry at or
+// below index, found by stepping back over the (rare) invisible ones.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	// First, until raft has queued every entry up to index for the FSM (on a
+	// follower the entries may not even be in its log yet).
+	for n.raft.AppliedIndex() < index {
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-n.fsm.Changed():
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for log index %d: %w", index, ctx.Err())
+		}
+		t.Stop()
+	}
+	target := index
+	for target > n.fsm.Applied() {
+		var l raft.Log
+		if err := n.logs.GetLog(target, &l); err != nil {
+			// Compacted into a snapshot, which the FSM was restored from
+			// or took itself: everything up to here is applied.
+			target = 0
+			break
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			break
+		}
+		target--
+	}
+	return n.fsm.WaitApplied(ctx, target)
+}

@@ -1,0 +1,146 @@
+// Command graft is the one binary of the graft commit cluster: it runs
+// cluster members (node), a local three-node cluster (dev), and the client,
+// admin and benchmark commands. It is thin: flags map into library Configs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "graft:", err)
+		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit status.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"node":    {"run a cluster member", runNode},
+		"dev":     {"run a local three-node cluster on loopback", runDev},
+		"volume":  {"create, commit to, read and inspect volumes", runVolume},
+		"cluster": {"inspect and change cluster membership", runCluster},
+		"bench":   {"measure commit latency and the disk's fsync floor", runBench},
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmds := commands()
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: graft <command> [flags]\n\ncommands:")
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		}
+		fmt.Fprintln(w, "\nRun 'graft <command> --help' for a command's flags.")
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	if err := c.run(ctx, args[1:], stdout, stderr); !errors.Is(err, errHelpShown) {
+		return err
+	}
+	return nil
+}
+
+// subcommands dispatches "graft X <sub>" to a table of functions.
+func subcommands(ctx context.Context, name string, args []string, stdout, stderr io.Writer, subs map[string]command) error {
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: graft %s <command> [flags]\n\ncommands:\n", name)
+		names := make([]string, 0, len(subs))
+		for n := range subs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-9s %s\n", n, subs[n].summary)
+		}
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return flag.ErrHelp
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return nil
+	}
+	c, ok := subs[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown %s command %q", name, args[0])
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+// newFlags returns a FlagSet whose --help prints to stdout and returns
+// flag.ErrHelp, and whose errors go to stderr.
+func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: graft %s\n\nflags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, printing help to stdout for --help.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return errHelpShown
+		}
+		if a == "--" {
+			break
+		}
+	}
+	return fs.Parse(args)
+}
+
+// errHelpShown stops a command after --help, with exit status 0.
+var errHelpShown = errors.New("help shown")

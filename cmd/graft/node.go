@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/graft-cluster/graft/cluster"
+)
+
+// nodeFile is the JSON config file of `graft node --config`. Flags given
+// on the command line override it.
+type nodeFile struct {
+	ID                   string   `json:"id"`
+	Dir                  string   `json:"dir"`
+	RaftAddr             string   `json:"raft_addr"`
+	APIAddr              string   `json:"api_addr"`
+	Peers                []string `json:"peers"`
+	Bootstrap            bool     `json:"bootstrap"`
+	MaxPagesPerCommit    *int     `json:"max_pages_per_commit"`
+	MaxRequestBytes      *int     `json:"max_request_bytes"`
+	MaxBufferBytes       *uint64  `json:"max_buffer_bytes"`
+	MaxVolumeBufferBytes *uint64  `json:"max_volume_buffer_bytes"`
+	LogLevel             string   `json:"log_level"`
+	LogFormat            string   `json:"log_format"`
+}
+
+type peerList []cluster.Peer
+
+func (p *peerList) String() string {
+	var s []string
+	for _, x := range *p {
+		s = append(s, x.String())
+	}
+	return strings.Join(s, " ")
+}
+
+func (p *peerList) Set(v string) error {
+	peer, err := cluster.ParsePeer(v)
+	if err != nil {
+		return err
+	}
+	*p = append(*p, peer)
+	return nil
+}
+
+func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := cluster.DefaultConfig()
+	var file nodeFile
+	if path := findFlag(args, "config"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&file); err != nil {
+			return fmt.Errorf("parse config %s: %w", path, err)
+		}
+		cfg.ID, cfg.Dir, cfg.RaftAddr, cfg.APIAddr, cfg.Bootstrap = file.ID, file.Dir, file.RaftAddr, file.APIAddr, file.Bootstrap
+		for _, p := range file.Peers {
+			peer, err := cluster.ParsePeer(p)
+			if err != nil {
+				return fmt.Errorf("config %s: %w", path, err)
+			}
+			cfg.Peers = append(cfg.Peers, peer)
+		}
+		setIf(&cfg.Limits.MaxPagesPerCommit, file.MaxPagesPerCommit)
+		setIf(&cfg.Limits.MaxRequestBytes, file.MaxRequestBytes)
+		setIf(&cfg.Limits.MaxBufferBytes, file.MaxBufferBytes)
+		setIf(&cfg.Limits.MaxVolumeBufferBytes, file.MaxVolumeBufferBytes)
+	}
+	logLevel, logFormat := or(file.LogLevel, "info"), or(file.LogFormat, "text")
+
+	fs := newFlags("node", "node --id ID --dir DIR --raft-addr HOST:PORT --api-addr HOST:PORT [--peer ID,RAFT,API]... [--bootstrap]", stderr)
+	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, max_*, log_*); flags override it")
+	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique, stable node ID")
+	fs.StringVar(&cfg.Dir, "dir", cfg.Dir, "data directory (Raft log and snapshots)")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "host:port for Raft traffic")
+	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "host:port for the client API, /healthz, /readyz and /metrics")
+	peers := peerList(cfg.Peers)
+	fs.Var(&peers, "peer", "a cluster member as id,raft_addr,api_addr (repeat for each, this node included)")
+	fs.BoolVar(&cfg.Bootstrap, "bootstrap", cfg.Bootstrap, "bootstrap a new cluster from --peer when the node has no state (safe on every peer)")
+	fs.IntVar(&cfg.Limits.MaxPagesPerCommit, "max-pages-per-commit", cfg.Limits.MaxPagesPerCommit, "pages allowed in one commit")
+	fs.IntVar(&cfg.Limits.MaxRequestBytes, "max-request-bytes", cfg.Limits.MaxRequestBytes, "encoded bytes allowed in one commit request")
+	fs.Uint64Var(&cfg.Limits.MaxBufferBytes, "max-buffer-bytes", cfg.Limits.MaxBufferBytes, "page bytes the node may buffer across volumes before commits get resource_exhausted")
+	fs.Uint64Var(&cfg.Limits.MaxVolumeBufferBytes, "max-volume-buffer-bytes", cfg.Limits.MaxVolumeBufferBytes, "page bytes one volume may buffer")
+	fs.IntVar(&cfg.Raft.MaxAppendEntries, "raft-max-append-entries", cfg.Raft.MaxAppendEntries, "Raft group-commit batch: entries per log write and per AppendEntries")
+	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", cfg.Raft.HeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", cfg.Raft.ElectionTimeout, "Raft election timeout")
+	fs.BoolVar(&cfg.Raft.NoSync, "unsafe-no-fsync", false, "UNSAFE: do not fsync the Raft log (benchmarks of fsync cost only)")
+	fs.StringVar(&cfg.RaftLogLevel, "raft-log-level", cfg.RaftLogLevel, "hashicorp/raft log level: trace, debug, info, warn, error")
+	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", logFormat, "log format: text or json")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("node: unexpected arguments %q", fs.Args())
+	}
+	cfg.Peers = peers
+	logger, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	n, err := cluster.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return n.Close(cctx)
+}
+
+// findFlag returns the value of --name (or -name) in args, before parsing.
+func findFlag(args []string, name string) string {
+	for i, a := range args {
+		for _, p := range []string{"--" + name, "-" + name} {
+			if a == p && i+1 < len(args) {
+				return args[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func or(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", format)
+	}
+}
+
+var _ = flag.ErrHelp

@@ -1,0 +1,207 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/graft-cluster/graft/volume"
+)
+
+// Command encoding. Every Raft log entry the cluster writes is one command:
+//
+//	magic 'G' (1) | version 1 (1) | kind (1) | body
+//
+// All integers are big-endian. Bodies:
+//
+//	commit:      vid (16) | base_lsn (8) | page_count (4) | time_unix_ms (8)
+//	             | max_buffer_bytes (8) | max_volume_buffer_bytes (8)
+//	             | hash (32) | n (4) | n x (idx (4) | page (4096))
+//	register:    len-prefixed (2) id, raft_addr, api_addr
+//	unregister:  len-prefixed (2) id
+const (
+	cmdMagic   byte = 'G'
+	cmdVersion byte = 1
+
+	kindCommit     byte = 1
+	kindRegister   byte = 2
+	kindUnregister byte = 3
+
+	cmdHeaderLen    = 3
+	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
+	commitPageLen   = 4 + volume.PageSize
+	maxNodeFieldLen = 1024
+)
+
+// CommitCommand proposes one commit. The proposing node fills Time, the
+// limits and Hash, so Apply stays deterministic and cheap.
+type CommitCommand struct {
+	VID       volume.ID
+	BaseLSN   volume.LSN
+	PageCount uint32
+	// TimeUnixMs is the proposing node's clock, in Unix milliseconds.
+	TimeUnixMs int64
+	// MaxBufferBytes caps the page bytes buffered across all volumes;
+	// 0 means no limit.
+	MaxBufferBytes uint64
+	// MaxVolumeBufferBytes caps the page bytes buffered for one volume;
+	// 0 means no limit.
+	MaxVolumeBufferBytes uint64
+	// Hash is volume.CommitHash(VID, BaseLSN+1, PageCount, Pages).
+	Hash volume.Hash
+	// Pages are sorted by index, unique, and validated.
+	Pages []volume.PageWrite
+}
+
+// NodeInfo is one member's entry in the replicated node directory.
+type NodeInfo struct {
+	ID       string
+	RaftAddr string
+	APIAddr  string
+}
+
+// EncodeCommit encodes c as a Raft log entry in one allocation.
+func EncodeCommit(c *CommitCommand) []byte {
+	b := make([]byte, cmdHeaderLen+commitFixedLen+len(c.Pages)*commitPageLen)
+	b[0], b[1], b[2] = cmdMagic, cmdVersion, kindCommit
+	p := b[cmdHeaderLen:]
+	copy(p[0:16], c.VID[:])
+	binary.BigEndian.PutUint64(p[16:], uint64(c.BaseLSN))
+	binary.BigEndian.PutUint32(p[24:], c.PageCount)
+	binary.BigEndian.PutUint64(p[28:], uint64(c.TimeUnixMs))
+	binary.BigEndian.PutUint64(p[36:], c.MaxBufferBytes)
+	binary.BigEndian.PutUint64(p[44:], c.MaxVolumeBufferBytes)
+	copy(p[52:84], c.Hash[:])
+	binary.BigEndian.PutUint32(p[84:], uint32(len(c.Pages)))
+	p = p[commitFixedLen:]
+	for _, pg := range c.Pages {
+		binary.BigEndian.PutUint32(p, uint32(pg.Idx))
+		copy(p[4:commitPageLen], pg.Data)
+		p = p[commitPageLen:]
+	}
+	return b
+}
+
+// EncodeRegister encodes a node-directory entry.
+func EncodeRegister(n NodeInfo) []byte {
+	b := []byte{cmdMagic, cmdVersion, kindRegister}
+	b = appendString(b, n.ID)
+	b = appendString(b, n.RaftAddr)
+	return appendString(b, n.APIAddr)
+}
+
+// EncodeUnregister encodes the removal of a node-directory entry.
+func EncodeUnregister(id string) []byte {
+	return appendString([]byte{cmdMagic, cmdVersion, kindUnregister}, id)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// command is a decoded log entry: exactly one field is set.
+type command struct {
+	commit     *CommitCommand
+	register   *NodeInfo
+	unregister string
+}
+
+// decodeCommand decodes a log entry. Page slices alias b. Every length is
+// checked before use; malformed input returns an error wrapping
+// ErrInvalidCommand and never panics.
+func decodeCommand(b []byte) (command, error) {
+	if len(b) < cmdHeaderLen {
+		return command{}, fmt.Errorf("%w: %d bytes, shorter than the header", ErrInvalidCommand, len(b))
+	}
+	if b[0] != cmdMagic || b[1] != cmdVersion {
+		return command{}, fmt.Errorf("%w: magic %#x version %d, want %#x version %d",
+			ErrInvalidCommand, b[0], b[1], cmdMagic, cmdVersion)
+	}
+	body := b[cmdHeaderLen:]
+	switch b[2] {
+	case kindCommit:
+		c, err := decodeCommit(body)
+		return command{commit: c}, err
+	case kindRegister:
+		var n NodeInfo
+		var err error
+		if n.ID, body, err = readString(body); err != nil {
+			return command{}, fmt.Errorf("%w: register id: %w", ErrInvalidCommand, err)
+		}
+		if n.RaftAddr, body, err = readString(body); err != nil {
+			return command{}, fmt.Errorf("%w: register raft_addr: %w", ErrInvalidCommand, err)
+		}
+		if n.APIAddr, body, err = readString(body); err != nil {
+			return command{}, fmt.Errorf("%w: register api_addr: %w", ErrInvalidCommand, err)
+		}
+		if len(body) != 0 || n.ID == "" {
+			return command{}, fmt.Errorf("%w: register: trailing bytes or empty id", ErrInvalidCommand)
+		}
+		return command{register: &n}, nil
+	case kindUnregister:
+		id, rest, err := readString(body)
+		if err != nil || len(rest) != 0 || id == "" {
+			return command{}, fmt.Errorf("%w: unregister: malformed id", ErrInvalidCommand)
+		}
+		return command{unregister: id}, nil
+	default:
+		return command{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCommand, b[2])
+	}
+}
+
+func decodeCommit(p []byte) (*CommitCommand, error) {
+	if len(p) < commitFixedLen {
+		return nil, fmt.Errorf("%w: commit body is %d bytes, want at least %d", ErrInvalidCommand, len(p), commitFixedLen)
+	}
+	c := &CommitCommand{}
+	vid, err := volume.IDFromBytes(p[0:16])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	c.VID = vid
+	c.BaseLSN = volume.LSN(binary.BigEndian.Uint64(p[16:]))
+	c.PageCount = binary.BigEndian.Uint32(p[24:])
+	c.TimeUnixMs = int64(binary.BigEndian.Uint64(p[28:]))
+	c.MaxBufferBytes = binary.BigEndian.Uint64(p[36:])
+	c.MaxVolumeBufferBytes = binary.BigEndian.Uint64(p[44:])
+	copy(c.Hash[:], p[52:84])
+	n := binary.BigEndian.Uint32(p[84:])
+	p = p[commitFixedLen:]
+	if uint64(len(p)) != uint64(n)*commitPageLen {
+		return nil, fmt.Errorf("%w: commit declares %d pages but carries %d bytes", ErrInvalidCommand, n, len(p))
+	}
+	if c.BaseLSN == ^volume.LSN(0) {
+		return nil, fmt.Errorf("%w: base_lsn %d leaves no room for a next LSN", ErrInvalidCommand, c.BaseLSN)
+	}
+	c.Pages = make([]volume.PageWrite, n)
+	for i := range c.Pages {
+		c.Pages[i] = volume.PageWrite{
+			Idx:  volume.PageIdx(binary.BigEndian.Uint32(p)),
+			Data: p[4:commitPageLen:commitPageLen],
+		}
+		p = p[commitPageLen:]
+	}
+	// The proposer validated the pages; check again so that a corrupt entry
+	// is rejected identically on every replica instead of poisoning state.
+	sorted, err := volume.ValidateCommit(c.PageCount, c.Pages, volume.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	for i := range sorted {
+		if sorted[i].Idx != c.Pages[i].Idx {
+			return nil, fmt.Errorf("%w: pages are not sorted by index", ErrInvalidCommand)
+		}
+	}
+	return c, nil
+}
+
+func readString(b []byte) (string, []byte, error) {
+	if len(b) < 2 {
+		return "", nil, fmt.Errorf("truncated length")
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if n > maxNodeFieldLen || len(b) < 2+n {
+		return "", nil, fmt.Errorf("length %d out of range", n)
+	}
+	return string(b[2 : 2+n]), b[2+n:], nil
+}

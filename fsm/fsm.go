@@ -1,0 +1,217 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/graft-cluster/graft/volume"
+)
+
+// Errors returned by Apply results and queries.
+var (
+	// ErrInvalidCommand means a log entry could not be decoded. Every
+	// replica rejects it identically; it changes nothing.
+	ErrInvalidCommand = errors.New("fsm: invalid command")
+	// ErrStale means the commit's base LSN is not the volume's head.
+	ErrStale = errors.New("fsm: base lsn is not the head")
+	// ErrBufferFull means accepting the commit would exceed a buffer limit.
+	ErrBufferFull = errors.New("fsm: buffer full")
+	// ErrFutureLSN means a read asked for an LSN past the volume's head.
+	ErrFutureLSN = errors.New("fsm: lsn is past the head")
+	// ErrNotBuffered means the asked-for history is no longer in the buffer.
+	ErrNotBuffered = errors.New("fsm: lsn not in the buffer")
+)
+
+// StaleError is the rejection of a commit whose base is not the head.
+type StaleError struct {
+	Base volume.LSN
+	Head volume.Snapshot
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("fsm: base lsn %d is not the head (head is %d)", e.Base, e.Head.LSN)
+}
+
+// Unwrap lets errors.Is(err, ErrStale) match.
+func (e *StaleError) Unwrap() error { return ErrStale }
+
+// CommitResult is the response of Apply for a commit entry.
+type CommitResult struct {
+	// Snapshot is the volume's snapshot after the commit.
+	Snapshot volume.Snapshot
+	// Hash is the commit's identity.
+	Hash volume.Hash
+	// Duplicate is set when the entry was an identical retry of the commit
+	// already at its LSN; Snapshot and Hash are that commit's.
+	Duplicate bool
+	// Err is nil when accepted; otherwise a *StaleError, or wraps
+	// ErrBufferFull or ErrInvalidCommand.
+	Err error
+}
+
+// FSM implements raft.FSM and raft.BatchingFSM. Queries are safe to call
+// concurrently with Apply.
+type FSM struct {
+	mu      sync.RWMutex
+	st      *state
+	changed chan struct{} // closed and replaced whenever state changes
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// state is everything a snapshot holds.
+type state struct {
+	applied     uint64 // Raft index of the last applied entry
+	volumes     map[volume.ID]*volState
+	nodes       map[string]NodeInfo
+	bufferBytes uint64 // page bytes buffered across all volumes
+}
+
+type volState struct {
+	head volume.Snapshot
+	// commits holds the buffered commits, commits[i].lsn == first+i. It is
+	// only ever appended to or replaced, never modified in place, so a
+	// snapshot can keep the slice header.
+	first   volume.LSN
+	commits []*commitRec
+	// pages maps a page index to its buffered versions, ascending by LSN;
+	// same append-only discipline as commits.
+	pages       map[volume.PageIdx][]pageVersion
+	bufferBytes uint64
+}
+
+type commitRec struct {
+	lsn        volume.LSN
+	pageCount  uint32
+	hash       volume.Hash
+	timeUnixMs int64
+	graft      volume.PageSet
+	pages      []volume.PageWrite // sorted by index
+}
+
+type pageVersion struct {
+	lsn  volume.LSN
+	data []byte
+}
+
+// New returns an empty state machine.
+func New() *FSM {
+	return &FSM{st: newState(), changed: make(chan struct{})}
+}
+
+func newState() *state {
+	return &state{volumes: map[volume.ID]*volState{}, nodes: map[string]NodeInfo{}}
+}
+
+// Apply applies one committed log entry.
+func (f *FSM) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.applyLocked(l)
+	f.notifyLocked()
+	return r
+}
+
+// ApplyBatch applies a batch of committed log entries under one lock.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]any, len(logs))
+	for i, l := range logs {
+		out[i] = f.applyLocked(l)
+	}
+	f.notifyLocked()
+	return out
+}
+
+func (f *FSM) notifyLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *FSM) applyLocked(l *raft.Log) any {
+	if l.Index <= f.st.applied {
+		// Raft never re-applies an index; refuse rather than double-apply.
+		return &CommitResult{Err: fmt.Errorf("%w: index %d already applied (at %d)", ErrInvalidCommand, l.Index, f.st.applied)}
+	}
+	f.st.applied = l.Index
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
+		return &CommitResult{Err: err}
+	}
+	switch {
+	case cmd.commit != nil:
+		return f.st.applyCommit(cmd.commit)
+	case cmd.register != nil:
+		f.st.nodes[cmd.register.ID] = *cmd.register
+	default:
+		delete(f.st.nodes, cmd.unregister)
+	}
+	return nil
+}
+
+func (s *state) applyCommit(c *CommitCommand) *CommitResult {
+	v := s.volumes[c.VID]
+	head := volume.Snapshot{VID: c.VID}
+	if v != nil {
+		head = v.head
+	}
+	lsn := c.BaseLSN + 1
+	if head.LSN != c.BaseLSN {
+		if head.LSN > c.BaseLSN && v != nil {
+			if rec := v.commit(lsn); rec != nil && rec.hash == c.Hash {
+				return &CommitResult{
+					Snapshot:  volume.Snapshot{VID: c.VID, LSN: lsn, PageCount: rec.pageCount},
+					Hash:      rec.hash,
+					Duplicate: true,
+				}
+			}
+		}
+		return &CommitResult{Err: &StaleError{Base: c.BaseLSN, Head: head}}
+	}
+	size := uint64(len(c.Pages)) * volume.PageSize
+	if c.MaxBufferBytes > 0 && s.bufferBytes+size > c.MaxBufferBytes {
+		return &CommitResult{Err: fmt.Errorf("%w: node buffer holds %d bytes, limit %d", ErrBufferFull, s.bufferBytes, c.MaxBufferBytes)}
+	}
+	var vb uint64
+	if v != nil {
+		vb = v.bufferBytes
+	}
+	if c.MaxVolumeBufferBytes > 0 && vb+size > c.MaxVolumeBufferBytes {
+		return &CommitResult{Err: fmt.Errorf("%w: volume buffer holds %d bytes, limit %d", ErrBufferFull, vb, c.MaxVolumeBufferBytes)}
+	}
+	if v == nil {
+		v = &volState{first: 1, pages: map[volume.PageIdx][]pageVersion{}}
+		s.volumes[c.VID] = v
+	}
+	// Own the page bytes: the log entry's buffer belongs to Raft.
+	data := make([]byte, size)
+	pages := make([]volume.PageWrite, len(c.Pages))
+	rec := &commitRec{lsn: lsn, pageCount: c.PageCount, hash: c.Hash, timeUnixMs: c.TimeUnixMs, pages: pages}
+	for i, pg := range c.Pages {
+		d := data[i*volume.PageSize : (i+1)*volume.PageSize : (i+1)*volume.PageSize]
+		copy(d, pg.Data)
+		pages[i] = volume.PageWrite{Idx: pg.Idx, Data: d}
+		rec.graft.Add(pg.Idx)
+		v.pages[pg.Idx] = append(v.pages[pg.Idx], pageVersion{lsn: lsn, data: d})
+	}
+	v.commits = append(v.commits, rec)
+	v.head = volume.Snapshot{VID: c.VID, LSN: lsn, PageCount: c.PageCount}
+	v.bufferBytes += size
+	s.bufferBytes += size
+	return &CommitResult{Snapshot: v.head, Hash: c.Hash}
+}
+
+// commit returns the buffered commit at lsn, or nil.
+func (v *volState) commit(lsn volume.LSN) *commitRec {
+	if lsn < v.first || lsn >= v.first+volume.LSN(len(v.commits)) {
+		return nil
+	}
+	return v.commits[lsn-v.first]
+}
