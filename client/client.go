@@ -123,6 +123,9 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	if o.httpClient == nil {
 		o.httpClient = DefaultHTTPClient()
 	}
+	// Pages are mostly incompressible and the cluster is near: gzip would
+	// cost CPU on the commit path for nothing.
+	o.connectOpts = append([]connect.ClientOption{connect.WithAcceptCompression("gzip", nil, nil)}, o.connectOpts...)
 	c := &Client{opts: o}
 	for _, e := range endpoints {
 		e = strings.TrimRight(e, "/")

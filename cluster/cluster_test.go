@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +145,7 @@ func TestCluster_BadInput(t *testing.T) {
 		req  *graftv1.CommitRequest
 		want string
 	}{
-		{"short page", &graftv1.CommitRequest{Vid: vid, PageCount: 2, Pages: []*graftv1.Page{p(1, 4096), p(2, 100)}}, "page 1 (idx 2): page is 100 bytes"},
+		{"short page", &graftv1.CommitRequest{Vid: vid, PageCount: 2, Pages: []*graftv1.Page{p(1, 4096), p(2, 100)}}, "pages[1] (idx 2): page is 100 bytes"},
 		{"page index 0", &graftv1.CommitRequest{Vid: vid, PageCount: 2, Pages: []*graftv1.Page{p(0, 4096)}}, "idx 0"},
 		{"duplicate", &graftv1.CommitRequest{Vid: vid, PageCount: 2, Pages: []*graftv1.Page{p(2, 4096), p(2, 4096)}}, "duplicate"},
 		{"beyond page_count", &graftv1.CommitRequest{Vid: vid, PageCount: 2, Pages: []*graftv1.Page{p(3, 4096)}}, "beyond page_count 2"},
@@ -172,9 +171,9 @@ func TestCluster_BadInput(t *testing.T) {
 	t.Run("reads", func(t *testing.T) {
 		vc := c.Client().Volume(0)
 		for name, req := range map[string]*graftv1.ReadPagesRequest{
-			"page 0":     {Vid: vid, Pages: []uint32{1, 0}},
-			"duplicate":  {Vid: vid, Pages: []uint32{1, 1}},
-			"bad vid":    {Vid: "x", Pages: []uint32{1}},
+			"page 0":          {Vid: vid, Pages: []uint32{1, 0}},
+			"duplicate":       {Vid: vid, Pages: []uint32{1, 1}},
+			"bad vid":         {Vid: "x", Pages: []uint32{1}},
 			"bad consistency": {Vid: vid, Pages: []uint32{1}, Consistency: 99},
 		} {
 			if _, err := vc.ReadPages(ctx, connect.NewRequest(req)); connect.CodeOf(err) != connect.CodeInvalidArgument {
@@ -350,4 +349,3 @@ func TestCluster_WatchVolume(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint

@@ -121,6 +121,9 @@ type Config struct {
 	ForwardTimeout time.Duration
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Pprof serves net/http/pprof under /debug/pprof/ on the API address.
+	// Default false.
+	Pprof bool
 	// RaftLogOutput receives hashicorp/raft's own logs. Default os.Stderr.
 	RaftLogOutput io.Writer
 	// RaftLogLevel is hashicorp/raft's log level (trace, debug, info, warn,

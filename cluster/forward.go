@@ -34,6 +34,10 @@ type peerClient struct {
 	cluster graftv1connect.ClusterServiceClient
 }
 
+// noGzip turns compression off between nodes: pages are mostly
+// incompressible and gzip costs CPU on the commit path.
+var noGzip = connect.WithAcceptCompression("gzip", nil, nil)
+
 func newForwarder(timeout time.Duration) *forwarder {
 	tr := &http.Transport{
 		MaxIdleConnsPerHost: 4,
@@ -56,8 +60,8 @@ func (f *forwarder) peer(addr string) *peerClient {
 	}
 	base := "http://" + addr
 	p := &peerClient{
-		volume:  graftv1connect.NewVolumeServiceClient(f.http, base),
-		cluster: graftv1connect.NewClusterServiceClient(f.http, base),
+		volume:  graftv1connect.NewVolumeServiceClient(f.http, base, noGzip),
+		cluster: graftv1connect.NewClusterServiceClient(f.http, base, noGzip),
 	}
 	f.peers[addr] = p
 	return p

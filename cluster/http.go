@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"connectrpc.com/connect"
@@ -18,7 +19,8 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // Handler returns the node's HTTP surface: the Connect services (Connect,
 // gRPC and gRPC-Web; binary and JSON), /healthz, /readyz and /metrics.
 func (n *Node) Handler() http.Handler {
-	opts := []connect.HandlerOption{}
+	// Compress only large responses (page reads), for clients that ask.
+	opts := []connect.HandlerOption{connect.WithCompressMinBytes(16 << 10)}
 	if max := n.cfg.Limits.MaxRequestBytes; max > 0 {
 		// Twice the commit limit, so a too-large commit is decoded and
 		// answered with a precise invalid_argument; past that the transport
@@ -33,6 +35,11 @@ func (n *Node) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", n.serveReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -317,4 +317,3 @@ func toConnectCode(err error) connect.Code {
 	}
 	return connect.CodeOf(toConnect(discardLogger, err))
 }
-

@@ -1,51 +1,82 @@
 #!/usr/bin/env bash
-# Generates Go + Connect code from api/*.proto with buf and local plugins.
-#   bash scripts/gen.sh         regenerate
-#   bash scripts/gen.sh check   fail if the committed generated code is stale
+# Generate Go code from api/graft/v1/graft.proto.
 #
-# buf comes from tools/go.mod (it needs a newer protobuf than the main
-# module may use); protoc-gen-go and protoc-gen-connect-go are built from the
-# main module, so the generated code matches the runtime versions in go.mod.
+#   bash scripts/gen.sh          build the pinned tools if needed, lint, generate
+#   bash scripts/gen.sh check    same, then fail if the generated code changed
+#
+# Needs only Go (modules come through the Go proxy). Tools are pinned in
+#   tools/go.mod          buf
+#   tools/plugins/go.mod  protoc-gen-go, protoc-gen-connect-go (same versions
+#                         as the google.golang.org/protobuf and
+#                         connectrpc.com/connect runtimes in the root go.mod)
+# and built into tools/bin/ (gitignored). buf runs with local plugins only, so
+# no network is used after the first build.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-tools=bin/tools
-mkdir -p "$tools"
 
-build() { # build NAME MODULE_DIR PACKAGE
-  local out="$tools/$1"
-  if [ ! -x "$out" ] || [ "$2/go.mod" -nt "$out" ] || [ "$2/go.sum" -nt "$out" ]; then
-    echo "gen: building $1" >&2
-    (cd "$2" && go build -o "$OLDPWD/$out" "$3")
-  fi
-}
-build buf tools github.com/bufbuild/buf/cmd/buf
-build protoc-gen-go . google.golang.org/protobuf/cmd/protoc-gen-go
-build protoc-gen-connect-go . connectrpc.com/connect/cmd/protoc-gen-connect-go
+mode=${1:-gen}
+case $mode in
+gen | check) ;;
+*)
+	echo "usage: bash scripts/gen.sh [check]" >&2
+	exit 2
+	;;
+esac
 
-generate() { # generate OUTDIR
-  (cd api && ../"$tools"/buf lint && ../"$tools"/buf generate -o "$1")
-}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bin=$root/tools/bin
+export GOWORK=off # the tool modules are not part of any workspace
 
-if [ "${1:-}" = "check" ]; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  generate "$tmp"
-  stale=0
-  while IFS= read -r f; do
-    rel=${f#"$tmp"/}
-    if ! cmp -s "$f" "api/$rel"; then
-      echo "gen: api/$rel is stale" >&2
-      stale=1
-    fi
-  done < <(find "$tmp" -name '*.go')
-  while IFS= read -r f; do
-    [ -e "$tmp/${f#api/}" ] || { echo "gen: api/${f#api/} is not generated from any proto" >&2; stale=1; }
-  done < <(find api -name '*.pb.go' -o -name '*.connect.go')
-  if [ "$stale" = 1 ]; then
-    echo "gen: generated code is stale: run 'make generate' and commit the result" >&2
-    exit 1
-  fi
-  echo "gen: generated code is up to date"
-else
-  generate .
+# The generators must match the runtime the generated code is compiled with.
+for m in google.golang.org/protobuf connectrpc.com/connect; do
+	want=$(go list -m -e -f '{{.Version}}' "$m")
+	have=$(cd tools/plugins && go list -m -f '{{.Version}}' "$m")
+	if [[ $want != "$have" ]]; then
+		echo "gen.sh: root go.mod has $m ${want:-(missing)}, tools/plugins/go.mod has $have." >&2
+		echo "gen.sh: fix: (cd tools/plugins && go get $m@$want && go mod tidy)" >&2
+		exit 1
+	fi
+done
+
+# Rebuild the tools when a binary is missing or the pins or Go changed.
+stamp=$(
+	go version
+	cat tools/go.mod tools/go.sum tools/plugins/go.mod tools/plugins/go.sum
+)
+if [[ ! -x $bin/buf || ! -x $bin/protoc-gen-go || ! -x $bin/protoc-gen-connect-go ||
+	$stamp != "$(cat "$bin/.stamp" 2>/dev/null)" ]]; then
+	echo "gen.sh: building tools into tools/bin (buf takes a few minutes the first time)" >&2
+	mkdir -p "$bin"
+	rm -f "$bin/.stamp"
+	(cd tools && go build -buildvcs=false -o "$bin/" github.com/bufbuild/buf/cmd/buf)
+	(cd tools/plugins && go build -buildvcs=false -o "$bin/" \
+		google.golang.org/protobuf/cmd/protoc-gen-go \
+		connectrpc.com/connect/cmd/protoc-gen-connect-go)
+	printf '%s' "$stamp" >"$bin/.stamp"
+fi
+export PATH=$bin:$PATH
+
+if [[ $mode == check ]]; then
+	before=$(mktemp -d)
+	trap 'rm -rf "$before"' EXIT
+	cp -R api "$before/api"
+fi
+
+cd api
+buf lint
+# Stand-in for buf's `clean`, which would delete the .proto sources here.
+find . \( -name '*.pb.go' -o -name '*.connect.go' \) -type f -delete
+find . -type d -name '*connect' -empty -delete
+buf generate
+cd "$root"
+
+if [[ $mode == check ]]; then
+	if ! changed=$(diff -rq "$before/api" api); then
+		echo "gen.sh check: generated code in api/ was stale; it has been regenerated." >&2
+		echo "gen.sh check: differences (before vs. now):" >&2
+		printf '%s\n' "$changed" | sed "s|$before/||g" >&2
+		echo "gen.sh check: run 'bash scripts/gen.sh' and commit the result." >&2
+		exit 1
+	fi
+	echo "gen.sh check: generated code is up to date."
 fi

@@ -46,12 +46,12 @@ func ValidateCommit(pageCount uint32, pages []PageWrite, limits Limits) ([]PageW
 	for i, p := range pages {
 		switch {
 		case !p.Idx.Valid():
-			return nil, fmt.Errorf("%w: page %d (idx %d): page index 0 is invalid", ErrInvalidCommit, i, p.Idx)
+			return nil, fmt.Errorf("%w: pages[%d] (idx %d): page index 0 is invalid", ErrInvalidCommit, i, p.Idx)
 		case uint32(p.Idx) > pageCount:
-			return nil, fmt.Errorf("%w: page %d (idx %d): index beyond page_count %d", ErrInvalidCommit, i, p.Idx, pageCount)
+			return nil, fmt.Errorf("%w: pages[%d] (idx %d): index beyond page_count %d", ErrInvalidCommit, i, p.Idx, pageCount)
 		case len(p.Data) != PageSize:
 			return nil, &commitPageError{
-				msg: fmt.Sprintf("%s: page %d (idx %d): page is %d bytes, want %d", ErrInvalidCommit, i, p.Idx, len(p.Data), PageSize),
+				msg: fmt.Sprintf("%s: pages[%d] (idx %d): page is %d bytes, want %d", ErrInvalidCommit, i, p.Idx, len(p.Data), PageSize),
 			}
 		}
 		if i > 0 && p.Idx <= pages[i-1].Idx {
@@ -89,7 +89,7 @@ func ValidateCommit(pageCount uint32, pages []PageWrite, limits Limits) ([]PageW
 		}
 	}
 	if dup != -1 {
-		return nil, fmt.Errorf("%w: page %d (idx %d): duplicate of page %d", ErrInvalidCommit, dup, pages[dup].Idx, first)
+		return nil, fmt.Errorf("%w: pages[%d] (idx %d): duplicate of pages[%d]", ErrInvalidCommit, dup, pages[dup].Idx, first)
 	}
 	for k, i := range order {
 		out[k] = pages[i]

@@ -44,43 +44,43 @@ func TestValidateCommit(t *testing.T) {
 		{
 			name: "index zero", pageCount: 8,
 			pages:   []volume.PageWrite{page(1, 1), page(2, 2), page(3, 3), page(0, 0)},
-			wantErr: "volume: invalid commit: page 3 (idx 0): page index 0 is invalid",
+			wantErr: "volume: invalid commit: pages[3] (idx 0): page index 0 is invalid",
 		},
 		{
 			name: "beyond page count", pageCount: 8,
 			pages:   []volume.PageWrite{page(1, 1), page(2, 2), page(9, 9)},
-			wantErr: "volume: invalid commit: page 2 (idx 9): index beyond page_count 8",
+			wantErr: "volume: invalid commit: pages[2] (idx 9): index beyond page_count 8",
 		},
 		{
 			name: "any page beyond zero page count", pageCount: 0,
 			pages:   []volume.PageWrite{page(1, 1)},
-			wantErr: "volume: invalid commit: page 0 (idx 1): index beyond page_count 0",
+			wantErr: "volume: invalid commit: pages[0] (idx 1): index beyond page_count 0",
 		},
 		{
 			name: "duplicate", pageCount: 8,
 			pages:   []volume.PageWrite{page(3, 3), page(7, 7), page(1, 1), page(2, 2), page(7, 8)},
-			wantErr: "volume: invalid commit: page 4 (idx 7): duplicate of page 1",
+			wantErr: "volume: invalid commit: pages[4] (idx 7): duplicate of pages[1]",
 		},
 		{
 			name: "earliest duplicate is reported", pageCount: 8,
 			pages:   []volume.PageWrite{page(5, 0), page(2, 0), page(5, 0), page(2, 0), page(5, 0)},
-			wantErr: "volume: invalid commit: page 2 (idx 5): duplicate of page 0",
+			wantErr: "volume: invalid commit: pages[2] (idx 5): duplicate of pages[0]",
 		},
 		{
 			name: "adjacent duplicate in sorted input", pageCount: 8,
 			pages:   []volume.PageWrite{page(1, 0), page(2, 0), page(2, 0)},
-			wantErr: "volume: invalid commit: page 2 (idx 2): duplicate of page 1",
+			wantErr: "volume: invalid commit: pages[2] (idx 2): duplicate of pages[1]",
 		},
 		{
 			name: "short page", pageCount: 8,
 			pages:   []volume.PageWrite{short, page(1, 1)},
-			wantErr: "volume: invalid commit: page 0 (idx 5): page is 100 bytes, want 4096",
+			wantErr: "volume: invalid commit: pages[0] (idx 5): page is 100 bytes, want 4096",
 			alsoIs:  volume.ErrInvalidPage,
 		},
 		{
 			name: "nil page data", pageCount: 8,
 			pages:   []volume.PageWrite{page(1, 1), {Idx: 2}},
-			wantErr: "volume: invalid commit: page 1 (idx 2): page is 0 bytes, want 4096",
+			wantErr: "volume: invalid commit: pages[1] (idx 2): page is 0 bytes, want 4096",
 			alsoIs:  volume.ErrInvalidPage,
 		},
 		{
@@ -92,7 +92,7 @@ func TestValidateCommit(t *testing.T) {
 		{
 			name: "first bad page in request order wins", pageCount: 8,
 			pages:   []volume.PageWrite{page(4, 0), page(4, 0), page(9, 0), page(0, 0)},
-			wantErr: "volume: invalid commit: page 2 (idx 9): index beyond page_count 8",
+			wantErr: "volume: invalid commit: pages[2] (idx 9): index beyond page_count 8",
 		},
 	}
 	for _, tt := range tests {

@@ -1,8 +1,8 @@
 package main
 
 import (
-	cryptorand "crypto/rand"
 	"context"
+	cryptorand "crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,7 +92,7 @@ func snapJSON(s volume.Snapshot) snapshotJSON {
 	return snapshotJSON{VID: s.VID.String(), LSN: uint64(s.LSN), PageCount: s.PageCount}
 }
 
-// oneVID parses the single positional volume ID, wherever it stands among
+// parseWithVID parses flags and the single positional volume ID, wherever it stands among
 // the flags.
 func parseWithVID(fs interface {
 	Parse([]string) error
@@ -382,4 +382,5 @@ func volumeLog(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(&b, "head: lsn %d", snap.LSN)
 	return printResult(stdout, cf.json, map[string]any{"snapshot": snapJSON(snap), "commits": out, "more": more}, b.String())
 }
+
 var randReader = cryptorand.Reader
