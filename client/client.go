@@ -144,10 +144,13 @@ func (c *Client) Endpoints() []string { return c.endpoints }
 
 // retryable reports whether a call may be tried again (on another node).
 // Unavailable and DeadlineExceeded may be unknown outcomes; a commit is
-// retried with the same content, which the cluster deduplicates.
+// retried with the same content, which the cluster deduplicates. Canceled
+// is retryable because do only asks after checking that the caller's ctx is
+// alive: connect-go reports a connection reset by a dying peer as canceled.
 func retryable(err error) bool {
 	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted, connect.CodeUnknown:
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted,
+		connect.CodeUnknown, connect.CodeCanceled:
 		return true
 	default:
 		return false

@@ -255,6 +255,33 @@ func TestProcesses_KillLeaderDuringCommits(t *testing.T) {
 			}
 		}
 	}
+	// No commit was applied twice: walk each chain and check that the
+	// sequence numbers the writer put in its pages strictly increase, so a
+	// retried commit never landed at a second LSN.
+	for vid, head := range heads {
+		_, commits, more, err := cl.PullCommits(ctx, vid, 0, 0, 0, client.ReadOptions{})
+		if err != nil || more {
+			t.Fatalf("pull commits of %s: more=%v %v", vid, more, err)
+		}
+		if volume.LSN(len(commits)) < head {
+			t.Fatalf("%s: %d commits, acked up to lsn %d", vid, len(commits), head)
+		}
+		last := int64(-1)
+		for i, ci := range commits {
+			if ci.LSN != volume.LSN(i+1) || ci.Graft.Len() != 1 {
+				t.Fatalf("%s: commit %d is lsn %d with %d pages", vid, i, ci.LSN, ci.Graft.Len())
+			}
+			_, pages, err := cl.ReadPages(ctx, vid, ci.LSN, ci.Graft.Slice(), client.ReadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := int64(binary.BigEndian.Uint64(pages[0].Data[8:]))
+			if n <= last {
+				t.Fatalf("%s: lsn %d carries write #%d after #%d: a commit was applied twice", vid, ci.LSN, n, last)
+			}
+			last = n
+		}
+	}
 	t.Logf("%d acknowledged commits (%d after the kill) verified on 3 nodes", len(acks), afterKill)
 }
 
