@@ -348,4 +348,3 @@ func TestCluster_WatchVolume(t *testing.T) {
 		t.Fatalf("watch saw %d, want %d: %v", seen, lsn, stream.Err())
 	}
 }
-

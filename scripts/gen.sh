@@ -9,7 +9,7 @@
 #   tools/plugins/go.mod  protoc-gen-go, protoc-gen-connect-go (same versions
 #                         as the google.golang.org/protobuf and
 #                         connectrpc.com/connect runtimes in the root go.mod)
-# and built into tools/bin/ (gitignored). buf runs with local plugins only, so
+# and built into bin/tools/ (gitignored). buf runs with local plugins only, so
 # no network is used after the first build.
 set -euo pipefail
 
@@ -24,7 +24,7 @@ esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bin=$root/tools/bin
+bin=$root/bin/tools
 export GOWORK=off # the tool modules are not part of any workspace
 
 # The generators must match the runtime the generated code is compiled with.
@@ -44,17 +44,16 @@ stamp=$(
 	cat tools/go.mod tools/go.sum tools/plugins/go.mod tools/plugins/go.sum
 )
 if [[ ! -x $bin/buf || ! -x $bin/protoc-gen-go || ! -x $bin/protoc-gen-connect-go ||
-	$stamp != "$(cat "$bin/.stamp" 2>/dev/null)" ]]; then
-	echo "gen.sh: building tools into tools/bin (buf takes a few minutes the first time)" >&2
+	$stamp != "$(cat "$bin/.gen-stamp" 2>/dev/null)" ]]; then
+	echo "gen.sh: building buf and plugins into bin/tools (buf takes a few minutes the first time)" >&2
 	mkdir -p "$bin"
-	rm -f "$bin/.stamp"
+	rm -f "$bin/.gen-stamp"
 	(cd tools && go build -buildvcs=false -o "$bin/" github.com/bufbuild/buf/cmd/buf)
 	(cd tools/plugins && go build -buildvcs=false -o "$bin/" \
 		google.golang.org/protobuf/cmd/protoc-gen-go \
 		connectrpc.com/connect/cmd/protoc-gen-connect-go)
-	printf '%s' "$stamp" >"$bin/.stamp"
+	printf '%s' "$stamp" >"$bin/.gen-stamp"
 fi
-export PATH=$bin:$PATH
 
 if [[ $mode == check ]]; then
 	before=$(mktemp -d)
@@ -63,19 +62,19 @@ if [[ $mode == check ]]; then
 fi
 
 cd api
-buf lint
+"$bin/buf" lint
 # Stand-in for buf's `clean`, which would delete the .proto sources here.
 find . \( -name '*.pb.go' -o -name '*.connect.go' \) -type f -delete
 find . -type d -name '*connect' -empty -delete
-buf generate
+"$bin/buf" generate
 cd "$root"
 
 if [[ $mode == check ]]; then
 	if ! changed=$(diff -rq "$before/api" api); then
 		echo "gen.sh check: generated code in api/ was stale; it has been regenerated." >&2
-		echo "gen.sh check: differences (before vs. now):" >&2
-		printf '%s\n' "$changed" | sed "s|$before/||g" >&2
-		echo "gen.sh check: run 'bash scripts/gen.sh' and commit the result." >&2
+		echo "gen.sh check: differences (before: the tree before regenerating):" >&2
+		printf '%s\n' "$changed" | sed "s|$before/api|before:api|g" >&2
+		echo "gen.sh check: commit the regenerated files (make generate does the same)." >&2
 		exit 1
 	fi
 	echo "gen.sh check: generated code is up to date."

@@ -164,4 +164,3 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
 }
-
