@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,20 +11,47 @@ import (
 	"github.com/graft-cluster/graft/volume"
 )
 
-// CommitConfig configures a commit load run.
+// CommitConfig configures a commit load run. Start from
+// DefaultCommitConfig.
 type CommitConfig struct {
-	// Client talks to the cluster under test. Required.
+	// Client talks to the cluster under test. Required; no default.
 	Client *client.Client
 	// Clients is the number of concurrent committers, each on its own
 	// volume, each waiting for its ack before the next commit (closed
-	// loop). Default 1.
+	// loop). Must be >= 1. Default 1.
 	Clients int
-	// Duration is how long to measure, after Warmup. Default 10s.
+	// Duration is how long to measure, after Warmup. Must be > 0.
+	// Default 10s.
 	Duration time.Duration
-	// Warmup runs before measuring and is not recorded. Default 1s.
+	// Warmup runs before measuring and is not recorded; 0 disables it.
+	// Default 1s.
 	Warmup time.Duration
-	// Pages is the pages per commit (4 KiB each). Default 1.
+	// Pages is the pages per commit (4 KiB each). Must be >= 1. Default 1.
 	Pages int
+}
+
+// DefaultCommitConfig returns a CommitConfig with every default set; the
+// caller sets Client.
+func DefaultCommitConfig() CommitConfig {
+	return CommitConfig{Clients: 1, Duration: 10 * time.Second, Warmup: time.Second, Pages: 1}
+}
+
+// Validate returns ErrNoClient without a Client, and an error wrapping
+// ErrInvalidArgument for the first out-of-range field.
+func (c CommitConfig) Validate() error {
+	switch {
+	case c.Client == nil:
+		return ErrNoClient
+	case c.Clients < 1:
+		return fmt.Errorf("validate commit config: clients %d < 1: %w", c.Clients, ErrInvalidArgument)
+	case c.Duration <= 0:
+		return fmt.Errorf("validate commit config: duration %s <= 0: %w", c.Duration, ErrInvalidArgument)
+	case c.Warmup < 0:
+		return fmt.Errorf("validate commit config: warmup %s < 0: %w", c.Warmup, ErrInvalidArgument)
+	case c.Pages < 1:
+		return fmt.Errorf("validate commit config: pages %d < 1: %w", c.Pages, ErrInvalidArgument)
+	}
+	return nil
 }
 
 // CommitResult is what a commit run measured.
@@ -37,19 +63,14 @@ type CommitResult struct {
 	OpsPerSec float64
 }
 
-// RunCommit drives closed-loop commits and records each ack's latency.
-// An error ends the run: the measurement would not mean much otherwise.
+// RunCommit drives closed-loop commits and records each ack's latency,
+// counting only commits started after the warm-up. It returns cfg.Validate's
+// error for an invalid cfg. A commit error ends the run and is returned: the
+// measurement would not mean much otherwise. When ctx ends early, it returns
+// what was measured so far and no error.
 func RunCommit(ctx context.Context, cfg CommitConfig) (CommitResult, error) {
-	if cfg.Client == nil {
-		return CommitResult{}, errors.New("bench: no client")
-	}
-	cfg.Clients = max(cfg.Clients, 1)
-	cfg.Pages = max(cfg.Pages, 1)
-	if cfg.Duration <= 0 {
-		cfg.Duration = 10 * time.Second
-	}
-	if cfg.Warmup < 0 {
-		cfg.Warmup = 0
+	if err := cfg.Validate(); err != nil {
+		return CommitResult{}, err
 	}
 	rec := NewRecorder()
 	ctx, cancel := context.WithCancel(ctx)
@@ -60,9 +81,7 @@ func RunCommit(ctx context.Context, cfg CommitConfig) (CommitResult, error) {
 	var wg sync.WaitGroup
 	errc := make(chan error, cfg.Clients)
 	for w := range cfg.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			vid := volume.MustNewID()
 			var base volume.LSN
 			data := make([]byte, cfg.Pages*volume.PageSize)
@@ -89,7 +108,7 @@ func RunCommit(ctx context.Context, cfg CommitConfig) (CommitResult, error) {
 					rec.Record(time.Since(t0))
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errc)
@@ -97,12 +116,16 @@ func RunCommit(ctx context.Context, cfg CommitConfig) (CommitResult, error) {
 		return CommitResult{}, err
 	}
 	sum := rec.Summary()
-	elapsed := time.Since(measureFrom)
+	elapsed := max(time.Since(measureFrom), 0) // 0 when ctx ended the warm-up
+	var opsPerSec float64
+	if elapsed > 0 {
+		opsPerSec = float64(sum.Count) / elapsed.Seconds()
+	}
 	return CommitResult{
 		Clients:   cfg.Clients,
 		Pages:     cfg.Pages,
 		Elapsed:   elapsed,
 		Latency:   sum,
-		OpsPerSec: float64(sum.Count) / elapsed.Seconds(),
+		OpsPerSec: opsPerSec,
 	}, nil
 }
