@@ -1,0 +1,177 @@
+package segment
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mr-tron/base58"
+)
+
+// IDPrefix is the first byte of every valid segment ID. It differs from
+// volume.IDPrefix (0x80) so that a volume ID and a segment ID are never
+// mistaken for one another, in bytes or in text.
+const IDPrefix = 0x81
+
+// IDTextLen is the length of an ID's text form: every valid ID encodes to
+// exactly this many base58 characters (58^21 < 2^127 <= id < 2^128 < 58^22).
+const IDTextLen = 22
+
+// maxIDMillis is the largest unix-millisecond value that fits in an ID's
+// 48-bit time field (a date in the year 10889).
+const maxIDMillis = 1<<48 - 1
+
+// ID names a segment object. Segment IDs are random, not derived from the
+// contents, so a retried upload never overwrites an object a reader may
+// already have seen.
+//
+// Layout: byte 0 is the prefix 0x81 (IDPrefix), bytes 1..6 are the creation
+// time in unix milliseconds as a 48-bit big-endian integer, and bytes 7..15
+// are 9 random bytes. IDs therefore sort by creation time (to the
+// millisecond) when compared bytewise.
+//
+// The text form is base58 with the Bitcoin alphabet and is always exactly 22
+// characters for a valid ID. The zero ID is not valid; it means "no segment".
+type ID [16]byte
+
+// NewID returns a new ID for the time now, with 9 bytes read from rand.
+//
+// It fails, wrapping ErrInvalidID, if now is before the unix epoch or past
+// the 48-bit millisecond range (year 10889), and returns the reader's error
+// if rand cannot supply 9 bytes.
+func NewID(now time.Time, rand io.Reader) (ID, error) {
+	ms := now.UnixMilli()
+	if ms < 0 || ms > maxIDMillis {
+		return ID{}, fmt.Errorf("%w: time %s is outside the 48-bit unix-millisecond range", ErrInvalidID, now.UTC().Format(time.RFC3339Nano))
+	}
+	var id ID
+	id[0] = IDPrefix
+	putUint48(id[1:7], uint64(ms))
+	if _, err := io.ReadFull(rand, id[7:]); err != nil {
+		return ID{}, fmt.Errorf("read segment id random bytes: %w", err)
+	}
+	return id, nil
+}
+
+// ParseID parses the 22-character base58 text form of an ID.
+//
+// Errors wrap ErrInvalidID and say what is wrong: the length (in characters),
+// the first character outside the base58 alphabet and its position (0-based,
+// in characters), a value that does not fit in 16 bytes, or a prefix byte
+// other than 0x81. ParseID accepts exactly the strings that ID.String
+// produces for valid IDs, so the text form is canonical.
+func ParseID(s string) (ID, error) {
+	if n := utf8.RuneCountInString(s); n != IDTextLen {
+		return ID{}, fmt.Errorf("%w: got %d chars, want %d", ErrInvalidID, n, IDTextLen)
+	}
+	pos := 0
+	for _, r := range s {
+		if r >= utf8.RuneSelf || !isBase58(byte(r)) {
+			return ID{}, fmt.Errorf("%w: bad base58 character %q at position %d", ErrInvalidID, r, pos)
+		}
+		pos++
+	}
+	b, err := base58.Decode(s)
+	if err != nil {
+		// Unreachable: every character was checked above.
+		return ID{}, fmt.Errorf("%w: %s: %w", ErrInvalidID, s, err)
+	}
+	// Leading '1' digits decode to leading zero bytes: compare values.
+	b = bytes.TrimLeft(b, "\x00")
+	if len(b) > len(ID{}) {
+		return ID{}, fmt.Errorf("%w: %s overflows %d bytes", ErrInvalidID, s, len(ID{}))
+	}
+	var id ID
+	copy(id[len(id)-len(b):], b)
+	if id[0] != IDPrefix {
+		return ID{}, fmt.Errorf("%w: %s has prefix byte 0x%02x, want 0x%02x", ErrInvalidID, s, id[0], IDPrefix)
+	}
+	return id, nil
+}
+
+// IDFromBytes returns the ID held in b, which must be 16 bytes starting with
+// the prefix 0x81. Errors wrap ErrInvalidID.
+func IDFromBytes(b []byte) (ID, error) {
+	var id ID
+	if len(b) != len(id) {
+		return ID{}, fmt.Errorf("%w: got %d bytes, want %d", ErrInvalidID, len(b), len(id))
+	}
+	copy(id[:], b)
+	if id[0] != IDPrefix {
+		return ID{}, fmt.Errorf("%w: prefix byte 0x%02x, want 0x%02x", ErrInvalidID, id[0], IDPrefix)
+	}
+	return id, nil
+}
+
+// String returns the base58 text form: 22 characters for a valid ID. For an
+// invalid ID (such as the zero ID) it returns the base58 encoding of the
+// bytes anyway, which ParseID rejects.
+func (id ID) String() string {
+	return base58.Encode(id[:])
+}
+
+// Time returns the creation time stored in the ID, in UTC, to the
+// millisecond.
+func (id ID) Time() time.Time {
+	return time.UnixMilli(int64(uint48(id[1:7]))).UTC()
+}
+
+// IsZero reports whether id is the zero ID, which means "no segment".
+func (id ID) IsZero() bool {
+	return id == ID{}
+}
+
+// Valid reports whether id has the 0x81 prefix byte. It does not judge the
+// time or random bytes: every such ID round-trips through its text form.
+func (id ID) Valid() bool {
+	return id[0] == IDPrefix
+}
+
+// MarshalText implements encoding.TextMarshaler. It fails, wrapping
+// ErrInvalidID, for an invalid ID (including the zero ID), so that it never
+// emits text that UnmarshalText would reject; use the `omitzero` JSON option
+// for optional IDs.
+func (id ID) MarshalText() ([]byte, error) {
+	if !id.Valid() {
+		return nil, fmt.Errorf("%w: prefix byte 0x%02x, want 0x%02x", ErrInvalidID, id[0], IDPrefix)
+	}
+	return []byte(id.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseID. On error
+// id is left unchanged.
+func (id *ID) UnmarshalText(text []byte) error {
+	parsed, err := ParseID(string(text))
+	if err != nil {
+		return err
+	}
+	*id = parsed
+	return nil
+}
+
+func isBase58(c byte) bool {
+	switch {
+	case c >= '1' && c <= '9':
+		return true
+	case c >= 'A' && c <= 'Z':
+		return c != 'I' && c != 'O'
+	case c >= 'a' && c <= 'z':
+		return c != 'l'
+	}
+	return false
+}
+
+func putUint48(b []byte, v uint64) {
+	_ = b[5]
+	b[0] = byte(v >> 40)
+	b[1] = byte(v >> 32)
+	binary.BigEndian.PutUint32(b[2:], uint32(v))
+}
+
+func uint48(b []byte) uint64 {
+	_ = b[5]
+	return uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(binary.BigEndian.Uint32(b[2:]))
+}
