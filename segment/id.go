@@ -1,14 +1,13 @@
 package segment
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mr-tron/base58"
+
+	"github.com/graft-cluster/graft/volume"
 )
 
 // IDPrefix is the first byte of every valid segment ID. It differs from
@@ -19,10 +18,6 @@ const IDPrefix = 0x81
 // IDTextLen is the length of an ID's text form: every valid ID encodes to
 // exactly this many base58 characters (58^21 < 2^127 <= id < 2^128 < 58^22).
 const IDTextLen = 22
-
-// maxIDMillis is the largest unix-millisecond value that fits in an ID's
-// 48-bit time field (a date in the year 10889).
-const maxIDMillis = 1<<48 - 1
 
 // ID names a segment object. Segment IDs are random, not derived from the
 // contents, so a retried upload never overwrites an object a reader may
@@ -43,17 +38,8 @@ type ID [16]byte
 // the 48-bit millisecond range (year 10889), and returns the reader's error
 // if rand cannot supply 9 bytes.
 func NewID(now time.Time, rand io.Reader) (ID, error) {
-	ms := now.UnixMilli()
-	if ms < 0 || ms > maxIDMillis {
-		return ID{}, fmt.Errorf("%w: time %s is outside the 48-bit unix-millisecond range", ErrInvalidID, now.UTC().Format(time.RFC3339Nano))
-	}
-	var id ID
-	id[0] = IDPrefix
-	putUint48(id[1:7], uint64(ms))
-	if _, err := io.ReadFull(rand, id[7:]); err != nil {
-		return ID{}, fmt.Errorf("read segment id random bytes: %w", err)
-	}
-	return id, nil
+	id, err := volume.NewGID(IDPrefix, now, rand, ErrInvalidID)
+	return ID(id), err
 }
 
 // ParseID parses the 22-character base58 text form of an ID.
@@ -64,46 +50,15 @@ func NewID(now time.Time, rand io.Reader) (ID, error) {
 // other than 0x81. ParseID accepts exactly the strings that ID.String
 // produces for valid IDs, so the text form is canonical.
 func ParseID(s string) (ID, error) {
-	if n := utf8.RuneCountInString(s); n != IDTextLen {
-		return ID{}, fmt.Errorf("%w: got %d chars, want %d", ErrInvalidID, n, IDTextLen)
-	}
-	pos := 0
-	for _, r := range s {
-		if r >= utf8.RuneSelf || !isBase58(byte(r)) {
-			return ID{}, fmt.Errorf("%w: bad base58 character %q at position %d", ErrInvalidID, r, pos)
-		}
-		pos++
-	}
-	b, err := base58.Decode(s)
-	if err != nil {
-		// Unreachable: every character was checked above.
-		return ID{}, fmt.Errorf("%w: %s: %w", ErrInvalidID, s, err)
-	}
-	// Leading '1' digits decode to leading zero bytes: compare values.
-	b = bytes.TrimLeft(b, "\x00")
-	if len(b) > len(ID{}) {
-		return ID{}, fmt.Errorf("%w: %s overflows %d bytes", ErrInvalidID, s, len(ID{}))
-	}
-	var id ID
-	copy(id[len(id)-len(b):], b)
-	if id[0] != IDPrefix {
-		return ID{}, fmt.Errorf("%w: %s has prefix byte 0x%02x, want 0x%02x", ErrInvalidID, s, id[0], IDPrefix)
-	}
-	return id, nil
+	id, err := volume.ParseGID(IDPrefix, s, ErrInvalidID)
+	return ID(id), err
 }
 
 // IDFromBytes returns the ID held in b, which must be 16 bytes starting with
 // the prefix 0x81. Errors wrap ErrInvalidID.
 func IDFromBytes(b []byte) (ID, error) {
-	var id ID
-	if len(b) != len(id) {
-		return ID{}, fmt.Errorf("%w: got %d bytes, want %d", ErrInvalidID, len(b), len(id))
-	}
-	copy(id[:], b)
-	if id[0] != IDPrefix {
-		return ID{}, fmt.Errorf("%w: prefix byte 0x%02x, want 0x%02x", ErrInvalidID, id[0], IDPrefix)
-	}
-	return id, nil
+	id, err := volume.GIDFromBytes(IDPrefix, b, ErrInvalidID)
+	return ID(id), err
 }
 
 // String returns the base58 text form: 22 characters for a valid ID. For an
@@ -116,7 +71,7 @@ func (id ID) String() string {
 // Time returns the creation time stored in the ID, in UTC, to the
 // millisecond.
 func (id ID) Time() time.Time {
-	return time.UnixMilli(int64(uint48(id[1:7]))).UTC()
+	return volume.GIDTime(id)
 }
 
 // IsZero reports whether id is the zero ID, which means "no segment".
@@ -150,28 +105,4 @@ func (id *ID) UnmarshalText(text []byte) error {
 	}
 	*id = parsed
 	return nil
-}
-
-func isBase58(c byte) bool {
-	switch {
-	case c >= '1' && c <= '9':
-		return true
-	case c >= 'A' && c <= 'Z':
-		return c != 'I' && c != 'O'
-	case c >= 'a' && c <= 'z':
-		return c != 'l'
-	}
-	return false
-}
-
-func putUint48(b []byte, v uint64) {
-	_ = b[5]
-	b[0] = byte(v >> 40)
-	b[1] = byte(v >> 32)
-	binary.BigEndian.PutUint32(b[2:], uint32(v))
-}
-
-func uint48(b []byte) uint64 {
-	_ = b[5]
-	return uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(binary.BigEndian.Uint32(b[2:]))
 }

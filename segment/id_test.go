@@ -182,7 +182,7 @@ func TestNewID_Errors(t *testing.T) {
 	}{
 		{name: "before epoch", now: time.UnixMilli(-1), rand: make([]byte, 9), wantIs: segment.ErrInvalidID, wantMsg: "outside the 48-bit"},
 		{name: "after 48 bits", now: time.UnixMilli(1 << 48), rand: make([]byte, 9), wantIs: segment.ErrInvalidID, wantMsg: "outside the 48-bit"},
-		{name: "short random", now: time.Now(), rand: make([]byte, 8), wantMsg: "read segment id random bytes: unexpected EOF"},
+		{name: "short random", now: time.Now(), rand: make([]byte, 8), wantMsg: "read id random bytes: unexpected EOF"},
 		{name: "reader error", now: time.Now(), errRead: true, wantIs: readErr, wantMsg: "entropy exhausted"},
 	}
 	for _, tt := range tests {
