@@ -383,6 +383,15 @@ func (c *Client) Status(ctx context.Context) (*graftv1.StatusResponse, error) {
 	return out, err
 }
 
+// Flush asks the cluster to flush everything acknowledged so far to the
+// object store, and returns once it is durable there.
+func (c *Client) Flush(ctx context.Context) error {
+	return c.do(ctx, func(ctx context.Context, i int) error {
+		_, err := c.cl[i].Flush(ctx, connect.NewRequest(&graftv1.FlushRequest{}))
+		return err
+	})
+}
+
 // Cluster returns the ClusterService client of endpoint i, for admin calls.
 func (c *Client) Cluster(i int) graftv1connect.ClusterServiceClient { return c.cl[i%len(c.cl)] }
 

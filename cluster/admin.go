@@ -207,6 +207,7 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Re
 	if id == s.n.cfg.ID {
 		return connect.NewResponse(&graftv1.TransferLeadershipResponse{LeaderId: id}), nil
 	}
+	s.n.flushBeforeLeaving(ctx)
 	var f raft.Future
 	if id == "" {
 		f = s.n.raft.LeadershipTransfer()
@@ -242,10 +243,24 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Re
 	}
 }
 
-// Flush is answered once an object store is configured (the flusher);
-// until then the node has nowhere to flush to.
+// Flush flushes everything acknowledged before the call to the object
+// store and returns once it is durable there. The leader does the work;
+// followers forward.
 func (s *clusterService) Flush(ctx context.Context, req *connect.Request[graftv1.FlushRequest]) (*connect.Response[graftv1.FlushResponse], error) {
-	return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("flush: this node has no object store configured"))
+	if s.n.flusher == nil {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("flush: this node has no object store configured (start it with --object-store)"))
+	}
+	lc, err := s.leaderCluster(req.Header())
+	if err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	if lc != nil {
+		return lc.Flush(ctx, forwarded(req, s.n.cfg.ID))
+	}
+	if err := s.n.flusher.FlushAll(ctx); err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	return connect.NewResponse(&graftv1.FlushResponse{}), nil
 }
 
 // ReadIndex serves followers' linearizable reads; only the leader answers.

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/graft-cluster/graft/flusher"
 )
 
 // Peer is one member of the static bootstrap configuration.
@@ -112,6 +114,20 @@ type Config struct {
 	// Raft state. It is safe on every peer of a static cluster: the
 	// configuration is identical, and existing state is left alone.
 	Bootstrap bool
+	// ObjectStore is the URL of the object store that flushed commits go to
+	// and that reads of flushed history come from (see objstore.Open:
+	// s3://bucket/prefix?endpoint=..., file:///dir, mem://). Empty means no
+	// object store: nothing is flushed, and the buffer limits bound how much
+	// a node accepts. Default empty.
+	ObjectStore string
+	// Flush tunes the flusher (used with ObjectStore).
+	Flush flusher.Config
+	// Cache bounds the caches of flushed history (used with ObjectStore).
+	Cache flusher.ReaderConfig
+	// FlushOnLeave bounds the flush a leader runs before it hands
+	// leadership over (graceful shutdown, TransferLeadership), so the next
+	// leader starts with an empty buffer. 0 skips it. Default 10s.
+	FlushOnLeave time.Duration
 	// Limits bound client requests.
 	Limits Limits
 	// Raft tunes the consensus layer.
@@ -156,6 +172,9 @@ func DefaultConfig() Config {
 		},
 		ForwardTimeout: 10 * time.Second,
 		RaftLogLevel:   "warn",
+		Flush:          flusher.DefaultConfig(),
+		Cache:          flusher.DefaultReaderConfig(),
+		FlushOnLeave:   10 * time.Second,
 	}
 }
 
@@ -189,6 +208,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxPagesPerCommit < 0 || c.Limits.MaxRequestBytes < 0 || c.Limits.MaxPagesPerRead < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if c.ObjectStore != "" {
+		if err := c.Flush.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cluster config: %w", err)

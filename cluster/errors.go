@@ -9,7 +9,9 @@ import (
 	"connectrpc.com/connect"
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -42,8 +44,22 @@ func toConnect(log *slog.Logger, err error) error {
 		}
 		return e
 	case errors.Is(err, fsm.ErrBufferFull):
-		return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf(
-			"%w; retry later, once the buffer drains to the object store", err))
+		e := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf(
+			"%w; retry in about %ds, once the buffer drains to the object store", err, retryAfterSeconds))
+		e.Meta().Set("Retry-After", fmt.Sprint(retryAfterSeconds))
+		return e
+	case errors.Is(err, flusher.ErrConflict):
+		log.Error("flush conflict", "err", err)
+		return connect.NewError(connect.CodeDataLoss, fmt.Errorf(
+			"flush blocked: the object store holds a log record with other commits than this cluster's (another writer on the prefix?): %w", err))
+	case errors.Is(err, flusher.ErrLayout):
+		log.Error("object store layout violated", "err", err)
+		return connect.NewError(connect.CodeDataLoss, err)
+	case errors.Is(err, flusher.ErrNotFlushed):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, objstore.ErrNotFound):
+		log.Error("object missing from the object store", "err", err)
+		return connect.NewError(connect.CodeDataLoss, fmt.Errorf("flushed data missing from the object store: %w", err))
 	case errors.Is(err, volume.ErrInvalidID), errors.Is(err, volume.ErrInvalidCommit),
 		errors.Is(err, volume.ErrInvalidPage), errors.Is(err, volume.ErrInvalidPageSet):
 		return connect.NewError(connect.CodeInvalidArgument, err)
@@ -58,6 +74,8 @@ func toConnect(log *slog.Logger, err error) error {
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w; retry shortly", err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case isStoreError(err):
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("object store: %w; retry shortly", err))
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	case errors.Is(err, fsm.ErrInvalidCommand):
@@ -67,6 +85,16 @@ func toConnect(log *slog.Logger, err error) error {
 		log.Error("unexpected error", "err", err)
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
+}
+
+// retryAfterSeconds is the hint sent with resource_exhausted.
+const retryAfterSeconds = 1
+
+// isStoreError reports whether err came from the object store (network,
+// 5xx, throttling): transient from the caller's view.
+func isStoreError(err error) bool {
+	var se *flusher.StoreError
+	return errors.As(err, &se)
 }
 
 func snapshotProto(s volume.Snapshot) *graftv1.Snapshot {

@@ -15,6 +15,7 @@ type metrics struct {
 	applyBatch    prometheus.Histogram
 	forwarded     prometheus.Counter
 	leaderChanges prometheus.Counter
+	historyPages  prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
@@ -37,12 +38,28 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 			Name: "graft_raft_leadership_changes_total",
 			Help: "Times this node gained or lost leadership.",
 		}),
+		historyPages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "graft_read_flushed_pages_total",
+			Help: "Pages read served from flushed history (object store or its cache) rather than the buffer.",
+		}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(
-		m.commitSeconds, m.applyBatch, m.forwarded, m.leaderChanges,
+		m.commitSeconds, m.applyBatch, m.forwarded, m.leaderChanges, m.historyPages,
+		gauge("graft_flush_lag_seconds", "Age of the oldest commit not yet flushed to the object store (0 when none).", func() float64 {
+			oldest := int64(0)
+			for _, c := range n.fsm.FlushCandidates() {
+				if oldest == 0 || c.OldestUnixMs < oldest {
+					oldest = c.OldestUnixMs
+				}
+			}
+			if oldest == 0 {
+				return 0
+			}
+			return max(0, time.Since(time.UnixMilli(oldest)).Seconds())
+		}),
 		gauge("graft_buffer_bytes", "Page bytes buffered in the FSM, not yet flushed.", func() float64 { return float64(n.fsm.BufferBytes()) }),
 		gauge("graft_volumes", "Volumes with at least one commit.", func() float64 { return float64(n.fsm.Volumes()) }),
 		gauge("graft_raft_applied_index", "Last Raft index applied to the FSM.", func() float64 { return float64(n.fsm.Applied()) }),

@@ -17,7 +17,9 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/objstore"
 )
 
 // Errors of the node layer. The service boundary maps them to Connect codes.
@@ -51,10 +53,14 @@ type Node struct {
 	fwd      *forwarder
 	metrics  *metrics
 	registry *prometheus.Registry
+	objects  objstore.Store   // nil without an object store
+	reader   *flusher.Reader  // nil without an object store
+	flusher  *flusher.Flusher // nil without an object store
 
 	mu        sync.Mutex
-	readyTerm uint64        // term whose barrier has been applied; 0 = none
-	readyCh   chan struct{} // closed when readyTerm changes
+	readyTerm uint64             // term whose barrier has been applied; 0 = none
+	readyCh   chan struct{}      // closed when readyTerm changes
+	leading   context.CancelFunc // ends the leader's background work; nil when not leading
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -86,6 +92,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			n.closeResources()
 		}
 	}()
+	if cfg.ObjectStore != "" {
+		if err := n.openStore(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := n.listen(); err != nil {
 		return nil, err
 	}
@@ -100,6 +111,26 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.log.Info("node started", "raft_addr", n.raftAddr, "api_addr", n.apiAddr, "dir", cfg.Dir)
 	return n, nil
 }
+
+// openStore opens the object store, the reader of flushed history and the
+// flusher (which runs only while this node leads).
+func (n *Node) openStore(ctx context.Context) error {
+	store, err := objstore.Open(ctx, n.cfg.ObjectStore)
+	if err != nil {
+		return fmt.Errorf("open object store: %w", err)
+	}
+	n.objects = store
+	if n.reader, err = flusher.NewReader(store, n.cfg.Cache); err != nil {
+		return err
+	}
+	n.flusher, err = flusher.New(n.cfg.Flush, n.fsm, store, n.reader, proposer{n}, n.log.With("component", "flusher"), n.registry)
+	return err
+}
+
+// proposer lets the flusher propose through this node's Raft.
+type proposer struct{ n *Node }
+
+func (p proposer) Propose(ctx context.Context, cmd []byte) (any, error) { return p.n.apply(ctx, cmd) }
 
 func (n *Node) listen() error {
 	rl := n.cfg.RaftListener
@@ -238,6 +269,7 @@ func (n *Node) watchLeadership() {
 			n.metrics.leaderChanges.Inc()
 			if !leader {
 				n.setReadyTerm(0)
+				n.stopLeading()
 				n.log.Info("lost leadership")
 				continue
 			}
@@ -249,7 +281,66 @@ func (n *Node) watchLeadership() {
 			}
 			n.setReadyTerm(term)
 			n.registerPeers()
+			n.startLeading()
 		}
+	}
+}
+
+// startLeading starts the leader's background work: recovery from the
+// object store (once per cluster), then the flusher. stopLeading ends it.
+func (n *Node) startLeading() {
+	n.stopLeading()
+	ctx, cancel := context.WithCancel(n.ctx)
+	n.mu.Lock()
+	n.leading = cancel
+	n.mu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		backoff := 100 * time.Millisecond
+		for {
+			err := flusher.Recover(ctx, n.fsm, n.objects, n.reader, proposer{n}, n.log)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Warn("recovery from the object store failed; commits wait for it", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+		if n.flusher != nil {
+			n.flusher.Run(ctx)
+		}
+	}()
+}
+
+func (n *Node) stopLeading() {
+	n.mu.Lock()
+	cancel := n.leading
+	n.leading = nil
+	n.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// flushBeforeLeaving flushes the buffer before this leader hands over, so
+// the next leader starts with nothing to catch up. Best effort: the next
+// leader would flush (and finish an open round) anyway.
+func (n *Node) flushBeforeLeaving(ctx context.Context) {
+	if n.flusher == nil || n.cfg.FlushOnLeave <= 0 || !n.IsLeader() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.FlushOnLeave)
+	defer cancel()
+	if err := n.flusher.FlushAll(ctx); err != nil {
+		n.log.Warn("flush before handing over leadership", "err", err)
 	}
 }
 
@@ -298,6 +389,7 @@ func (n *Node) Close(ctx context.Context) error {
 	n.closed = true
 	n.closeMu.Unlock()
 
+	n.flushBeforeLeaving(ctx)
 	if n.raft.State() == raft.Leader && n.voters() > 1 {
 		if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
 			n.log.Warn("leadership transfer on shutdown", "err", err)
@@ -336,6 +428,11 @@ func (n *Node) closeResources() error {
 	}
 	if n.http == nil && n.apiLn != nil {
 		n.apiLn.Close()
+	}
+	if n.objects != nil {
+		if err := n.objects.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close object store: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

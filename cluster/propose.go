@@ -53,13 +53,13 @@ type commitArgs struct {
 func (n *Node) commitLocal(ctx context.Context, a commitArgs) (*fsm.CommitResult, error) {
 	hash := volume.CommitHash(a.vid, a.base+1, a.pageCount, a.pages)
 	if head := n.fsm.Head(a.vid); head.LSN > a.base {
-		if pc, h, ok := n.fsm.CommitAt(a.vid, a.base+1); ok && h == hash {
-			return &fsm.CommitResult{Snapshot: volume.Snapshot{VID: a.vid, LSN: a.base + 1, PageCount: pc}, Hash: h, Duplicate: true}, nil
+		if res, ok, err := n.knownCommit(ctx, a.vid, a.base, hash, head); ok {
+			return res, err
 		}
-		if _, _, ok := n.fsm.CommitAt(a.vid, a.base+1); ok {
-			return nil, &fsm.StaleError{Base: a.base, Head: head}
-		}
-		// The commit at base+1 is no longer buffered: let Apply decide.
+		// Not decidable from committed state here: let Apply decide.
+	}
+	if err := n.fsm.WaitRecovered(ctx); err != nil {
+		return nil, fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNotLeader, err)
 	}
 	cmd := fsm.EncodeCommit(&fsm.CommitCommand{
 		VID:                  a.vid,
@@ -79,10 +79,43 @@ func (n *Node) commitLocal(ctx context.Context, a commitArgs) (*fsm.CommitResult
 	if !ok {
 		return nil, fmt.Errorf("apply commit: unexpected response %T", resp)
 	}
+	var stale *fsm.StaleError
+	if errors.As(res.Err, &stale) && stale.Flushed {
+		if res, ok, err := n.knownCommit(ctx, a.vid, a.base, hash, stale.Head); ok {
+			return res, err
+		}
+	}
 	if res.Err != nil {
 		return nil, res.Err
 	}
+	if n.flusher != nil && n.fsm.BufferBytes() >= n.cfg.Flush.TargetBytes {
+		n.flusher.Kick()
+	}
 	return res, nil
+}
+
+// knownCommit answers a commit whose base is below the head from committed
+// state: the original result for an identical retry, a rejection for
+// anything else. The commit at base+1 is looked up in the buffer, else in
+// the flushed history. ok is false when neither holds it.
+func (n *Node) knownCommit(ctx context.Context, vid volume.ID, base volume.LSN, hash volume.Hash, head volume.Snapshot) (*fsm.CommitResult, bool, error) {
+	lsn := base + 1
+	pc, h, ok := n.fsm.CommitAt(vid, lsn)
+	if !ok {
+		c, found, err := n.flushedCommit(ctx, vid, lsn)
+		if err != nil {
+			// Cannot tell a retry of a flushed commit from a stale one.
+			return nil, true, fmt.Errorf("%w: look up flushed commit %s@%d: %w", ErrUnknownOutcome, vid, lsn, err)
+		}
+		if !found {
+			return nil, false, nil
+		}
+		pc, h = c.PageCount, c.Hash
+	}
+	if h == hash {
+		return &fsm.CommitResult{Snapshot: volume.Snapshot{VID: vid, LSN: lsn, PageCount: pc}, Hash: h, Duplicate: true}, true, nil
+	}
+	return nil, true, &fsm.StaleError{Base: base, Head: head}
 }
 
 // readIndex returns an index that a linearizable read must wait for

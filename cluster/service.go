@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"connectrpc.com/connect"
@@ -95,7 +96,7 @@ func (s *volumeService) GetSnapshot(ctx context.Context, req *connect.Request[gr
 	if err := s.n.readBarrier(ctx, m.GetConsistency(), vid, m.GetMinLsn()); err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
-	snap, err := s.n.fsm.SnapshotAt(vid, volume.LSN(m.GetLsn()))
+	snap, err := s.n.snapshotAt(ctx, vid, volume.LSN(m.GetLsn()))
 	if err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
@@ -117,7 +118,7 @@ func (s *volumeService) PullGraft(ctx context.Context, req *connect.Request[graf
 	if err := s.n.readBarrier(ctx, m.GetConsistency(), vid, m.GetMinLsn()); err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
-	snap, set, err := s.n.fsm.Graft(vid, volume.LSN(m.GetSinceLsn()), volume.LSN(m.GetUntilLsn()))
+	snap, set, err := s.n.graft(ctx, vid, volume.LSN(m.GetSinceLsn()), volume.LSN(m.GetUntilLsn()))
 	if err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
@@ -156,7 +157,7 @@ func (s *volumeService) PullCommits(ctx context.Context, req *connect.Request[gr
 	if err := s.n.readBarrier(ctx, m.GetConsistency(), vid, m.GetMinLsn()); err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
-	snap, commits, more, err := s.n.fsm.Commits(vid, volume.LSN(m.GetSinceLsn()), volume.LSN(m.GetUntilLsn()), limit)
+	snap, commits, more, err := s.n.commits(ctx, vid, volume.LSN(m.GetSinceLsn()), volume.LSN(m.GetUntilLsn()), limit)
 	if err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
@@ -202,7 +203,7 @@ func (s *volumeService) ReadPages(ctx context.Context, req *connect.Request[graf
 	if err := s.n.readBarrier(ctx, m.GetConsistency(), vid, m.GetMinLsn()); err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
-	snap, vers, err := s.n.fsm.ReadPages(vid, volume.LSN(m.GetLsn()), idxs)
+	snap, vers, err := s.n.readPages(ctx, vid, volume.LSN(m.GetLsn()), idxs)
 	if err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
@@ -258,7 +259,12 @@ func (n *Node) readCtx(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 // readBarrier makes the local state fresh enough for the consistency level.
+// Every level first waits for recovery from the object store (only a new
+// cluster's first moments), so no read reports a recovered volume as empty.
 func (n *Node) readBarrier(ctx context.Context, c graftv1.Consistency, vid volume.ID, minLSN uint64) error {
+	if err := n.fsm.WaitRecovered(ctx); err != nil {
+		return fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNoLeader, err)
+	}
 	switch c {
 	case graftv1.Consistency_CONSISTENCY_UNSPECIFIED, graftv1.Consistency_CONSISTENCY_LINEARIZABLE:
 		idx, err := n.readIndex(ctx)

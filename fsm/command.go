@@ -18,6 +18,10 @@ import (
 //	             | hash (32) | n (4) | n x (idx (4) | page (4096))
 //	register:    len-prefixed (2) id, raft_addr, api_addr
 //	unregister:  len-prefixed (2) id
+//	flush plan:  time_unix_ms (8) | n (4) | n x (vid (16) | from (8) | to (8) | segment (16))
+//	flush done:  round (8)
+//	adopt:       vid (16) | head_lsn (8) | page_count (4) | n (4) | n x from (8)
+//	recovered:   empty
 const (
 	cmdMagic   byte = 'G'
 	cmdVersion byte = 1
@@ -25,12 +29,27 @@ const (
 	kindCommit     byte = 1
 	kindRegister   byte = 2
 	kindUnregister byte = 3
+	kindFlushPlan  byte = 4
+	kindFlushDone  byte = 5
+	kindAdopt      byte = 6
+	kindRecovered  byte = 7
 
 	cmdHeaderLen    = 3
 	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
 	commitPageLen   = 4 + volume.PageSize
 	maxNodeFieldLen = 1024
+	planVolumeLen   = 16 + 8 + 8 + 16
+	adoptFixedLen   = 16 + 8 + 4 + 4
 )
+
+// AdoptCommand installs a volume recovered from the object store: its head
+// and the first LSNs of its log records (ascending, the last at or below
+// the head). Only valid before recovery finishes, for a volume the state
+// does not have.
+type AdoptCommand struct {
+	Head  volume.Snapshot
+	Froms []volume.LSN
+}
 
 // CommitCommand proposes one commit. The proposing node fills Time, the
 // limits and Hash, so Apply stays deterministic and cheap.
@@ -99,11 +118,51 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// EncodeFlushPlan encodes a flush round proposal (Round is ignored).
+func EncodeFlushPlan(p *FlushPlan) []byte {
+	b := make([]byte, cmdHeaderLen, cmdHeaderLen+12+len(p.Volumes)*planVolumeLen)
+	b[0], b[1], b[2] = cmdMagic, cmdVersion, kindFlushPlan
+	b = binary.BigEndian.AppendUint64(b, uint64(p.TimeUnixMs))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Volumes)))
+	for _, v := range p.Volumes {
+		b = append(b, v.VID[:]...)
+		b = binary.BigEndian.AppendUint64(b, uint64(v.From))
+		b = binary.BigEndian.AppendUint64(b, uint64(v.To))
+		b = append(b, v.Segment[:]...)
+	}
+	return b
+}
+
+// EncodeFlushDone encodes the completion of flush round round.
+func EncodeFlushDone(round uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{cmdMagic, cmdVersion, kindFlushDone}, round)
+}
+
+// EncodeAdopt encodes the adoption of a recovered volume.
+func EncodeAdopt(a *AdoptCommand) []byte {
+	b := []byte{cmdMagic, cmdVersion, kindAdopt}
+	b = append(b, a.Head.VID[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(a.Head.LSN))
+	b = binary.BigEndian.AppendUint32(b, a.Head.PageCount)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(a.Froms)))
+	for _, f := range a.Froms {
+		b = binary.BigEndian.AppendUint64(b, uint64(f))
+	}
+	return b
+}
+
+// EncodeRecovered encodes the end of recovery: commits may start.
+func EncodeRecovered() []byte { return []byte{cmdMagic, cmdVersion, kindRecovered} }
+
 // command is a decoded log entry: exactly one field is set.
 type command struct {
 	commit     *CommitCommand
 	register   *NodeInfo
 	unregister string
+	plan       *FlushPlan
+	done       uint64
+	adopt      *AdoptCommand
+	recovered  bool
 }
 
 // decodeCommand decodes a log entry. Page slices alias b. Every length is
@@ -144,9 +203,79 @@ func decodeCommand(b []byte) (command, error) {
 			return command{}, fmt.Errorf("%w: unregister: malformed id", ErrInvalidCommand)
 		}
 		return command{unregister: id}, nil
+	case kindFlushPlan:
+		p, err := decodePlan(body)
+		return command{plan: p}, err
+	case kindFlushDone:
+		if len(body) != 8 || binary.BigEndian.Uint64(body) == 0 {
+			return command{}, fmt.Errorf("%w: flush done: want a non-zero 8-byte round", ErrInvalidCommand)
+		}
+		return command{done: binary.BigEndian.Uint64(body)}, nil
+	case kindAdopt:
+		a, err := decodeAdopt(body)
+		return command{adopt: a}, err
+	case kindRecovered:
+		if len(body) != 0 {
+			return command{}, fmt.Errorf("%w: recovered: %d trailing bytes", ErrInvalidCommand, len(body))
+		}
+		return command{recovered: true}, nil
 	default:
 		return command{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCommand, b[2])
 	}
+}
+
+func decodePlan(p []byte) (*FlushPlan, error) {
+	if len(p) < 12 {
+		return nil, fmt.Errorf("%w: flush plan is %d bytes, want at least 12", ErrInvalidCommand, len(p))
+	}
+	plan := &FlushPlan{TimeUnixMs: int64(binary.BigEndian.Uint64(p))}
+	n := binary.BigEndian.Uint32(p[8:])
+	p = p[12:]
+	if uint64(len(p)) != uint64(n)*planVolumeLen {
+		return nil, fmt.Errorf("%w: flush plan declares %d volumes but carries %d bytes", ErrInvalidCommand, n, len(p))
+	}
+	plan.Volumes = make([]PlanVolume, n)
+	for i := range plan.Volumes {
+		vid, err := volume.IDFromBytes(p[:16])
+		if err != nil {
+			return nil, fmt.Errorf("%w: flush plan volumes[%d]: %w", ErrInvalidCommand, i, err)
+		}
+		pv := PlanVolume{VID: vid, From: volume.LSN(binary.BigEndian.Uint64(p[16:])), To: volume.LSN(binary.BigEndian.Uint64(p[24:]))}
+		copy(pv.Segment[:], p[32:48])
+		if pv.From == 0 || pv.To < pv.From {
+			return nil, fmt.Errorf("%w: flush plan volumes[%d]: range [%d, %d]", ErrInvalidCommand, i, pv.From, pv.To)
+		}
+		plan.Volumes[i] = pv
+		p = p[planVolumeLen:]
+	}
+	return plan, nil
+}
+
+func decodeAdopt(p []byte) (*AdoptCommand, error) {
+	if len(p) < adoptFixedLen {
+		return nil, fmt.Errorf("%w: adopt is %d bytes, want at least %d", ErrInvalidCommand, len(p), adoptFixedLen)
+	}
+	vid, err := volume.IDFromBytes(p[:16])
+	if err != nil {
+		return nil, fmt.Errorf("%w: adopt: %w", ErrInvalidCommand, err)
+	}
+	a := &AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: volume.LSN(binary.BigEndian.Uint64(p[16:])), PageCount: binary.BigEndian.Uint32(p[24:])}}
+	n := binary.BigEndian.Uint32(p[28:])
+	p = p[adoptFixedLen:]
+	if uint64(len(p)) != uint64(n)*8 {
+		return nil, fmt.Errorf("%w: adopt declares %d records but carries %d bytes", ErrInvalidCommand, n, len(p))
+	}
+	a.Froms = make([]volume.LSN, n)
+	for i := range a.Froms {
+		a.Froms[i] = volume.LSN(binary.BigEndian.Uint64(p[i*8:]))
+		if a.Froms[i] == 0 || (i > 0 && a.Froms[i] <= a.Froms[i-1]) || a.Froms[i] > a.Head.LSN {
+			return nil, fmt.Errorf("%w: adopt froms[%d] = %d: not ascending within [1, head %d]", ErrInvalidCommand, i, a.Froms[i], a.Head.LSN)
+		}
+	}
+	if a.Head.LSN == 0 || n == 0 {
+		return nil, fmt.Errorf("%w: adopt of volume %s with head %d and %d records", ErrInvalidCommand, vid, a.Head.LSN, n)
+	}
+	return a, nil
 }
 
 func decodeCommit(p []byte) (*CommitCommand, error) {

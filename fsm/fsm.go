@@ -21,14 +21,22 @@ var (
 	ErrBufferFull = errors.New("fsm: buffer full")
 	// ErrFutureLSN means a read asked for an LSN past the volume's head.
 	ErrFutureLSN = errors.New("fsm: lsn is past the head")
-	// ErrNotBuffered means the asked-for history is no longer in the buffer.
+	// ErrNotBuffered means the asked-for history is no longer in the buffer
+	// (it was flushed: read it from the object store, see History).
 	ErrNotBuffered = errors.New("fsm: lsn not in the buffer")
+	// ErrFlushRejected means a flush or recovery entry did not match the
+	// state (another round is open, a range does not start at the flushed
+	// watermark, the volume exists already...). It changed nothing.
+	ErrFlushRejected = errors.New("fsm: flush entry rejected")
 )
 
 // StaleError is the rejection of a commit whose base is not the head.
 type StaleError struct {
 	Base volume.LSN
 	Head volume.Snapshot
+	// Flushed is set when the commit at Base+1 is no longer buffered, so
+	// whether this was a retry of it can only be told from its log record.
+	Flushed bool
 }
 
 func (e *StaleError) Error() string {
@@ -67,16 +75,22 @@ type state struct {
 	applied     uint64 // Raft index of the last applied entry
 	volumes     map[volume.ID]*volState
 	nodes       map[string]NodeInfo
-	bufferBytes uint64 // page bytes buffered across all volumes
+	bufferBytes uint64     // page bytes buffered across all volumes
+	plan        *FlushPlan // the open flush round, or nil
+	recovered   bool       // recovery from the object store is done
 }
 
 type volState struct {
 	head volume.Snapshot
 	// commits holds the buffered commits, commits[i].lsn == first+i. It is
 	// only ever appended to or replaced, never modified in place, so a
-	// snapshot can keep the slice header.
+	// snapshot can keep the slice header. Everything below first is flushed
+	// (first-1 is the flushed watermark).
 	first   volume.LSN
 	commits []*commitRec
+	// froms are the first LSNs of the volume's flushed log records,
+	// ascending; the last record ends at first-1. Append-only.
+	froms []volume.LSN
 	// pages maps a page index to its buffered versions, ascending by LSN;
 	// same append-only discipline as commits.
 	pages       map[volume.PageIdx][]pageVersion
@@ -148,6 +162,15 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 	switch {
 	case cmd.commit != nil:
 		return f.st.applyCommit(cmd.commit)
+	case cmd.plan != nil:
+		return f.st.applyPlan(cmd.plan, l.Index)
+	case cmd.done != 0:
+		return f.st.applyDone(cmd.done)
+	case cmd.adopt != nil:
+		return f.st.applyAdopt(cmd.adopt)
+	case cmd.recovered:
+		f.st.recovered = true
+		return &AdminResult{}
 	case cmd.register != nil:
 		f.st.nodes[cmd.register.ID] = *cmd.register
 	default:
@@ -173,7 +196,10 @@ func (s *state) applyCommit(c *CommitCommand) *CommitResult {
 				}
 			}
 		}
-		return &CommitResult{Err: &StaleError{Base: c.BaseLSN, Head: head}}
+		// When base+1 is flushed, the caller may still recognise a retry
+		// from the volume's log record (Flushed tells it to look).
+		flushed := v != nil && head.LSN > c.BaseLSN && lsn < v.first
+		return &CommitResult{Err: &StaleError{Base: c.BaseLSN, Head: head, Flushed: flushed}}
 	}
 	size := uint64(len(c.Pages)) * volume.PageSize
 	if c.MaxBufferBytes > 0 && s.bufferBytes+size > c.MaxBufferBytes {

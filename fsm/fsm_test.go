@@ -106,7 +106,8 @@ func TestFSM_Apply(t *testing.T) {
 			{2, 9, 0, 0, true}, // beyond page_count
 		}
 		for _, c := range cases {
-			snap, got, err := h.f.ReadPages(vid, c.lsn, []volume.PageIdx{c.idx})
+			r, err := h.f.ReadPages(vid, c.lsn, []volume.PageIdx{c.idx})
+			snap, got := r.Snapshot, r.Pages
 			if err != nil {
 				t.Fatalf("lsn %d idx %d: %v", c.lsn, c.idx, err)
 			}
@@ -117,7 +118,7 @@ func TestFSM_Apply(t *testing.T) {
 				t.Fatalf("lsn %d idx %d: version %d", c.lsn, c.idx, got[0].LSN)
 			}
 		}
-		if _, _, err := h.f.ReadPages(vid, 3, []volume.PageIdx{1}); !errors.Is(err, fsm.ErrFutureLSN) {
+		if _, err := h.f.ReadPages(vid, 3, []volume.PageIdx{1}); !errors.Is(err, fsm.ErrFutureLSN) {
 			t.Fatalf("future read: %v", err)
 		}
 	})
@@ -251,7 +252,8 @@ func TestFSM_SnapshotRestore(t *testing.T) {
 	if g.Head(a).LSN != 2 || g.Head(b) != (volume.Snapshot{VID: b, LSN: 2, PageCount: 0}) {
 		t.Fatalf("heads %v %v", g.Head(a), g.Head(b))
 	}
-	_, vers, err := g.ReadPages(a, 1, []volume.PageIdx{3})
+	r, err := g.ReadPages(a, 1, []volume.PageIdx{3})
+	vers := r.Pages
 	if err != nil || vers[0].LSN != 1 || !bytes.Equal(vers[0].Data, page(3)) {
 		t.Fatalf("page 3 at lsn 1: %+v %v", vers, err)
 	}

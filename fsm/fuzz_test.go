@@ -20,6 +20,10 @@ func FuzzApply(f *testing.F) {
 	f.Add(fsm.EncodeRegister(fsm.NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}))
 	f.Add(fsm.EncodeUnregister("n1"))
 	f.Add([]byte{'G', 1, 1})
+	f.Add(fsm.EncodeFlushPlan(&fsm.FlushPlan{TimeUnixMs: 1, Volumes: []fsm.PlanVolume{{VID: vid, From: 1, To: 2}}}))
+	f.Add(fsm.EncodeFlushDone(1))
+	f.Add(fsm.EncodeAdopt(&fsm.AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: 3, PageCount: 1}, Froms: []volume.LSN{1, 2}}))
+	f.Add(fsm.EncodeRecovered())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := fsm.New()
 		r := m.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
@@ -38,6 +42,10 @@ func FuzzRestore(f *testing.F) {
 	vid := volume.MustNewID()
 	h.apply(fsm.EncodeRegister(fsm.NodeInfo{ID: "n1", RaftAddr: "r", APIAddr: "a"}))
 	h.apply(fsm.EncodeCommit(commitCmd(vid, 0, 2, pw(1, 1), pw(2, 2))))
+	h.apply(fsm.EncodeCommit(commitCmd(vid, 1, 2, pw(2, 3))))
+	r := h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 1, To: 1}}})).(*fsm.AdminResult)
+	h.apply(fsm.EncodeFlushDone(r.Round))
+	h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 2, To: 2}}}))
 	snap, _ := h.f.Snapshot()
 	var sink memSink
 	if err := snap.Persist(&sink); err != nil {

@@ -116,7 +116,7 @@ func (f *FSM) wait(ctx context.Context, done func(*state) bool) error {
 func (s *state) resolve(vid volume.ID, lsn volume.LSN) (*volState, volume.Snapshot, error) {
 	v := s.volumes[vid]
 	head := s.head(vid)
-	if lsn == 0 {
+	if lsn == 0 || lsn == head.LSN {
 		return v, head, nil
 	}
 	if lsn > head.LSN {
@@ -137,20 +137,35 @@ func (f *FSM) SnapshotAt(vid volume.ID, lsn volume.LSN) (volume.Snapshot, error)
 	return snap, err
 }
 
-// ReadPages returns the pages as visible at lsn (0: the head) together with
-// the snapshot they belong to. A page never written, or beyond the
-// snapshot's page count, reads as zeros with LSN 0. Data slices are shared
-// and must not be modified.
-func (f *FSM) ReadPages(vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []PageVersion, error) {
+// PageRead is the answer of ReadPages.
+type PageRead struct {
+	// Snapshot is the snapshot the pages belong to.
+	Snapshot volume.Snapshot
+	// Pages are the requested pages, in request order.
+	Pages []PageVersion
+	// Missing are the positions in Pages whose visible version predates
+	// the buffer: read them from the object store at Snapshot.LSN (using
+	// History). Their PageVersion holds only Idx.
+	Missing []int
+	// History is the volume's flushed history, set when Missing is not
+	// empty.
+	History History
+}
+
+// ReadPages returns the pages as visible at lsn (0: the head). A page never
+// written, or beyond the snapshot's page count, reads as zeros with LSN 0.
+// Data slices are shared and must not be modified. An lsn below the buffer
+// returns ErrNotBuffered: the whole snapshot is in the object store.
+func (f *FSM) ReadPages(vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (PageRead, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	v, snap, err := f.st.resolve(vid, lsn)
 	if err != nil {
-		return volume.Snapshot{}, nil, err
+		return PageRead{}, err
 	}
-	out := make([]PageVersion, len(idxs))
+	r := PageRead{Snapshot: snap, Pages: make([]PageVersion, len(idxs))}
 	for i, idx := range idxs {
-		out[i] = PageVersion{Idx: idx}
+		r.Pages[i] = PageVersion{Idx: idx}
 		if v == nil || uint64(idx) > uint64(snap.PageCount) {
 			continue
 		}
@@ -158,12 +173,15 @@ func (f *FSM) ReadPages(vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (v
 		// Last version with lsn <= snap.LSN.
 		j := sort.Search(len(vers), func(j int) bool { return vers[j].lsn > snap.LSN })
 		if j > 0 {
-			out[i].LSN, out[i].Data = vers[j-1].lsn, vers[j-1].data
+			r.Pages[i].LSN, r.Pages[i].Data = vers[j-1].lsn, vers[j-1].data
 		} else if v.first > 1 {
-			return volume.Snapshot{}, nil, fmt.Errorf("%w: page %d at lsn %d predates the buffer (starts at %d)", ErrNotBuffered, idx, snap.LSN, v.first)
+			r.Missing = append(r.Missing, i)
 		}
 	}
-	return snap, out, nil
+	if len(r.Missing) > 0 {
+		r.History = f.st.history(vid)
+	}
+	return r, nil
 }
 
 // Graft returns the union of pages changed in (since, until] (until 0: the

@@ -18,15 +18,21 @@ import (
 
 // Snapshot format (big-endian):
 //
-//	magic "GRAFTSNP" | version u32 | applied u64
+//	magic "GRAFTSNP" | version u32 | applied u64 | recovered u32 (0 or 1)
 //	| nodes u32 | per node: id, raft_addr, api_addr (u16 length + bytes)
 //	| volumes u32 | per volume: vid (16) | head_lsn u64 | page_count u32
 //	    | first u64 | commits u32 | per commit: lsn u64 | page_count u32
 //	    | hash (32) | time_unix_ms i64 | pages u32 | per page: idx u32 | data (4096)
+//	    | froms u32 | per record: from u64
+//	| plan u32 (0 or 1) | if 1: round u64 | time_unix_ms i64 | volumes u32
+//	    | per volume: vid (16) | from u64 | to u64 | segment (16)
 //	| crc32c u32 of everything before it
+//
+// Version 1 (before flushing existed) lacks recovered, froms and plan; it
+// restores as recovered with no flushed history.
 const (
 	snapMagic   = "GRAFTSNP"
-	snapVersion = 1
+	snapVersion = 2
 )
 
 // ErrBadSnapshot means a snapshot could not be decoded or failed a check.
@@ -35,15 +41,18 @@ var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type fsmSnapshot struct {
-	applied uint64
-	nodes   map[string]NodeInfo
-	volumes []volSnap
+	applied   uint64
+	recovered bool
+	nodes     map[string]NodeInfo
+	volumes   []volSnap
+	plan      *FlushPlan
 }
 
 type volSnap struct {
 	head    volume.Snapshot
 	first   volume.LSN
 	commits []*commitRec
+	froms   []volume.LSN
 }
 
 // Snapshot captures the state in O(volumes) under the lock. Commit records
@@ -52,9 +61,9 @@ type volSnap struct {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	s := &fsmSnapshot{applied: f.st.applied, nodes: maps.Clone(f.st.nodes)}
+	s := &fsmSnapshot{applied: f.st.applied, recovered: f.st.recovered, nodes: maps.Clone(f.st.nodes), plan: f.st.plan}
 	for _, v := range f.st.volumes {
-		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits})
+		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)]})
 	}
 	return s, nil
 }
@@ -78,6 +87,7 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 	e.raw([]byte(snapMagic))
 	e.u32(snapVersion)
 	e.u64(s.applied)
+	e.u32(b2u(s.recovered))
 	// Sorted, so that equal states give equal bytes on every replica.
 	slices.SortFunc(s.volumes, func(a, b volSnap) int { return bytes.Compare(a.head.VID[:], b.head.VID[:]) })
 	e.u32(uint32(len(s.nodes)))
@@ -104,6 +114,22 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 				e.u32(uint32(p.Idx))
 				e.raw(p.Data)
 			}
+		}
+		e.u32(uint32(len(v.froms)))
+		for _, f := range v.froms {
+			e.u64(uint64(f))
+		}
+	}
+	e.u32(b2u(s.plan != nil))
+	if p := s.plan; p != nil {
+		e.u64(p.Round)
+		e.u64(uint64(p.TimeUnixMs))
+		e.u32(uint32(len(p.Volumes)))
+		for _, pv := range p.Volumes {
+			e.raw(pv.VID[:])
+			e.u64(uint64(pv.From))
+			e.u64(uint64(pv.To))
+			e.raw(pv.Segment[:])
 		}
 	}
 	if e.err != nil {
@@ -142,11 +168,22 @@ func readSnapshot(r io.Reader) (*state, error) {
 	if magic := d.bytes(len(snapMagic)); d.err == nil && string(magic) != snapMagic {
 		return bad("magic %q", magic)
 	}
-	if v := d.u32(); d.err == nil && v != snapVersion {
-		return bad("version %d, want %d", v, snapVersion)
+	version := d.u32()
+	if d.err == nil && version != snapVersion && version != 1 {
+		return bad("version %d, want 1 or %d", version, snapVersion)
 	}
 	st := newState()
 	st.applied = d.u64()
+	st.recovered = true
+	if version >= 2 {
+		switch r := d.u32(); {
+		case d.err != nil:
+		case r > 1:
+			return bad("recovered flag %d", r)
+		default:
+			st.recovered = r == 1
+		}
+	}
 	for n := d.u32(); n > 0 && d.err == nil; n-- {
 		ni := NodeInfo{ID: d.str(), RaftAddr: d.str(), APIAddr: d.str()}
 		st.nodes[ni.ID] = ni
@@ -186,8 +223,24 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			v.commits = append(v.commits, rec)
 		}
+		if version >= 2 {
+			nf := d.u32()
+			if d.err == nil && uint64(nf) > uint64(v.first) {
+				return bad("volume %s: %d log records for %d flushed lsns", vid, nf, v.first-1)
+			}
+			for ; nf > 0 && d.err == nil; nf-- {
+				f := volume.LSN(d.u64())
+				if d.err == nil && (f == 0 || f >= v.first || (len(v.froms) > 0 && f <= v.froms[len(v.froms)-1])) {
+					return bad("volume %s: log record from %d out of order or past the flushed lsn %d", vid, f, v.first-1)
+				}
+				v.froms = append(v.froms, f)
+			}
+		}
 		if d.err != nil {
 			break
+		}
+		if v.first == 0 {
+			return bad("volume %s: first lsn 0", vid)
 		}
 		if last := v.first + volume.LSN(len(v.commits)) - 1; last != v.head.LSN {
 			return bad("volume %s: head %d but commits end at %d", vid, v.head.LSN, last)
@@ -197,6 +250,39 @@ func readSnapshot(r io.Reader) (*state, error) {
 		}
 		st.volumes[vid] = v
 		st.bufferBytes += v.bufferBytes
+	}
+	if version >= 2 && d.err == nil {
+		has := d.u32()
+		if d.err == nil && has > 1 {
+			return bad("flush plan flag %d", has)
+		}
+		if has == 1 && d.err == nil {
+			p := &FlushPlan{Round: d.u64(), TimeUnixMs: int64(d.u64())}
+			n := d.u32()
+			if d.err == nil && n > uint32(len(st.volumes)) {
+				return bad("flush plan of %d volumes, state has %d", n, len(st.volumes))
+			}
+			for ; n > 0 && d.err == nil; n-- {
+				vid, err := volume.IDFromBytes(d.bytes(16))
+				pv := PlanVolume{VID: vid, From: volume.LSN(d.u64()), To: volume.LSN(d.u64())}
+				copy(pv.Segment[:], d.bytes(16))
+				if d.err != nil {
+					break
+				}
+				v := st.volumes[vid]
+				if err != nil || v == nil || pv.From != v.first || pv.To < pv.From || pv.To > v.head.LSN {
+					return bad("flush plan volume %s range [%d, %d] does not match the state", vid, pv.From, pv.To)
+				}
+				if k := len(p.Volumes); k > 0 && compareVID(p.Volumes[k-1].VID, vid) >= 0 {
+					return bad("flush plan volumes not sorted at %s", vid)
+				}
+				p.Volumes = append(p.Volumes, pv)
+			}
+			if d.err == nil && (p.Round == 0 || len(p.Volumes) == 0) {
+				return bad("flush plan round %d with %d volumes", p.Round, len(p.Volumes))
+			}
+			st.plan = p
+		}
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, d.err)
@@ -213,6 +299,13 @@ func readSnapshot(r io.Reader) (*state, error) {
 		return bad("%d trailing bytes", n)
 	}
 	return st, nil
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type encoder struct {

@@ -1,0 +1,53 @@
+package flusher
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type flushMetrics struct {
+	rounds    prometheus.Counter
+	volumes   prometheus.Counter
+	bytes     prometheus.Counter
+	errors    prometheus.Counter
+	conflicts prometheus.Counter
+	orphans   prometheus.Counter
+	seconds   prometheus.Histogram
+	puts      *prometheus.CounterVec
+	putErrors *prometheus.CounterVec
+	putTime   *prometheus.HistogramVec
+}
+
+func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
+	m := &flushMetrics{
+		rounds:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_rounds_total", Help: "Flush rounds completed by this node as leader."}),
+		volumes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_volumes_total", Help: "Volume ranges flushed (one segment and one log record each at most)."}),
+		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_bytes_total", Help: "Bytes written to the object store by flush rounds."}),
+		errors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_errors_total", Help: "Flush round attempts that failed and will be retried."}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_conflicts_total", Help: "Log records found in the object store with other commits than ours (an alarm)."}),
+		orphans:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_orphans_deleted_total", Help: "Orphan segments collected."}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "graft_flush_round_seconds", Help: "Duration of completed flush rounds.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		puts:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graft_objstore_puts_total", Help: "Object-store PUTs by the flusher, by kind (segment, log)."}, []string{"kind"}),
+		putErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graft_objstore_put_errors_total", Help: "Failed object-store PUTs by the flusher, by kind (ErrExists on a log record is not counted)."}, []string{"kind"}),
+		putTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "graft_objstore_put_seconds", Help: "Object-store PUT latency, by kind.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rounds, m.volumes, m.bytes, m.errors, m.conflicts, m.orphans, m.seconds, m.puts, m.putErrors, m.putTime)
+	}
+	return m
+}
+
+func (m *flushMetrics) observePut(kind string, start time.Time, err error) {
+	m.puts.WithLabelValues(kind).Inc()
+	m.putTime.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	if err != nil && !isExists(err) {
+		m.putErrors.WithLabelValues(kind).Inc()
+	}
+}

@@ -1,0 +1,491 @@
+package flusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/segment"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// ReaderConfig bounds a Reader's caches.
+type ReaderConfig struct {
+	// PageCacheBytes bounds the cache of verified page bytes. Default 64 MiB.
+	PageCacheBytes int
+	// Segments is how many decoded segment indexes are cached. Default 1024.
+	Segments int
+	// Records is how many decoded log records are cached. Default 4096.
+	Records int
+	// Fetches bounds the concurrent object-store GETs of one call.
+	// Default 8.
+	Fetches int
+}
+
+// DefaultReaderConfig returns a ReaderConfig with every default filled in.
+func DefaultReaderConfig() ReaderConfig {
+	return ReaderConfig{PageCacheBytes: 64 << 20, Segments: 1024, Records: 4096, Fetches: 8}
+}
+
+// Reader reads flushed volume history from an object store: snapshots,
+// commit metadata, grafts and page versions. It needs nothing but the
+// bucket, so it serves both the cluster (which passes the History it holds
+// in its state) and clusterless readers (which list the bucket, see
+// History). A Reader is safe for concurrent use.
+//
+// Finding the version of page P visible at LSN L is logarithmic in the
+// volume's history: per volume, the Reader keeps for each page the
+// ascending list of log records whose segment holds a version of it; a
+// binary search finds the last such record at or below L, and the
+// segment's own index (binary search again) the version.
+type Reader struct {
+	store   objstore.Store
+	cfg     ReaderConfig
+	pages   *lru.Cache[pageKey, []byte]
+	indexes *lru.Cache[segment.ID, segment.Index]
+	records *lru.Cache[recordKey, *segment.Record]
+
+	mu   sync.Mutex
+	vols map[volume.ID]*volIndex
+}
+
+type pageKey struct {
+	sid segment.ID
+	i   int
+}
+
+type recordKey struct {
+	vid  volume.ID
+	from volume.LSN
+}
+
+// volIndex is the page-version index of one volume's loaded records.
+type volIndex struct {
+	mu    sync.Mutex
+	recs  []recordMeta                // loaded records, in history order
+	pages map[volume.PageIdx][]uint32 // page -> ordinals of records holding it
+}
+
+type recordMeta struct {
+	from, to volume.LSN
+	seg      segment.ID
+	entries  int // page versions in the segment
+}
+
+// NewReader returns a Reader over store.
+func NewReader(store objstore.Store, cfg ReaderConfig) (*Reader, error) {
+	d := DefaultReaderConfig()
+	if cfg.PageCacheBytes <= 0 {
+		cfg.PageCacheBytes = d.PageCacheBytes
+	}
+	if cfg.Segments <= 0 {
+		cfg.Segments = d.Segments
+	}
+	if cfg.Records <= 0 {
+		cfg.Records = d.Records
+	}
+	if cfg.Fetches <= 0 {
+		cfg.Fetches = d.Fetches
+	}
+	r := &Reader{store: store, cfg: cfg, vols: map[volume.ID]*volIndex{}}
+	var err error
+	if r.pages, err = lru.New[pageKey, []byte](max(1, cfg.PageCacheBytes/volume.PageSize)); err != nil {
+		return nil, err
+	}
+	if r.indexes, err = lru.New[segment.ID, segment.Index](cfg.Segments); err != nil {
+		return nil, err
+	}
+	if r.records, err = lru.New[recordKey, *segment.Record](cfg.Records); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// History lists the volume's log records in the object store and returns
+// its flushed history, as the cluster's state would hold it. A volume with
+// nothing flushed has an empty history.
+func (r *Reader) History(ctx context.Context, vid volume.ID) (fsm.History, error) {
+	objs, err := r.store.List(ctx, segment.LogPrefix(vid))
+	if err != nil {
+		return fsm.History{}, &StoreError{Op: "list log of " + vid.String(), Err: err}
+	}
+	h := fsm.History{VID: vid}
+	for _, o := range objs {
+		v, from, err := segment.ParseLogKey(o.Key)
+		if err != nil || v != vid {
+			return fsm.History{}, fmt.Errorf("%w: unexpected key %q in the log of %s", ErrLayout, o.Key, vid)
+		}
+		h.Froms = append(h.Froms, from)
+	}
+	if len(h.Froms) == 0 {
+		return h, nil
+	}
+	last, err := r.record(ctx, vid, h.Froms[len(h.Froms)-1])
+	if err != nil {
+		return fsm.History{}, err
+	}
+	h.Flushed = last.To
+	return h, nil
+}
+
+// Record returns the log record of vid that starts at from.
+func (r *Reader) Record(ctx context.Context, vid volume.ID, from volume.LSN) (*segment.Record, error) {
+	return r.record(ctx, vid, from)
+}
+
+func (r *Reader) record(ctx context.Context, vid volume.ID, from volume.LSN) (*segment.Record, error) {
+	k := recordKey{vid, from}
+	if rec, ok := r.records.Get(k); ok {
+		return rec, nil
+	}
+	b, err := r.store.Get(ctx, segment.LogKey(vid, from))
+	if err != nil {
+		return nil, &StoreError{Op: fmt.Sprintf("get log record %s@%d", vid, from), Err: err}
+	}
+	rec, err := segment.DecodeRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("log record %s@%d: %w", vid, from, err)
+	}
+	if rec.VID != vid || rec.From != from {
+		return nil, fmt.Errorf("%w: log record %s@%d holds %s@%d", ErrLayout, vid, from, rec.VID, rec.From)
+	}
+	r.records.Add(k, &rec)
+	return &rec, nil
+}
+
+// recordAt returns the record holding lsn, checking it against h.
+func (r *Reader) recordAt(ctx context.Context, h fsm.History, lsn volume.LSN) (*segment.Record, error) {
+	i, ok := h.Locate(lsn)
+	if !ok {
+		return nil, fmt.Errorf("%w: lsn %d of %s (flushed history covers [%d, %d])", ErrNotFlushed, lsn, h.VID, firstOf(h), h.Flushed)
+	}
+	from, to := h.Range(i)
+	rec, err := r.record(ctx, h.VID, from)
+	if err != nil {
+		return nil, err
+	}
+	if rec.To != to {
+		return nil, fmt.Errorf("%w: log record %s@%d ends at %d, history says %d", ErrLayout, h.VID, from, rec.To, to)
+	}
+	return rec, nil
+}
+
+func firstOf(h fsm.History) volume.LSN {
+	if len(h.Froms) == 0 {
+		return 0
+	}
+	return h.Froms[0]
+}
+
+// Commit returns the metadata of the flushed commit at lsn.
+func (r *Reader) Commit(ctx context.Context, h fsm.History, lsn volume.LSN) (fsm.CommitInfo, error) {
+	rec, err := r.recordAt(ctx, h, lsn)
+	if err != nil {
+		return fsm.CommitInfo{}, err
+	}
+	c, ok := rec.Commit(lsn)
+	if !ok {
+		return fsm.CommitInfo{}, fmt.Errorf("%w: log record %s@%d lacks lsn %d", ErrLayout, h.VID, rec.From, lsn)
+	}
+	return commitInfo(c), nil
+}
+
+func commitInfo(c segment.RecordCommit) fsm.CommitInfo {
+	return fsm.CommitInfo{LSN: c.LSN, PageCount: c.PageCount, Hash: c.Hash, TimeUnixMs: c.TimeUnixMs, Graft: c.Graft}
+}
+
+// Snapshot returns the volume's snapshot at a flushed lsn.
+func (r *Reader) Snapshot(ctx context.Context, h fsm.History, lsn volume.LSN) (volume.Snapshot, error) {
+	c, err := r.Commit(ctx, h, lsn)
+	if err != nil {
+		return volume.Snapshot{}, err
+	}
+	return volume.Snapshot{VID: h.VID, LSN: lsn, PageCount: c.PageCount}, nil
+}
+
+// Commits returns the metadata of the flushed commits in (since, until],
+// at most limit of them (0: no limit).
+func (r *Reader) Commits(ctx context.Context, h fsm.History, since, until volume.LSN, limit int) ([]fsm.CommitInfo, error) {
+	var out []fsm.CommitInfo
+	for lsn := since + 1; lsn <= until && (limit <= 0 || len(out) < limit); {
+		rec, err := r.recordAt(ctx, h, lsn)
+		if err != nil {
+			return nil, err
+		}
+		for ; lsn <= min(until, rec.To) && (limit <= 0 || len(out) < limit); lsn++ {
+			c, _ := rec.Commit(lsn)
+			out = append(out, commitInfo(c))
+		}
+	}
+	return out, nil
+}
+
+// Graft returns the union of the pages changed by the flushed commits in
+// (since, until].
+func (r *Reader) Graft(ctx context.Context, h fsm.History, since, until volume.LSN) (volume.PageSet, error) {
+	var set volume.PageSet
+	for lsn := since + 1; lsn <= until; {
+		rec, err := r.recordAt(ctx, h, lsn)
+		if err != nil {
+			return volume.PageSet{}, err
+		}
+		if lsn == rec.From && until >= rec.To {
+			set.Union(rec.Graft())
+			lsn = rec.To + 1
+			continue
+		}
+		for ; lsn <= min(until, rec.To); lsn++ {
+			c, _ := rec.Commit(lsn)
+			set.Union(c.Graft)
+		}
+	}
+	return set, nil
+}
+
+// ReadPages returns the versions of pages idxs visible at lsn, which must
+// be flushed (lsn <= h.Flushed). A page with no version at or below lsn
+// reads as zeros with LSN 0 (Data nil). It does not apply the snapshot's
+// page count: callers that read a whole snapshot zero the pages beyond it.
+func (r *Reader) ReadPages(ctx context.Context, h fsm.History, lsn volume.LSN, idxs []volume.PageIdx) ([]fsm.PageVersion, error) {
+	k, ok := h.Locate(lsn)
+	if !ok {
+		return nil, fmt.Errorf("%w: lsn %d of %s (flushed history covers [%d, %d])", ErrNotFlushed, lsn, h.VID, firstOf(h), h.Flushed)
+	}
+	vi, err := r.index(ctx, h, k)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fsm.PageVersion, len(idxs))
+	type job struct {
+		pos int
+		rec recordMeta
+		at  volume.LSN
+	}
+	var jobs []job
+	vi.mu.Lock()
+	for i, idx := range idxs {
+		out[i] = fsm.PageVersion{Idx: idx}
+		ords := vi.pages[idx]
+		// The last record at or below k holding a version of idx.
+		j := sort.Search(len(ords), func(j int) bool { return int(ords[j]) > k }) - 1
+		if j < 0 {
+			continue
+		}
+		rec := vi.recs[ords[j]]
+		if int(ords[j]) == k {
+			jobs = append(jobs, job{pos: i, rec: rec, at: lsn})
+			// If that record's version is newer than lsn, the one before
+			// it holds the answer: queue it as a fallback.
+			if j > 0 {
+				jobs = append(jobs, job{pos: -1 - i, rec: vi.recs[ords[j-1]], at: vi.recs[ords[j-1]].to})
+			}
+			continue
+		}
+		jobs = append(jobs, job{pos: i, rec: rec, at: rec.to})
+	}
+	vi.mu.Unlock()
+
+	found := make([]bool, len(idxs))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Fetches)
+	// Primary lookups first; fallbacks only for pages still missing.
+	for pass := 0; pass < 2; pass++ {
+		for _, jb := range jobs {
+			if (pass == 0) != (jb.pos >= 0) {
+				continue
+			}
+			pos := jb.pos
+			if pos < 0 {
+				pos = -1 - pos
+				if found[pos] {
+					continue
+				}
+			}
+			g.Go(func() error {
+				pv, ok, err := r.readVersion(gctx, h.VID, jb.rec, idxs[pos], jb.at)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if ok {
+					out[pos], found[pos] = pv, true
+				} else if jb.pos < 0 || jb.at != lsn {
+					return fmt.Errorf("%w: segment %s of %s lacks page %d promised by its log record", ErrLayout, jb.rec.seg, h.VID, idxs[pos])
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		g, gctx = errgroup.WithContext(ctx)
+		g.SetLimit(r.cfg.Fetches)
+	}
+	return out, nil
+}
+
+// readVersion reads the newest version of idx at or below at from rec's
+// segment.
+func (r *Reader) readVersion(ctx context.Context, vid volume.ID, rec recordMeta, idx volume.PageIdx, at volume.LSN) (fsm.PageVersion, bool, error) {
+	ix, err := r.segmentIndex(ctx, vid, rec)
+	if err != nil {
+		return fsm.PageVersion{}, false, err
+	}
+	i, e, ok := ix.Lookup(idx, at)
+	if !ok {
+		return fsm.PageVersion{}, false, nil
+	}
+	pk := pageKey{rec.seg, i}
+	if data, ok := r.pages.Get(pk); ok {
+		return fsm.PageVersion{Idx: idx, LSN: e.LSN, Data: data}, true, nil
+	}
+	off, n := segment.PageRange(i)
+	data, err := r.store.GetRange(ctx, segment.SegmentKey(vid, rec.seg), off, n)
+	if err != nil {
+		return fsm.PageVersion{}, false, &StoreError{Op: fmt.Sprintf("read page %d of segment %s", idx, rec.seg), Err: err}
+	}
+	if err := segment.VerifyPage(e, data); err != nil {
+		return fsm.PageVersion{}, false, fmt.Errorf("segment %s of %s: %w", rec.seg, vid, err)
+	}
+	r.pages.Add(pk, data)
+	return fsm.PageVersion{Idx: idx, LSN: e.LSN, Data: data}, true, nil
+}
+
+// segmentIndex fetches and verifies a segment's footer and index with one
+// ranged GET: the record tells how many page versions the segment holds, so
+// the index's offset is known without a HEAD request.
+func (r *Reader) segmentIndex(ctx context.Context, vid volume.ID, rec recordMeta) (segment.Index, error) {
+	if ix, ok := r.indexes.Get(rec.seg); ok {
+		return ix, nil
+	}
+	off := int64(rec.entries) * segment.PageSize
+	n := int64(rec.entries)*segment.EntrySize + segment.FooterSize
+	b, err := r.store.GetRange(ctx, segment.SegmentKey(vid, rec.seg), off, n)
+	if err != nil {
+		return segment.Index{}, &StoreError{Op: "read index of segment " + rec.seg.String(), Err: err}
+	}
+	f, err := segment.DecodeFooter(b)
+	if err != nil {
+		return segment.Index{}, fmt.Errorf("segment %s of %s: %w", rec.seg, vid, err)
+	}
+	if f.VID != vid || int(f.Count) != rec.entries || f.MinLSN < rec.from || f.MaxLSN > rec.to {
+		return segment.Index{}, fmt.Errorf("%w: segment %s footer (vid %s, %d entries, lsn [%d, %d]) disagrees with its log record (vid %s, %d entries, lsn [%d, %d])",
+			ErrLayout, rec.seg, f.VID, f.Count, f.MinLSN, f.MaxLSN, vid, rec.entries, rec.from, rec.to)
+	}
+	ix, err := segment.DecodeIndex(f, b[:len(b)-segment.FooterSize])
+	if err != nil {
+		return segment.Index{}, fmt.Errorf("segment %s of %s: %w", rec.seg, vid, err)
+	}
+	r.indexes.Add(rec.seg, ix)
+	return ix, nil
+}
+
+// index returns the volume's page-version index with every record up to
+// ordinal k loaded, fetching the missing records in parallel.
+func (r *Reader) index(ctx context.Context, h fsm.History, k int) (*volIndex, error) {
+	r.mu.Lock()
+	vi := r.vols[h.VID]
+	if vi == nil {
+		vi = &volIndex{pages: map[volume.PageIdx][]uint32{}}
+		r.vols[h.VID] = vi
+	}
+	r.mu.Unlock()
+
+	vi.mu.Lock()
+	defer vi.mu.Unlock()
+	// The loaded records must be a prefix of h; a different history (the
+	// volume was recovered into another cluster incarnation) starts over.
+	for i, m := range vi.recs {
+		if i > k {
+			break
+		}
+		if from, to := h.Range(i); from != m.from || to != m.to {
+			vi.recs, vi.pages = nil, map[volume.PageIdx][]uint32{}
+			break
+		}
+	}
+	if len(vi.recs) > k {
+		return vi, nil
+	}
+	start := len(vi.recs)
+	recs := make([]*segment.Record, k+1-start)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Fetches)
+	for i := range recs {
+		from, to := h.Range(start + i)
+		g.Go(func() error {
+			rec, err := r.record(gctx, h.VID, from)
+			if err != nil {
+				return err
+			}
+			if rec.To != to {
+				return fmt.Errorf("%w: log record %s@%d ends at %d, history says %d", ErrLayout, h.VID, from, rec.To, to)
+			}
+			recs[i] = rec
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		ord := uint32(len(vi.recs))
+		union := rec.Graft()
+		entries := 0
+		for _, c := range rec.Commits {
+			entries += c.Graft.Len()
+		}
+		vi.recs = append(vi.recs, recordMeta{from: rec.From, to: rec.To, seg: rec.Segment, entries: entries})
+		for idx := range union.All() {
+			vi.pages[idx] = append(vi.pages[idx], ord)
+		}
+	}
+	return vi, nil
+}
+
+// ReadSnapshot reads pages of a flushed snapshot straight from the object
+// store, with no cluster: lsn 0 means the newest flushed snapshot. Pages
+// beyond the snapshot's page count read as zeros with LSN 0.
+func (r *Reader) ReadSnapshot(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []fsm.PageVersion, error) {
+	h, err := r.History(ctx, vid)
+	if err != nil {
+		return volume.Snapshot{}, nil, err
+	}
+	if h.Flushed == 0 {
+		return volume.Snapshot{}, nil, fmt.Errorf("%w: volume %s has nothing flushed", ErrNotFlushed, vid)
+	}
+	if lsn == 0 {
+		lsn = h.Flushed
+	}
+	return r.ReadSnapshotAt(ctx, h, lsn, idxs)
+}
+
+// ReadSnapshotAt reads pages of the flushed snapshot at lsn of history h.
+// Pages beyond the snapshot's page count read as zeros with LSN 0.
+func (r *Reader) ReadSnapshotAt(ctx context.Context, h fsm.History, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []fsm.PageVersion, error) {
+	snap, err := r.Snapshot(ctx, h, lsn)
+	if err != nil {
+		return volume.Snapshot{}, nil, err
+	}
+	pages, err := r.ReadPages(ctx, h, lsn, idxs)
+	if err != nil {
+		return volume.Snapshot{}, nil, err
+	}
+	for i := range pages {
+		if uint64(pages[i].Idx) > uint64(snap.PageCount) {
+			pages[i] = fsm.PageVersion{Idx: pages[i].Idx}
+		}
+	}
+	return snap, pages, nil
+}
+
+func isExists(err error) bool { return errors.Is(err, objstore.ErrExists) }
