@@ -301,3 +301,72 @@ func TestVerifyPage(t *testing.T) {
 		})
 	}
 }
+
+// TestCorruptRecord_FlipByte flips every byte of a log record, checksum
+// included, and checks that DecodeRecord reports corruption.
+func TestCorruptRecord_FlipByte(t *testing.T) {
+	good := encodeRecord(t, goldenRecord())
+	for pos := range good {
+		for _, mask := range []byte{0x01, 0x80, 0xff} {
+			b := bytes.Clone(good)
+			b[pos] ^= mask
+			r, err := segment.DecodeRecord(b)
+			if !errors.Is(err, segment.ErrCorrupt) {
+				t.Fatalf("byte %d ^ %#x: DecodeRecord error = %v, want ErrCorrupt", pos, mask, err)
+			}
+			if r.Commits != nil {
+				t.Fatalf("byte %d ^ %#x: %d commits returned with an error", pos, mask, len(r.Commits))
+			}
+		}
+	}
+}
+
+// TestCorruptRecord_Truncated checks that every proper prefix and suffix of
+// a log record, and the record with a byte appended, are rejected.
+func TestCorruptRecord_Truncated(t *testing.T) {
+	for _, rec := range []segment.Record{goldenRecord(), {VID: testVID, From: 1, To: 1, Commits: []segment.RecordCommit{recordCommit(1, 0)}}} {
+		good := encodeRecord(t, rec)
+		for n := range len(good) {
+			if _, err := segment.DecodeRecord(good[:n]); !errors.Is(err, segment.ErrCorrupt) {
+				t.Fatalf("DecodeRecord(first %d bytes) error = %v, want ErrCorrupt", n, err)
+			}
+			if _, err := segment.DecodeRecord(good[n+1:]); !errors.Is(err, segment.ErrCorrupt) {
+				t.Fatalf("DecodeRecord(last %d bytes) error = %v, want ErrCorrupt", len(good)-n-1, err)
+			}
+		}
+		for _, b := range []byte{0, 0xff} {
+			if _, err := segment.DecodeRecord(append(bytes.Clone(good), b)); !errors.Is(err, segment.ErrCorrupt) {
+				t.Fatalf("DecodeRecord(record + %#x) error = %v, want ErrCorrupt", b, err)
+			}
+		}
+	}
+}
+
+func TestCorruptRecord_Messages(t *testing.T) {
+	good := encodeRecord(t, goldenRecord())
+	flip := func(pos int) []byte {
+		b := bytes.Clone(good)
+		b[pos] ^= 0xff
+		return b
+	}
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr string // prefix of the message
+	}{
+		{name: "magic", in: flip(0), wantErr: `segment: corrupt log record: magic "\xb8RFTLOG1", want "GRFTLOG1"`},
+		{name: "version", in: flip(9), wantErr: "segment: corrupt log record: checksum mismatch: stored "},
+		{name: "graft byte", in: flip(130), wantErr: "segment: corrupt log record: checksum mismatch: stored "},
+		{name: "checksum", in: flip(len(good) - 1), wantErr: "segment: corrupt log record: checksum mismatch: stored "},
+		{name: "leading byte dropped", in: good[1:], wantErr: `segment: corrupt log record: magic "RFTLOG1\x00", want "GRFTLOG1"`},
+		{name: "short", in: good[:67], wantErr: "segment: corrupt log record: truncated: got 67 bytes, want at least 68"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := segment.DecodeRecord(tt.in)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) || !errors.Is(err, segment.ErrCorrupt) {
+				t.Fatalf("DecodeRecord error = %v, want ErrCorrupt with prefix %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -2,7 +2,9 @@
 // a flush writes for one volume, holding the page versions of a contiguous
 // LSN range, readable by byte range so that a reader fetches only the
 // footer, the index and the pages it needs. It also owns segment IDs, the
-// random names of segment objects.
+// random names of segment objects; log records, the objects that map each
+// flushed LSN to its commit and segment; and the object-store key layout
+// that places both.
 //
 // The package is pure: it encodes to []byte or an io.Writer and decodes from
 // []byte. It has no clock, randomness, I/O or global state besides a CRC
@@ -43,6 +45,58 @@
 // DecodeFooter accepts a longer tail, so a reader that guesses the index size
 // can fetch footer and index with one suffix request.
 //
+// # Log records
+//
+// A log record describes one flush of one volume: the contiguous LSN range
+// [from, to], every commit in it, and the segment holding the pages those
+// commits wrote (Record, Record.AppendBinary, DecodeRecord). With
+// count = to-from+1 commits it is laid out, big-endian, as:
+//
+//	0   [8]  magic         "GRFTLOG1"
+//	8   u16  version       1
+//	10  u16  flags         0
+//	12  [16] vid           volume ID (prefix byte 0x80)
+//	28  u64  from          first LSN, >= 1
+//	36  u64  to            last LSN, >= from
+//	44  [16] segment       segment ID (prefix 0x81), or all zero: no segment
+//	60  u32  count         to-from+1
+//	64       commits       count times, in LSN order:
+//	           0   u64  lsn            from+i for the i-th commit
+//	           8   u32  page_count     the volume's page count after it
+//	           12  i64  time_unix_ms   commit time
+//	           20  [32] hash           commit hash
+//	           52  u32  graft_len      length of graft
+//	           56  [graft_len] graft   pages written: portable Roaring,
+//	                                   exactly as PageSet.MarshalBinary
+//	                                   writes it
+//	end-4 u32 crc          CRC-32C of every byte before it
+//
+// A commit takes at least 56 bytes, so a decoder checks count against the
+// bytes left before allocating. Every page of a graft is in
+// [1, page_count]. The segment ID is zero exactly when every graft is
+// empty: a flush of commits that wrote no page (they changed only the page
+// count) uploads no segment. The single checksum covers the whole record,
+// which is always read whole. The encoding is canonical:
+// DecodeRecord accepts only what Record.AppendBinary writes, so a decoded
+// record re-encodes byte for byte.
+//
+// # Object layout
+//
+// Keys are relative to the object store's prefix. Every object of a volume
+// lives under "volumes/{vid}/" (VolumesPrefix, ParseVolumeKey), so one
+// prefix holds, and isolates, a volume:
+//
+//	volumes/{vid}/segments/{sid}                  SegmentKey: a segment
+//	volumes/{vid}/log/{from:020d}                 LogKey: a log record
+//
+// {vid} and {sid} are the 22-character base58 text forms of the IDs, and
+// {from:020d} is the record's first LSN as 20 zero-padded decimal digits
+// (2^64-1 has 20), so that listing LogPrefix(vid) returns the volume's log
+// records in LSN order. ParseLogKey accepts exactly the keys LogKey returns
+// for a valid volume ID and an LSN >= 1. A reader with only bucket access
+// rebuilds every flushed snapshot of a volume from its log records and
+// segments.
+//
 // # Invariants
 //
 //   - A segment holds at least one page version, all of one volume.
@@ -61,13 +115,16 @@
 //     Every byte of a segment but footer_crc itself is covered by exactly one
 //     checksum.
 //   - Decoders (DecodeFooter, DecodeIndex, VerifyPage, Decode, ParseID,
-//     IDFromBytes) never panic, reject rather than repair bad input, and
-//     allocate only in proportion to their input's length: DecodeIndex
-//     requires the index to be exactly count*16 bytes before allocating.
+//     IDFromBytes, DecodeRecord, ParseVolumeKey, ParseLogKey) never panic,
+//     reject rather than repair bad input, and allocate only in proportion
+//     to their input's length: DecodeIndex requires the index to be exactly
+//     count*16 bytes, and DecodeRecord at least count*56 bytes of commits,
+//     before allocating.
 //   - A segment ID is 16 bytes: the prefix 0x81, 48-bit big-endian unix
 //     milliseconds, 9 random bytes; its text form is base58 (Bitcoin
 //     alphabet), always exactly 22 characters, and canonical.
 //
 // Every error wraps one of the sentinel errors (ErrCorrupt, ErrUnsupported,
-// ErrInvalidID, ErrInvalidPage, ErrEmpty, ErrInvalidVolume).
+// ErrInvalidID, ErrInvalidPage, ErrEmpty, ErrInvalidVolume,
+// ErrInvalidRecord, ErrInvalidKey).
 package segment

@@ -164,3 +164,80 @@ func TestGolden_Layout(t *testing.T) {
 		}
 	}
 }
+
+const recordGoldenPath = "testdata/record-v1.golden"
+
+func TestRecordGolden(t *testing.T) {
+	r := goldenRecord()
+	got := encodeRecord(t, r)
+	path := filepath.FromSlash(recordGoldenPath)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		at := 0
+		for at < min(len(got), len(want)) && got[at] == want[at] {
+			at++
+		}
+		t.Fatalf("AppendBinary = %d bytes, golden %d bytes; first difference at offset %d (run go test ./segment -update if the change is intended and the format version is bumped)", len(got), len(want), at)
+	}
+
+	back, err := segment.DecodeRecord(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecordEqual(t, back, r)
+	if g, want := back.Graft().Len(), 3+101+5000+1; g != want { // page 2 twice
+		t.Errorf("Graft().Len() = %d, want %d", g, want)
+	}
+}
+
+// TestRecordGolden_Layout checks the golden log record against the
+// independent writer of helpers_test.go and reads its fields by hand at the
+// offsets doc.go documents.
+func TestRecordGolden_Layout(t *testing.T) {
+	b, err := os.ReadFile(filepath.FromSlash(recordGoldenPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := rawOf(t, goldenRecord()).bytes(); !bytes.Equal(b, want) {
+		t.Fatalf("golden log record differs from the reference writer's %d bytes", len(want))
+	}
+	be := binary.BigEndian
+	g0 := graftBytes(t, 1, 2, 3)
+	c1 := 64 + 56 + len(g0) // the second commit
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"magic", string(b[0:8]), "GRFTLOG1"},
+		{"version", be.Uint16(b[8:]), uint16(1)},
+		{"flags", be.Uint16(b[10:]), uint16(0)},
+		{"vid", volume.ID(b[12:28]), testVID},
+		{"from", be.Uint64(b[28:]), uint64(10)},
+		{"to", be.Uint64(b[36:]), uint64(13)},
+		{"segment", segment.ID(b[44:60]), testSID},
+		{"count", be.Uint32(b[60:]), uint32(4)},
+		{"commits[0] lsn", be.Uint64(b[64:]), uint64(10)},
+		{"commits[0] page_count", be.Uint32(b[72:]), uint32(8)},
+		{"commits[0] time_unix_ms", int64(be.Uint64(b[76:])), int64(1_700_000_000_010)},
+		{"commits[0] hash", volume.Hash(b[84:116]), testHash(10)},
+		{"commits[0] graft_len", be.Uint32(b[116:]), uint32(len(g0))},
+		{"commits[0] graft", string(b[120 : 120+len(g0)]), string(g0)},
+		{"commits[1] lsn", be.Uint64(b[c1:]), uint64(11)},
+		{"commits[1] page_count", be.Uint32(b[c1+8:]), uint32(200)},
+		{"commits[1] graft", string(b[c1+56 : c1+56+int(be.Uint32(b[c1+52:]))]), string(graftBytes(t))},
+		{"crc", be.Uint32(b[len(b)-4:]), crc32c(b[:len(b)-4])},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}

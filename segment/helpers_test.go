@@ -96,3 +96,170 @@ func rawIndex(entries ...segment.Entry) []byte {
 	}
 	return b
 }
+
+// testSID is the fixed segment ID of the log record tests and the golden
+// log record.
+var testSID = segment.ID{0x81, 0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 9, 8, 7, 6, 5, 4, 3, 2}
+
+// testHash returns a deterministic commit hash that differs for every lsn.
+func testHash(lsn volume.LSN) volume.Hash {
+	var h volume.Hash
+	for i := range h {
+		h[i] = byte(uint64(lsn)*7 + uint64(i))
+	}
+	return h
+}
+
+// graftBytes returns the portable Roaring encoding of the set of idxs, as
+// volume.PageSet writes it.
+func graftBytes(tb testing.TB, idxs ...volume.PageIdx) []byte {
+	tb.Helper()
+	b, err := volume.NewPageSet(idxs...).MarshalBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// pageRange returns the page indexes [lo, hi].
+func pageRange(lo, hi volume.PageIdx) []volume.PageIdx {
+	var out []volume.PageIdx
+	for idx := uint64(lo); idx <= uint64(hi); idx++ { // hi may be MaxPageIdx
+		out = append(out, volume.PageIdx(idx))
+	}
+	return out
+}
+
+// rawRecord writes a log record field by field, independently of the
+// package.
+type rawRecord struct {
+	magic          string
+	version, flags uint16
+	vid            volume.ID
+	from, to       uint64
+	sid            segment.ID
+	count          uint32
+	commits        []rawCommit
+	trailing       []byte // written after the commits, before the checksum
+}
+
+// rawCommit is one commit of a rawRecord; graft_len is len(graft).
+type rawCommit struct {
+	lsn       uint64
+	pageCount uint32
+	timeMs    int64
+	hash      volume.Hash
+	graft     []byte
+}
+
+// body returns the record without its checksum.
+func (r rawRecord) body() []byte {
+	var b []byte
+	b = append(b, r.magic...)
+	b = binary.BigEndian.AppendUint16(b, r.version)
+	b = binary.BigEndian.AppendUint16(b, r.flags)
+	b = append(b, r.vid[:]...)
+	b = binary.BigEndian.AppendUint64(b, r.from)
+	b = binary.BigEndian.AppendUint64(b, r.to)
+	b = append(b, r.sid[:]...)
+	b = binary.BigEndian.AppendUint32(b, r.count)
+	for _, c := range r.commits {
+		b = binary.BigEndian.AppendUint64(b, c.lsn)
+		b = binary.BigEndian.AppendUint32(b, c.pageCount)
+		b = binary.BigEndian.AppendUint64(b, uint64(c.timeMs))
+		b = append(b, c.hash[:]...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(c.graft)))
+		b = append(b, c.graft...)
+	}
+	return append(b, r.trailing...)
+}
+
+// bytes returns the record with a correct checksum.
+func (r rawRecord) bytes() []byte { return withCRC(r.body()) }
+
+// withCRC appends the CRC-32C of body to a copy of it.
+func withCRC(body []byte) []byte {
+	b := append([]byte(nil), body...)
+	return binary.BigEndian.AppendUint32(b, crc32c(b))
+}
+
+// rawOf returns the raw form of r as the format lays it out, with the count
+// taken from len(r.Commits).
+func rawOf(tb testing.TB, r segment.Record) rawRecord {
+	tb.Helper()
+	raw := rawRecord{
+		magic: "GRFTLOG1", version: 1, vid: r.VID, from: uint64(r.From), to: uint64(r.To),
+		sid: r.Segment, count: uint32(len(r.Commits)),
+	}
+	for _, c := range r.Commits {
+		g, err := c.Graft.MarshalBinary()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		raw.commits = append(raw.commits, rawCommit{lsn: uint64(c.LSN), pageCount: c.PageCount, timeMs: c.TimeUnixMs, hash: c.Hash, graft: g})
+	}
+	return raw
+}
+
+// recordCommit returns a commit at lsn writing idxs, with a page count of
+// pageCount.
+func recordCommit(lsn volume.LSN, pageCount uint32, idxs ...volume.PageIdx) segment.RecordCommit {
+	return segment.RecordCommit{
+		LSN:        lsn,
+		PageCount:  pageCount,
+		TimeUnixMs: 1_700_000_000_000 + int64(lsn),
+		Hash:       testHash(lsn),
+		Graft:      volume.NewPageSet(idxs...),
+	}
+}
+
+// goldenRecord is the log record of testdata/record-v1.golden: four commits
+// of testVID at LSNs 10..13, one writing no page, with grafts holding an
+// array, a run and a bitmap container, and the largest page index.
+func goldenRecord() segment.Record {
+	bitmap := make([]volume.PageIdx, 0, 5000)
+	for i := range volume.PageIdx(5000) {
+		bitmap = append(bitmap, 1<<16+2*i) // every other index: a bitmap container
+	}
+	return segment.Record{
+		VID:     testVID,
+		From:    10,
+		To:      13,
+		Segment: testSID,
+		Commits: []segment.RecordCommit{
+			recordCommit(10, 8, 1, 2, 3),
+			recordCommit(11, 200),
+			recordCommit(12, 1<<17, append(append([]volume.PageIdx{2}, pageRange(100, 200)...), bitmap...)...),
+			recordCommit(13, volume.MaxPageIdx, volume.MaxPageIdx),
+		},
+	}
+}
+
+// checkRecordEqual fails unless got and want hold the same fields and sets.
+func checkRecordEqual(tb testing.TB, got, want segment.Record) {
+	tb.Helper()
+	if got.VID != want.VID || got.From != want.From || got.To != want.To || got.Segment != want.Segment {
+		tb.Fatalf("record (vid %s, lsns [%d, %d], segment %s), want (vid %s, lsns [%d, %d], segment %s)",
+			got.VID, got.From, got.To, got.Segment, want.VID, want.From, want.To, want.Segment)
+	}
+	if len(got.Commits) != len(want.Commits) {
+		tb.Fatalf("%d commits, want %d", len(got.Commits), len(want.Commits))
+	}
+	for i, g := range got.Commits {
+		w := want.Commits[i]
+		if g.LSN != w.LSN || g.PageCount != w.PageCount || g.TimeUnixMs != w.TimeUnixMs || g.Hash != w.Hash || !g.Graft.Equal(w.Graft) {
+			tb.Fatalf("commits[%d] = {lsn %d, page_count %d, time %d, hash %s, %d pages}, want {lsn %d, page_count %d, time %d, hash %s, %d pages}",
+				i, g.LSN, g.PageCount, g.TimeUnixMs, g.Hash, g.Graft.Len(), w.LSN, w.PageCount, w.TimeUnixMs, w.Hash, w.Graft.Len())
+		}
+	}
+}
+
+// encodeRecord encodes r, failing the test on error.
+func encodeRecord(tb testing.TB, r segment.Record) []byte {
+	tb.Helper()
+	b, err := r.AppendBinary(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,100 @@
+package segment
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/graft-cluster/graft/volume"
+)
+
+// VolumesPrefix starts every object key of the layout: each volume's objects
+// live under VolumesPrefix + vid.String() + "/". Keys are relative to the
+// object store's own prefix.
+const VolumesPrefix = "volumes/"
+
+// logLSNDigits is the width of the zero-padded decimal LSN of a log key:
+// 2^64-1 has 20 digits, so every LSN fits and keys sort by LSN.
+const logLSNDigits = 20
+
+// SegmentKey returns the key of segment sid of volume vid:
+// "volumes/{vid}/segments/{sid}", with both IDs in their base58 text form.
+func SegmentKey(vid volume.ID, sid ID) string {
+	return VolumesPrefix + vid.String() + "/segments/" + sid.String()
+}
+
+// LogPrefix returns the prefix of every log record key of volume vid:
+// "volumes/{vid}/log/". Listing it yields the volume's log in LSN order.
+func LogPrefix(vid volume.ID) string {
+	return VolumesPrefix + vid.String() + "/log/"
+}
+
+// LogKey returns the key of the log record of volume vid whose LSN range
+// starts at from: LogPrefix(vid) followed by from as a 20-digit zero-padded
+// decimal, so that a bytewise sort of the keys is a sort by LSN. For an
+// invalid vid or from 0 it returns a key that ParseLogKey rejects.
+func LogKey(vid volume.ID, from volume.LSN) string {
+	return fmt.Sprintf("%s%0*d", LogPrefix(vid), logLSNDigits, uint64(from))
+}
+
+// ParseVolumeKey returns the volume of any key under "volumes/{vid}/": a
+// segment key, a log key, or a prefix such as LogPrefix(vid). Errors wrap
+// ErrInvalidKey, and volume.ErrInvalidID when the volume ID does not parse;
+// as volume.ParseID accepts only canonical text, so does ParseVolumeKey.
+func ParseVolumeKey(key string) (volume.ID, error) {
+	vid, _, err := splitVolumeKey(key)
+	return vid, err
+}
+
+// ParseLogKey parses a key that LogKey returns for a valid volume ID and an
+// LSN of at least 1, and only such a key: "volumes/{vid}/log/" followed by
+// exactly 20 decimal digits, nothing else. Errors wrap ErrInvalidKey (and
+// volume.ErrInvalidID for a bad volume ID) and say what is wrong:
+//
+//	segment: invalid object key "volumes/{vid}/log/17": lsn "17" is 2 characters, want 20 digits
+//	segment: invalid object key "volumes/{vid}/log/00000000000000000000": lsn 0 is invalid
+func ParseLogKey(key string) (volume.ID, volume.LSN, error) {
+	vid, rest, err := splitVolumeKey(key)
+	if err != nil {
+		return volume.ID{}, 0, err
+	}
+	digits, ok := strings.CutPrefix(rest, "log/")
+	if !ok {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: not a log key: want \"log/\" after the volume id", ErrInvalidKey, key)
+	}
+	if len(digits) != logLSNDigits {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: lsn %q is %d characters, want %d digits", ErrInvalidKey, key, digits, len(digits), logLSNDigits)
+	}
+	for i := 0; i < len(digits); i++ {
+		if c := digits[i]; c < '0' || c > '9' {
+			return volume.ID{}, 0, fmt.Errorf("%w %q: lsn %q has non-digit %q at position %d", ErrInvalidKey, key, digits, c, i)
+		}
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		// Only 20 digits above 2^64-1 get here.
+		return volume.ID{}, 0, fmt.Errorf("%w %q: lsn %s is above 2^64-1", ErrInvalidKey, key, digits)
+	}
+	if n == 0 {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: lsn 0 is invalid", ErrInvalidKey, key)
+	}
+	return vid, volume.LSN(n), nil
+}
+
+// splitVolumeKey parses the "volumes/{vid}/" head of key and returns the
+// volume and the rest of the key after that slash.
+func splitVolumeKey(key string) (volume.ID, string, error) {
+	rest, ok := strings.CutPrefix(key, VolumesPrefix)
+	if !ok {
+		return volume.ID{}, "", fmt.Errorf("%w %q: want prefix %q", ErrInvalidKey, key, VolumesPrefix)
+	}
+	text, rest, ok := strings.Cut(rest, "/")
+	if !ok {
+		return volume.ID{}, "", fmt.Errorf("%w %q: no \"/\" after the volume id", ErrInvalidKey, key)
+	}
+	vid, err := volume.ParseID(text)
+	if err != nil {
+		return volume.ID{}, "", fmt.Errorf("%w %q: %w", ErrInvalidKey, key, err)
+	}
+	return vid, rest, nil
+}
