@@ -345,6 +345,9 @@ func (f *Flusher) execute(ctx context.Context, p *fsm.FlushPlan) error {
 	}
 	f.m.rounds.Inc()
 	f.m.volumes.Add(float64(len(p.Volumes)))
+	for _, pv := range p.Volumes {
+		f.m.commits.Add(float64(pv.To - pv.From + 1))
+	}
 	f.m.bytes.Add(float64(written))
 	f.m.seconds.Observe(f.now().Sub(start).Seconds())
 	f.log.Debug("flush round done", "round", p.Round, "volumes", len(p.Volumes), "bytes", written, "took", f.now().Sub(start))

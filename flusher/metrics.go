@@ -9,6 +9,7 @@ import (
 type flushMetrics struct {
 	rounds    prometheus.Counter
 	volumes   prometheus.Counter
+	commits   prometheus.Counter
 	bytes     prometheus.Counter
 	errors    prometheus.Counter
 	conflicts prometheus.Counter
@@ -23,6 +24,7 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 	m := &flushMetrics{
 		rounds:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_rounds_total", Help: "Flush rounds completed by this node as leader."}),
 		volumes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_volumes_total", Help: "Volume ranges flushed (one segment and one log record each at most)."}),
+		commits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_commits_total", Help: "Commits flushed to the object store by this node as leader."}),
 		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_bytes_total", Help: "Bytes written to the object store by flush rounds."}),
 		errors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_errors_total", Help: "Flush round attempts that failed and will be retried."}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_conflicts_total", Help: "Log records found in the object store with other commits than ours (an alarm)."}),
@@ -39,7 +41,7 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rounds, m.volumes, m.bytes, m.errors, m.conflicts, m.orphans, m.seconds, m.puts, m.putErrors, m.putTime)
+		reg.MustRegister(m.rounds, m.volumes, m.commits, m.bytes, m.errors, m.conflicts, m.orphans, m.seconds, m.puts, m.putErrors, m.putTime)
 	}
 	return m
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/graft-cluster/graft/objstore/fakes3"
 )
 
 // readyRequestTimeout bounds one /readyz request, so that a node that accepts
@@ -27,6 +29,10 @@ type Cluster struct {
 	log   *slog.Logger
 	nodes []*node
 	http  *http.Client
+
+	objectStore string   // the nodes' --object-store
+	s3          S3Server // the embedded S3 server; zero when external
+	s3Addr      string   // its listen address; "" when external
 
 	outMu sync.Mutex // serializes line writes to cfg.LogOutput
 
@@ -66,8 +72,40 @@ func New(cfg Config) (*Cluster, error) {
 			log:      log.With("node", id),
 		})
 	}
+	c.objectStore = cfg.ObjectStore
+	if cfg.ObjectStore == "" {
+		c.s3Addr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.s3Port()))
+		c.s3 = S3Server{
+			Endpoint: "http://" + c.s3Addr,
+			Bucket:   cfg.S3Bucket,
+			Dir:      filepath.Join(cfg.Dir, S3DirName),
+		}
+		c.objectStore = fakes3.StoreURL(c.s3.Endpoint, c.s3.Bucket, "")
+	}
 	return c, nil
 }
+
+// S3Server describes the S3 server a Cluster embeds when Config.ObjectStore
+// is empty.
+type S3Server struct {
+	// Endpoint is the server's base URL, http://HOST:PORT.
+	Endpoint string
+	// Bucket is the bucket the nodes use, Config.S3Bucket.
+	Bucket string
+	// Dir is the directory holding its objects, Config.Dir/s3.
+	Dir string
+}
+
+// EmbeddedS3 describes the embedded S3 server, which Run starts before the
+// nodes and stops after them; ok is false when Config.ObjectStore names an
+// external store instead.
+func (c *Cluster) EmbeddedS3() (s S3Server, ok bool) {
+	return c.s3, c.s3Addr != ""
+}
+
+// ObjectStore returns the URL every node gets as --object-store:
+// Config.ObjectStore, or the embedded S3 server's bucket.
+func (c *Cluster) ObjectStore() string { return c.objectStore }
 
 // NodeIDs returns the node IDs, "n1".."nN", in order.
 func (c *Cluster) NodeIDs() []string {
@@ -112,17 +150,22 @@ func (c *Cluster) args(n *node) []string {
 	for _, p := range c.nodes {
 		args = append(args, "--peer", p.id+","+p.raftAddr+","+p.apiAddr)
 	}
+	args = append(args, "--object-store", c.objectStore)
 	return append(args, c.cfg.ExtraArgs...)
 }
 
-// Run starts every node and supervises them until ctx is done: a node that
-// exits is logged and restarted while the others keep running. When ctx is
-// done it sends SIGTERM to every node, SIGKILL after Config.StopTimeout to
-// those still alive, and returns nil once all of them are reaped.
+// Run starts the embedded S3 server (unless Config.ObjectStore is set),
+// then every node, and supervises them until ctx is done: a node that exits
+// is logged and restarted while the others keep running. When ctx is done it
+// sends SIGTERM to every node, SIGKILL after Config.StopTimeout to those
+// still alive, and once all of them are reaped stops the S3 server (so that
+// nodes can still flush while they stop) and returns nil.
 //
 // Run returns an error without supervising when a state directory cannot be
-// created or a node cannot be started the first time (the nodes already
-// started are stopped first), and ErrRunning when it is already running.
+// created, the S3 server cannot start (its port is taken, or another
+// supervisor has its directory open) or a node cannot be started the first
+// time (what was started is stopped first), and ErrRunning when it is
+// already running.
 func (c *Cluster) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.running {
@@ -148,6 +191,15 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 	defer closeLogs(c.nodes)
 
+	s3, err := c.startS3(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer c.stopS3(s3) // after the nodes: deferred calls run last first
+
 	// Start every node before supervising any, so that a broken binary or
 	// argument fails Run instead of crash-looping.
 	started := make([]*process, 0, len(c.nodes))
@@ -168,6 +220,39 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// startS3 starts the embedded S3 server; it returns nil, nil when the
+// object store is external.
+func (c *Cluster) startS3(ctx context.Context) (*fakes3.Server, error) {
+	if c.s3Addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", c.s3Addr)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded s3 server: %w", err)
+	}
+	srv, err := fakes3.Serve(ctx, ln, c.s3.Dir, c.s3.Bucket, c.log.With("server", "s3"))
+	if err != nil {
+		return nil, fmt.Errorf("start embedded s3 server: %w", err)
+	}
+	c.log.Info("s3 server started", "endpoint", srv.Endpoint(), "bucket", srv.Bucket(), "dir", srv.Dir())
+	return srv, nil
+}
+
+// stopS3 stops the embedded S3 server, if any, dropping requests still in
+// flight after Config.StopTimeout.
+func (c *Cluster) stopS3(srv *fakes3.Server) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.StopTimeout)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		c.log.Warn("stop s3 server", "err", err)
+		return
+	}
+	c.log.Info("s3 server stopped", "endpoint", srv.Endpoint())
 }
 
 func closeLogs(nodes []*node) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/graft-cluster/graft/cluster/devcluster"
+	"github.com/graft-cluster/graft/objstore/fakes3"
 )
 
 // setMode makes node id of cfg's cluster run the fake node in mode.
@@ -92,10 +93,15 @@ func TestCluster_Run(t *testing.T) {
 				"--api-addr", fmt.Sprintf("127.0.0.1:%d", base+i),
 				"--bootstrap",
 			}
-			want = append(append(want, peers...), "--log-level", "debug")
+			want = append(append(want, peers...), "--object-store", tc.ObjectStore(), "--log-level", "debug")
 			if got := readArgs(t, dir, id); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s args:\n got %q\nwant %q", id, got, want)
 			}
+		}
+
+		wantStore := fakes3.StoreURL(fmt.Sprintf("http://127.0.0.1:%d", base+devcluster.S3PortOffset), "graft", "")
+		if got := tc.ObjectStore(); got != wantStore {
+			t.Errorf("ObjectStore = %s, want %s", got, wantStore)
 		}
 
 		if err := tc.Run(context.Background()); !errors.Is(err, devcluster.ErrRunning) {

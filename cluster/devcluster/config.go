@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/graft-cluster/graft/objstore/fakes3"
 )
 
 // Sentinel errors returned by this package.
@@ -19,8 +21,19 @@ var (
 )
 
 // Port layout relative to Config.PortBase: node i (1-based) serves its client
-// API on PortBase+i and Raft on PortBase+RaftPortOffset+i.
-const RaftPortOffset = 100
+// API on PortBase+i and Raft on PortBase+RaftPortOffset+i; the embedded S3
+// server listens on PortBase+S3PortOffset unless Config.S3Port says
+// otherwise.
+const (
+	RaftPortOffset = 100
+	S3PortOffset   = 300
+)
+
+// S3DirName is the embedded S3 server's directory in Config.Dir.
+const S3DirName = "s3"
+
+// DefaultS3Bucket is the default bucket of the embedded S3 server.
+const DefaultS3Bucket = "graft"
 
 // Config describes a local development cluster. Start from DefaultConfig.
 type Config struct {
@@ -44,8 +57,24 @@ type Config struct {
 	// Default 7000 (API 7001..7003, Raft 7101..7103).
 	PortBase int
 
-	// ExtraArgs are appended, in order, to every node's arguments.
-	// Default none.
+	// ObjectStore is the object-store URL (see objstore.Open) every node
+	// gets as --object-store. Empty runs the embedded S3 server (package
+	// objstore/fakes3) on Host:S3Port, keeping its objects in Dir/s3 across
+	// runs, and gives the nodes its URL. Default empty.
+	ObjectStore string
+
+	// S3Port is the embedded S3 server's port; 0 means
+	// PortBase+S3PortOffset (7300 with the default PortBase). It must not be
+	// a node's port. Unused when ObjectStore is set. Default 0.
+	S3Port int
+
+	// S3Bucket is the embedded S3 server's bucket, created if missing; it
+	// must be a valid S3 bucket name. Unused when ObjectStore is set.
+	// Default "graft".
+	S3Bucket string
+
+	// ExtraArgs are appended, in order, to every node's arguments (after
+	// --object-store, so they can override it). Default none.
 	ExtraArgs []string
 
 	// RestartDelay is the wait before restarting a node that exited while
@@ -92,6 +121,7 @@ func DefaultConfig() Config {
 		Nodes:             3,
 		Host:              "127.0.0.1",
 		PortBase:          7000,
+		S3Bucket:          DefaultS3Bucket,
 		RestartDelay:      time.Second,
 		CrashLoopUptime:   10 * time.Second,
 		CrashLoopCount:    5,
@@ -118,6 +148,14 @@ func (c Config) Validate() error {
 		return bad("host is empty")
 	case c.PortBase < 1 || c.PortBase+RaftPortOffset+c.Nodes > 65535:
 		return bad("port base %d puts ports outside 1..65535", c.PortBase)
+	case c.S3Port < 0:
+		return bad("s3 port %d is negative", c.S3Port)
+	case c.ObjectStore == "" && c.s3Port() > 65535:
+		return bad("s3 port %d outside 1..65535 (set S3Port or ObjectStore)", c.s3Port())
+	case c.ObjectStore == "" && c.isNodePort(c.s3Port()):
+		return bad("s3 port %d is a node's port", c.s3Port())
+	case c.ObjectStore == "" && fakes3.ValidateBucket(c.S3Bucket) != nil:
+		return bad("s3 bucket %q is not a valid bucket name", c.S3Bucket)
 	case c.RestartDelay < 0:
 		return bad("restart delay %s is negative", c.RestartDelay)
 	case c.CrashLoopUptime < 0:
@@ -132,6 +170,20 @@ func (c Config) Validate() error {
 		return bad("ready poll interval %s <= 0", c.ReadyPollInterval)
 	}
 	return nil
+}
+
+// s3Port returns the embedded S3 server's port.
+func (c Config) s3Port() int {
+	if c.S3Port != 0 {
+		return c.S3Port
+	}
+	return c.PortBase + S3PortOffset
+}
+
+// isNodePort reports whether port is a node's API or Raft port.
+func (c Config) isNodePort(port int) bool {
+	i := port - c.PortBase
+	return (i >= 1 && i <= c.Nodes) || (i > RaftPortOffset && i <= RaftPortOffset+c.Nodes)
 }
 
 // minBackoff replaces a zero RestartDelay as the base of the crash-loop

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/graft-cluster/graft/cluster/devcluster"
+	"github.com/graft-cluster/graft/objstore/fakes3"
 )
 
 func validConfig() devcluster.Config {
@@ -26,7 +27,18 @@ func TestConfig_Validate(t *testing.T) {
 		{"defaults with binary and dir", func(*devcluster.Config) {}, true},
 		{"zero restart delay", func(c *devcluster.Config) { c.RestartDelay = 0 }, true},
 		{"one node", func(c *devcluster.Config) { c.Nodes = 1 }, true},
-		{"highest port 65535", func(c *devcluster.Config) { c.PortBase = 65535 - 103 }, true},
+		{"highest port 65535", func(c *devcluster.Config) { c.PortBase = 65535 - 300 }, true},
+		{"highest node port 65535 with an external store", func(c *devcluster.Config) { c.PortBase = 65535 - 103; c.ObjectStore = "mem://" }, true},
+		{"highest node port 65535 with an s3 port", func(c *devcluster.Config) { c.PortBase = 65535 - 103; c.S3Port = 9000 }, true},
+		{"s3 port past 65535", func(c *devcluster.Config) { c.PortBase = 65535 - 299 }, false},
+		{"negative s3 port", func(c *devcluster.Config) { c.S3Port = -1 }, false},
+		{"s3 port past 65535 set", func(c *devcluster.Config) { c.S3Port = 65536 }, false},
+		{"s3 port on an api port", func(c *devcluster.Config) { c.S3Port = c.PortBase + 3 }, false},
+		{"s3 port on a raft port", func(c *devcluster.Config) { c.S3Port = c.PortBase + 101 }, false},
+		{"s3 port next to the node ports", func(c *devcluster.Config) { c.S3Port = c.PortBase + 4 }, true},
+		{"invalid bucket", func(c *devcluster.Config) { c.S3Bucket = "No_Such" }, false},
+		{"empty bucket", func(c *devcluster.Config) { c.S3Bucket = "" }, false},
+		{"empty bucket with an external store", func(c *devcluster.Config) { c.S3Bucket = ""; c.ObjectStore = "mem://" }, true},
 		{"no binary", func(c *devcluster.Config) { c.Binary = "" }, false},
 		{"no dir", func(c *devcluster.Config) { c.Dir = "" }, false},
 		{"zero nodes", func(c *devcluster.Config) { c.Nodes = 0 }, false},
@@ -63,7 +75,8 @@ func TestConfig_defaults(t *testing.T) {
 	t.Parallel()
 	c := devcluster.DefaultConfig()
 	if c.Nodes != 3 || c.Host != "127.0.0.1" || c.PortBase != 7000 || c.RestartDelay != time.Second ||
-		c.StopTimeout != 15*time.Second || c.MaxRestartDelay != 10*time.Second || c.ReadyPollInterval != 50*time.Millisecond {
+		c.StopTimeout != 15*time.Second || c.MaxRestartDelay != 10*time.Second || c.ReadyPollInterval != 50*time.Millisecond ||
+		c.ObjectStore != "" || c.S3Port != 0 || c.S3Bucket != "graft" {
 		t.Errorf("DefaultConfig = %+v", c)
 	}
 }
@@ -99,6 +112,45 @@ func TestCluster_Endpoints(t *testing.T) {
 			}
 			if got := cl.PID("n1"); got != 0 {
 				t.Errorf("PID before Run = %d, want 0", got)
+			}
+		})
+	}
+}
+
+func TestCluster_ObjectStore(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		edit  func(*devcluster.Config)
+		want  string // ObjectStore
+		s3    devcluster.S3Server
+		embed bool
+	}{
+		{"defaults", func(*devcluster.Config) {},
+			fakes3.StoreURL("http://127.0.0.1:7300", "graft", ""),
+			devcluster.S3Server{Endpoint: "http://127.0.0.1:7300", Bucket: "graft", Dir: "/tmp/graft-dev/s3"}, true},
+		{"port base, bucket and ipv6 host", func(c *devcluster.Config) { c.Host = "::1"; c.PortBase = 9000; c.S3Bucket = "dev" },
+			fakes3.StoreURL("http://[::1]:9300", "dev", ""),
+			devcluster.S3Server{Endpoint: "http://[::1]:9300", Bucket: "dev", Dir: "/tmp/graft-dev/s3"}, true},
+		{"s3 port", func(c *devcluster.Config) { c.S3Port = 9999 },
+			fakes3.StoreURL("http://127.0.0.1:9999", "graft", ""),
+			devcluster.S3Server{Endpoint: "http://127.0.0.1:9999", Bucket: "graft", Dir: "/tmp/graft-dev/s3"}, true},
+		{"external store", func(c *devcluster.Config) { c.ObjectStore = "file:///tmp/store"; c.S3Port = 9999 },
+			"file:///tmp/store", devcluster.S3Server{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.edit(&c)
+			cl, err := devcluster.New(c)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if got := cl.ObjectStore(); got != tt.want {
+				t.Errorf("ObjectStore = %s, want %s", got, tt.want)
+			}
+			if s3, ok := cl.EmbeddedS3(); s3 != tt.s3 || ok != tt.embed {
+				t.Errorf("EmbeddedS3 = %+v, %v; want %+v, %v", s3, ok, tt.s3, tt.embed)
 			}
 		})
 	}

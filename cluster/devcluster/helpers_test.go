@@ -68,7 +68,8 @@ var handedOut struct {
 }
 
 // freePortBase returns a random port base in 20000..31999 whose API and Raft
-// ports for nodes nodes are all free right now and not handed out before.
+// ports for nodes nodes, and S3 port, are all free right now and not handed
+// out before.
 // The ports stay below Linux's default ephemeral range (32768..60999), where
 // any client socket, WaitReady's included, could take one before its node
 // binds it.
@@ -94,9 +95,10 @@ func freePortBase(t testing.TB, nodes int) int {
 	return 0
 }
 
-// clusterPorts returns the API and Raft ports of nodes 1..nodes.
+// clusterPorts returns the API and Raft ports of nodes 1..nodes and the
+// embedded S3 server's port.
 func clusterPorts(base, nodes int) []int {
-	var ports []int
+	ports := []int{base + devcluster.S3PortOffset}
 	for i := 1; i <= nodes; i++ {
 		ports = append(ports, base+i, base+devcluster.RaftPortOffset+i)
 	}

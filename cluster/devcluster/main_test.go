@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/graft-cluster/graft/cluster/devcluster"
+	"github.com/graft-cluster/graft/objstore"
 )
 
 // helperEnv makes the test binary act as a helper process instead of running
@@ -33,6 +34,9 @@ const (
 	modeCrash      = "crash"       // exit 3 at once
 	modeIgnoreTerm = "ignore-term" // ignore SIGTERM; only SIGKILL ends it
 	modeNotReady   = "not-ready"   // /readyz answers 503
+	// modeFlushOnStop writes stopped/{id}/{pid} to the --object-store store
+	// on SIGTERM, as a real node's final flush would.
+	modeFlushOnStop = "flush-on-stop"
 )
 
 func TestMain(m *testing.M) {
@@ -116,11 +120,30 @@ func runFakeNode(args []string) int {
 	case <-ctx.Done():
 	}
 	fmt.Printf("fake node %s stopping\n", id)
+	if mode == modeFlushOnStop {
+		if err := flushOnStop(flags["--object-store"], id); err != nil {
+			fmt.Fprintf(os.Stderr, "fake node %s: flush on stop: %v\n", id, err)
+		} else {
+			fmt.Printf("fake node %s flushed on stop\n", id)
+		}
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
 	<-serveErr
 	return 0
+}
+
+// flushOnStop writes the object stopped/{id}/{pid} to the store at url.
+func flushOnStop(url, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := objstore.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.PutIfAbsent(ctx, fmt.Sprintf("stopped/%s/%d", id, os.Getpid()), []byte("bye"))
 }
 
 // notReady reports whether a not-ready node is still not ready: with the

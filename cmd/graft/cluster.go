@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -18,6 +19,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"add":      {"add a voter: cluster add ID RAFT_ADDR API_ADDR", clusterAdd},
 		"remove":   {"remove a member: cluster remove ID", clusterRemove},
 		"transfer": {"transfer leadership: cluster transfer [ID]", clusterTransfer},
+		"flush":    {"flush everything acknowledged to the object store, and wait until it is durable", clusterFlush},
 	})
 }
 
@@ -147,4 +149,29 @@ func clusterTransfer(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	return printResult(stdout, cf.json, map[string]string{"leader_id": resp.Msg.GetLeaderId()}, "leader is now "+resp.Msg.GetLeaderId())
+}
+
+func clusterFlush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("cluster flush", "cluster flush", stderr)
+	var cf clientFlags
+	cf.register(fs, false)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("cluster flush: unexpected arguments %q", fs.Args())
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := c.Flush(ctx); err != nil {
+		return err
+	}
+	took := time.Since(start).Round(time.Millisecond)
+	return printResult(stdout, cf.json, map[string]any{"flushed": true, "took_ms": took.Milliseconds()},
+		"flushed: everything acknowledged before the call is durable in the object store ("+took.String()+")")
 }

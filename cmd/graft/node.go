@@ -22,6 +22,7 @@ type nodeFile struct {
 	APIAddr              string   `json:"api_addr"`
 	Peers                []string `json:"peers"`
 	Bootstrap            bool     `json:"bootstrap"`
+	ObjectStore          string   `json:"object_store"`
 	MaxPagesPerCommit    *int     `json:"max_pages_per_commit"`
 	MaxRequestBytes      *int     `json:"max_request_bytes"`
 	MaxBufferBytes       *uint64  `json:"max_buffer_bytes"`
@@ -63,6 +64,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("parse config %s: %w", path, err)
 		}
 		cfg.ID, cfg.Dir, cfg.RaftAddr, cfg.APIAddr, cfg.Bootstrap = file.ID, file.Dir, file.RaftAddr, file.APIAddr, file.Bootstrap
+		cfg.ObjectStore = file.ObjectStore
 		for _, p := range file.Peers {
 			peer, err := cluster.ParsePeer(p)
 			if err != nil {
@@ -78,7 +80,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logLevel, logFormat := or(file.LogLevel, "info"), or(file.LogFormat, "text")
 
 	fs := newFlags("node", "node --id ID --dir DIR --raft-addr HOST:PORT --api-addr HOST:PORT [--peer ID,RAFT,API]... [--bootstrap]", stderr)
-	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, max_*, log_*); flags override it")
+	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, object_store, max_*, log_*); flags override it")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique, stable node ID")
 	fs.StringVar(&cfg.Dir, "dir", cfg.Dir, "data directory (Raft log and snapshots)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "host:port for Raft traffic")
@@ -86,6 +88,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	peers := peerList(cfg.Peers)
 	fs.Var(&peers, "peer", "a cluster member as id,raft_addr,api_addr (repeat for each, this node included)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", cfg.Bootstrap, "bootstrap a new cluster from --peer when the node has no state (safe on every peer)")
+	fs.StringVar(&cfg.ObjectStore, "object-store", cfg.ObjectStore, "object store URL to flush to: s3://bucket/prefix?endpoint=...&region=..., file:///abs/dir or mem:// (empty: no flushing)")
 	fs.IntVar(&cfg.Limits.MaxPagesPerCommit, "max-pages-per-commit", cfg.Limits.MaxPagesPerCommit, "pages allowed in one commit")
 	fs.IntVar(&cfg.Limits.MaxRequestBytes, "max-request-bytes", cfg.Limits.MaxRequestBytes, "encoded bytes allowed in one commit request")
 	fs.Uint64Var(&cfg.Limits.MaxBufferBytes, "max-buffer-bytes", cfg.Limits.MaxBufferBytes, "page bytes the node may buffer across volumes before commits get resource_exhausted")

@@ -45,15 +45,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePortBase finds a base whose API (base+1..3) and Raft (base+101..103)
-// ports are free right now.
+// freePortBase finds a base whose API (base+1..3), Raft (base+101..103)
+// and embedded S3 (base+300) ports are free right now.
 func freePortBase(t *testing.T) int {
 	t.Helper()
 	for range 100 {
 		base := 20000 + rand.IntN(20000)
 		ok := true
 		var lns []net.Listener
-		for _, off := range []int{1, 2, 3, 101, 102, 103} {
+		for _, off := range []int{1, 2, 3, 101, 102, 103, devcluster.S3PortOffset} {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+off))
 			if err != nil {
 				ok = false

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/flusher"
+	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -225,11 +228,12 @@ func volumeCommit(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume read", "volume read VID --page N [--lsn L] > page.bin", stderr)
+	fs := newFlags("volume read", "volume read VID --page N [--lsn L] [--object-store URL] > page.bin", stderr)
 	var cf clientFlags
 	cf.register(fs, true)
 	idx := fs.Uint("page", 0, "page index to read (required)")
-	lsn := fs.Uint64("lsn", 0, "snapshot LSN to read at (default: the head)")
+	lsn := fs.Uint64("lsn", 0, "snapshot LSN to read at (default: the head; with --object-store, the newest flushed snapshot)")
+	store := fs.String("object-store", "", "read a flushed snapshot straight from this object store (s3://bucket/prefix?endpoint=..., file:///dir), no cluster needed")
 	if helpRequested(args) {
 		return parseFlags(fs, args, stdout)
 	}
@@ -237,8 +241,8 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if *idx == 0 {
-		return fmt.Errorf("--page is required and must be >= 1")
+	if *idx == 0 || *idx > math.MaxUint32 {
+		return fmt.Errorf("--page is required and must be in [1, %d]", uint32(math.MaxUint32))
 	}
 	ro, err := cf.readOptions()
 	if err != nil {
@@ -246,24 +250,60 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
-	c, err := cf.client()
+	var snap volume.Snapshot
+	var page client.Page
+	if *store != "" {
+		snap, page, err = readFromStore(ctx, *store, vid, volume.LSN(*lsn), volume.PageIdx(*idx))
+	} else {
+		snap, page, err = readFromCluster(ctx, cf, ro, vid, volume.LSN(*lsn), volume.PageIdx(*idx))
+	}
 	if err != nil {
 		return err
-	}
-	snap, pages, err := c.ReadPages(ctx, vid, volume.LSN(*lsn), []volume.PageIdx{volume.PageIdx(*idx)}, ro)
-	if err != nil {
-		return err
-	}
-	if len(pages) != 1 {
-		return fmt.Errorf("server returned %d pages, want 1", len(pages))
 	}
 	if cf.json {
 		return printResult(stdout, true, map[string]any{
-			"snapshot": snapJSON(snap), "idx": pages[0].Idx, "lsn": pages[0].LSN, "data": pages[0].Data,
+			"snapshot": snapJSON(snap), "idx": page.Idx, "lsn": page.LSN, "data": page.Data,
 		}, "")
 	}
-	_, err = stdout.Write(pages[0].Data)
+	_, err = stdout.Write(page.Data)
 	return err
+}
+
+func readFromCluster(ctx context.Context, cf clientFlags, ro client.ReadOptions, vid volume.ID, lsn volume.LSN, idx volume.PageIdx) (volume.Snapshot, client.Page, error) {
+	c, err := cf.client()
+	if err != nil {
+		return volume.Snapshot{}, client.Page{}, err
+	}
+	snap, pages, err := c.ReadPages(ctx, vid, lsn, []volume.PageIdx{idx}, ro)
+	if err != nil {
+		return volume.Snapshot{}, client.Page{}, err
+	}
+	if len(pages) != 1 {
+		return volume.Snapshot{}, client.Page{}, fmt.Errorf("server returned %d pages, want 1", len(pages))
+	}
+	return snap, pages[0], nil
+}
+
+// readFromStore reads a page of a flushed snapshot from the bucket alone.
+func readFromStore(ctx context.Context, url string, vid volume.ID, lsn volume.LSN, idx volume.PageIdx) (volume.Snapshot, client.Page, error) {
+	store, err := objstore.Open(ctx, url)
+	if err != nil {
+		return volume.Snapshot{}, client.Page{}, err
+	}
+	defer store.Close()
+	r, err := flusher.NewReader(store, flusher.DefaultReaderConfig())
+	if err != nil {
+		return volume.Snapshot{}, client.Page{}, err
+	}
+	snap, pages, err := r.ReadSnapshot(ctx, vid, lsn, []volume.PageIdx{idx})
+	if err != nil {
+		return volume.Snapshot{}, client.Page{}, err
+	}
+	data := pages[0].Data
+	if data == nil {
+		data = volume.ZeroPage()
+	}
+	return snap, client.Page{Idx: idx, LSN: pages[0].LSN, Data: data}, nil
 }
 
 func volumePull(ctx context.Context, args []string, stdout, stderr io.Writer) error {
