@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"volume":  {"create, commit to, read and inspect volumes", runVolume},
 		"cluster": {"inspect and change cluster membership", runCluster},
 		"bench":   {"measure commit latency and the disk's fsync floor", runBench},
+		"s3":      {"serve the embedded S3-compatible store (graft dev's) on its own", runS3},
 	}
 }
 
