@@ -236,7 +236,8 @@ func (c *Cluster) startS3(ctx context.Context) (*fakes3.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded s3 server: %w", err)
 	}
-	c.log.Info("s3 server started", "endpoint", srv.Endpoint(), "bucket", srv.Bucket(), "dir", srv.Dir())
+	srv.SetLatency(c.cfg.S3Latency)
+	c.log.Info("s3 server started", "endpoint", srv.Endpoint(), "bucket", srv.Bucket(), "dir", srv.Dir(), "latency", c.cfg.S3Latency)
 	return srv, nil
 }
 

@@ -73,6 +73,10 @@ type Config struct {
 	// Default "graft".
 	S3Bucket string
 
+	// S3Latency is added to every request the embedded S3 server answers,
+	// to emulate a distant object store in benchmarks. Default 0.
+	S3Latency time.Duration
+
 	// ExtraArgs are appended, in order, to every node's arguments (after
 	// --object-store, so they can override it). Default none.
 	ExtraArgs []string

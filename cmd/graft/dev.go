@@ -18,6 +18,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.Dir, "dir", "graft-dev", "state directory; node i keeps its data and node.log in DIR/n{i}, the embedded S3 server its objects in DIR/s3 (kept across runs)")
 	fs.IntVar(&cfg.PortBase, "port-base", cfg.PortBase, "node i serves its API on port-base+i and Raft on port-base+100+i; the embedded S3 server listens on port-base+300")
 	fs.StringVar(&cfg.ObjectStore, "object-store", "", "object store URL the nodes flush to, instead of the embedded S3 server (see graft node --help)")
+	fs.DurationVar(&cfg.S3Latency, "s3-latency", 0, "added to every request of the embedded S3 server, to emulate a distant object store (benchmarks)")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "loopback host to bind")
 	logLevel := fs.String("log-level", "info", "log level of the supervisor: debug, info, warn, error")

@@ -21,6 +21,7 @@ func runS3(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:7300", "address to listen on")
 	bucket := fs.String("bucket", "graft", "bucket to serve (created if missing)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	latency := fs.Duration("latency", 0, "added to every request, to emulate a distant object store (benchmarks)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -40,6 +41,7 @@ func runS3(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
+	srv.SetLatency(*latency)
 	fmt.Fprintf(stdout, "graft s3: serving bucket %s at %s (data: %s)\n", srv.Bucket(), srv.Endpoint(), srv.Dir())
 	fmt.Fprintf(stdout, "object store URL: '%s'\n", srv.URL(""))
 	fmt.Fprintln(stdout, "Ctrl-C stops it.")

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -61,8 +62,29 @@ type Server struct {
 	srv      *http.Server
 	served   chan struct{} // closed when the serving goroutine has returned
 
+	latency atomic.Int64 // nanoseconds added to every request
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// SetLatency makes the server wait d before answering each request, to
+// emulate a distant object store in benchmarks and tests. 0 turns it off.
+func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
+
+func (s *Server) delay(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := time.Duration(s.latency.Load()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Serve serves the S3 API on ln until Close, keeping objects in
@@ -123,12 +145,12 @@ func serve(ctx context.Context, ln net.Listener, dir, bucket string, logger *slo
 		log:      logger,
 		db:       db,
 		srv: &http.Server{
-			Handler:           faker.Server(),
 			ReadHeaderTimeout: readHeaderTimeout,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		},
 		served: make(chan struct{}),
 	}
+	s.srv.Handler = s.delay(faker.Server())
 	go func() {
 		defer close(s.served)
 		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
