@@ -247,8 +247,12 @@ func (f *Flusher) FlushAll(ctx context.Context) error {
 		if !pending {
 			return nil
 		}
-		if _, err := f.FlushOnce(ctx, true); err != nil {
+		ran, err := f.FlushOnce(ctx, true)
+		if err != nil {
 			return err
+		}
+		if !ran && !sleep(ctx, 10*time.Millisecond) { // raced with a trim; look again
+			return ctx.Err()
 		}
 	}
 }
