@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/graft
 PKGS  := ./...
 
-.PHONY: help build test test-short lint generate check-generate dev bench fuzz clean
+.PHONY: help build test test-short test-seaweed weed lint generate check-generate dev bench fuzz clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -12,11 +12,24 @@ help: ## show this help
 build: ## build bin/graft
 	$(GO) build -o $(BIN) ./cmd/graft
 
-test: ## run every test with the race detector (unit, in-process cluster, real processes)
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+# SeaweedFS's weed, the independent S3 server of the objstore integration
+# tests (objstore/s3test.StartSeaweed), built from source by
+# scripts/seaweedfs.sh: several minutes the first time, nothing after.
+# GRAFT_REQUIRE_SEAWEED=1 makes a missing binary fail those tests, not skip.
+WEED     := $(CURDIR)/bin/tools/weed
+WEED_ENV := GRAFT_WEED_BIN=$(WEED) GRAFT_REQUIRE_SEAWEED=1
 
-test-short: ## run the fast tests only
+weed: ## build SeaweedFS into bin/tools/weed (once; several minutes)
+	bash scripts/seaweedfs.sh build
+
+test: weed ## run every test with the race detector (unit, in-process cluster, real processes, SeaweedFS)
+	$(WEED_ENV) $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short: ## run the fast tests only (no SeaweedFS)
 	$(GO) test -race -short -count=1 $(PKGS)
+
+test-seaweed: weed ## run only the SeaweedFS integration tests (every test named *Seaweed*)
+	$(WEED_ENV) $(GO) test -race -count=1 -timeout 10m -run Seaweed $(PKGS)
 
 STATICCHECK := bin/tools/staticcheck
 STATICCHECK_VERSION := v0.8.2

@@ -380,8 +380,15 @@ func TestCluster_S3DownBackpressure(t *testing.T) {
 
 // Losing every node loses nothing flushed: a new cluster with empty Raft
 // state on the same bucket adopts the volumes and continues their chains.
-func TestCluster_RecoverFromBucket(t *testing.T) {
-	url := s3test.URL(t)
+func TestCluster_RecoverFromBucket(t *testing.T) { recoverFromBucket(t, s3test.URL(t)) }
+
+// The whole path (flush rounds, reads across the boundary, recovery) on
+// SeaweedFS, an S3 server we did not write.
+func TestSeaweed_ClusterFlushAndRecover(t *testing.T) {
+	recoverFromBucket(t, s3test.StartSeaweed(t).FreshURL())
+}
+
+func recoverFromBucket(t *testing.T, url string) {
 	c := clustertest.Start(t, 3, withStore(url, 0))
 	ctx := testCtx(t)
 	cl := c.Client(0, 1, 2)

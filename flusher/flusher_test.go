@@ -186,12 +186,22 @@ func (e *env) check(ctx context.Context) {
 	}
 }
 
-func TestFlusher_FlushThenRead(t *testing.T) {
+func TestFlusher_FlushThenRead(t *testing.T) { flushThenRead(t, s3test.URL(t)) }
+
+// The same against SeaweedFS, an S3 server we did not write that checks
+// signatures and conditional writes itself.
+func TestSeaweed_FlushThenRead(t *testing.T) {
+	t.Parallel()
+	flushThenRead(t, s3test.StartSeaweed(t).FreshURL())
+}
+
+func flushThenRead(t *testing.T, url string) {
 	ctx := context.Background()
-	store, err := objstore.Open(ctx, s3test.URL(t))
+	store, err := objstore.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { store.Close() })
 	e := newEnv(t, store)
 	cfg := manualConfig()
 	cfg.MaxRoundBytes = 6 * volume.PageSize // force several rounds
