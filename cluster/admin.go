@@ -90,6 +90,9 @@ func (s *clusterService) Status(ctx context.Context, req *connect.Request[graftv
 
 // apiAddrOf finds a member's client API address.
 func (n *Node) apiAddrOf(id string) string {
+	if d, ok := n.cfg.Dial[id]; ok && d.APIAddr != "" {
+		return d.APIAddr
+	}
 	if ni, ok := n.fsm.Node(id); ok {
 		return ni.APIAddr
 	}

@@ -110,6 +110,12 @@ type Config struct {
 	APIListener  net.Listener
 	// Peers is the static cluster membership, this node included.
 	Peers []Peer
+	// Dial overrides, per peer ID, the addresses this node dials to reach
+	// that peer (its Raft transport and its client API, for forwarding),
+	// instead of the addresses the peer advertises: a proxy, a NAT. The
+	// consistency suite puts a fault-injecting proxy on every link this
+	// way. Default none.
+	Dial map[string]Peer
 	// Bootstrap bootstraps a new cluster from Peers when the node has no
 	// Raft state. It is safe on every peer of a static cluster: the
 	// configuration is identical, and existing state is left alone.
@@ -192,6 +198,11 @@ func (c *Config) Validate() error {
 	}
 	if c.APIAddr == "" && c.APIListener == nil {
 		errs = append(errs, errors.New("api address is required"))
+	}
+	for id, d := range c.Dial {
+		if id == "" || (d.RaftAddr == "" && d.APIAddr == "") {
+			errs = append(errs, fmt.Errorf("dial override %q: want a peer id and at least one address", id))
+		}
 	}
 	seen := map[string]bool{}
 	for _, p := range c.Peers {

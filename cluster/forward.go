@@ -80,6 +80,9 @@ func (n *Node) leaderAPI() (string, string, error) {
 	if string(id) == n.cfg.ID {
 		return n.cfg.ID, n.apiAddr, nil
 	}
+	if d, ok := n.cfg.Dial[string(id)]; ok && d.APIAddr != "" {
+		return string(id), d.APIAddr, nil
+	}
 	if ni, ok := n.fsm.Node(string(id)); ok && ni.APIAddr != "" {
 		return ni.ID, ni.APIAddr, nil
 	}

@@ -146,12 +146,16 @@ func (n *Node) listen() error {
 		return err
 	}
 	n.raftAddr = sl.Addr().String()
-	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	tc := &raft.NetworkTransportConfig{
 		Stream:  sl,
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  n.hclogger("raft-net"),
-	})
+	}
+	if len(n.cfg.Dial) > 0 {
+		tc.ServerAddressProvider = dialProvider(n.cfg.Dial)
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(tc)
 	al := n.cfg.APIListener
 	if al == nil {
 		if al, err = net.Listen("tcp", n.cfg.APIAddr); err != nil {

@@ -40,3 +40,14 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	}
 	return conn, nil
 }
+
+// dialProvider resolves peers through Config.Dial; peers without an
+// override fall back to their advertised address.
+type dialProvider map[string]Peer
+
+func (d dialProvider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	if p, ok := d[string(id)]; ok && p.RaftAddr != "" {
+		return raft.ServerAddress(p.RaftAddr), nil
+	}
+	return "", fmt.Errorf("no dial override for %s", id)
+}

@@ -87,6 +87,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "host:port for the client API, /healthz, /readyz and /metrics")
 	peers := peerList(cfg.Peers)
 	fs.Var(&peers, "peer", "a cluster member as id,raft_addr,api_addr (repeat for each, this node included)")
+	var dial peerList
+	fs.Var(&dial, "dial", "reach a peer through other addresses than it advertises, as id,raft_addr,api_addr (a proxy; repeatable)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", cfg.Bootstrap, "bootstrap a new cluster from --peer when the node has no state (safe on every peer)")
 	fs.StringVar(&cfg.ObjectStore, "object-store", cfg.ObjectStore, "object store URL to flush to: s3://bucket/prefix?endpoint=...&region=..., file:///abs/dir or mem:// (empty: no flushing)")
 	fs.DurationVar(&cfg.Flush.Interval, "flush-interval", cfg.Flush.Interval, "how often the leader checks the flush triggers (0: flush only on request)")
@@ -113,6 +115,12 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("node: unexpected arguments %q", fs.Args())
 	}
 	cfg.Peers = peers
+	if len(dial) > 0 {
+		cfg.Dial = map[string]cluster.Peer{}
+		for _, d := range dial {
+			cfg.Dial[d.ID] = d
+		}
+	}
 	logger, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		return err
