@@ -186,7 +186,9 @@ func (s *state) applyCommit(c *CommitCommand) *CommitResult {
 		head = v.head
 	}
 	lsn := c.BaseLSN + 1
-	if head.LSN != c.BaseLSN {
+	if PlantedSkipBaseCheck {
+		lsn = head.LSN + 1 // the planted bug: a stale base overwrites the head
+	} else if head.LSN != c.BaseLSN {
 		if head.LSN > c.BaseLSN && v != nil {
 			if rec := v.commit(lsn); rec != nil && rec.hash == c.Hash {
 				return &CommitResult{
