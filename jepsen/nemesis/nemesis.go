@@ -1,0 +1,350 @@
+// Package nemesis injects faults into a cluster under test on a seeded
+// schedule: partitions of several shapes, crashes, pauses, slow links,
+// leadership transfers, membership changes and object-store outages. Each
+// fault is a window [start, end) recorded for the report; every fault is
+// healed at its window's end and again when the run stops.
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cluster is what the nemeses act on (jepsen/harness implements it).
+type Cluster interface {
+	// N is the number of nodes.
+	N() int
+	// Leader returns the index of the current leader.
+	Leader(ctx context.Context) (int, error)
+	// Partition cuts every peer link between nodes of different groups.
+	Partition(groups [][]int) error
+	// CutLinks cuts the directed peer links i->j (node i's connections to
+	// node j: Raft and forwarding) for every pair and leaves the others as
+	// they are.
+	CutLinks(pairs [][2]int) error
+	// Heal restores every peer link (no cut, no delay).
+	Heal() error
+	// SetLinkDelay delays every peer link.
+	SetLinkDelay(d, jitter time.Duration) error
+	Kill(i int) error
+	Restart(i int) error
+	Pause(i int) error
+	Resume(i int) error
+	TransferLeadership(ctx context.Context) error
+	RemoveAndReadd(ctx context.Context, i int) error
+	// S3Down cuts (true) or restores (false) the object store's link;
+	// S3Delay delays it.
+	S3Down(down bool) error
+	S3Delay(d time.Duration) error
+}
+
+// Window is one fault's time span, relative to the run's start.
+type Window struct {
+	Name  string        `json:"name"`
+	What  string        `json:"what"`
+	Start time.Duration `json:"start_ns"`
+	End   time.Duration `json:"end_ns"`
+}
+
+// Names lists every nemesis name the command line accepts.
+var Names = []string{
+	"none", "partition-leader", "partition-half", "partition-ring", "partition-bridge",
+	"kill", "kill-leader", "kill-all", "pause", "net-slow", "transfer", "membership", "s3",
+}
+
+// Parse splits a comma-separated list of nemesis names and checks them.
+func Parse(s string) ([]string, error) {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !slices.Contains(Names, n) {
+			return nil, fmt.Errorf("unknown nemesis %q (known: %s)", n, strings.Join(Names, ", "))
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		out = []string{"none"}
+	}
+	return out, nil
+}
+
+// Schedule configures Run.
+type Schedule struct {
+	// Names are the nemeses to draw from (see Names).
+	Names []string
+	// Seed makes the choices reproducible.
+	Seed uint64
+	// Quiet is the healthy time before each fault; Hold how long a fault
+	// lasts. Defaults 3s and 5s; each is jittered by up to 50%.
+	Quiet, Hold time.Duration
+	// Start is the run's start (fault windows are relative to it).
+	Start time.Time
+	Log   *slog.Logger
+}
+
+// Run injects faults until ctx ends, then heals everything, and returns
+// the fault windows.
+func Run(ctx context.Context, c Cluster, s Schedule) []Window {
+	if s.Quiet <= 0 {
+		s.Quiet = 3 * time.Second
+	}
+	if s.Hold <= 0 {
+		s.Hold = 5 * time.Second
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	rng := rand.New(rand.NewPCG(s.Seed, 0x6e656d))
+	var names []string
+	for _, n := range s.Names {
+		if n != "none" {
+			names = append(names, n)
+		}
+	}
+	var windows []Window
+	jitter := func(d time.Duration) time.Duration { return d/2 + time.Duration(rng.Int64N(int64(d))) }
+	for len(names) > 0 {
+		if !sleep(ctx, jitter(s.Quiet)) {
+			break
+		}
+		name := names[rng.IntN(len(names))]
+		f := newFault(name, rng)
+		w := Window{Name: name, Start: time.Since(s.Start)}
+		what, err := f.start(ctx, c)
+		w.What = what
+		if err != nil {
+			s.Log.Warn("nemesis start failed", "nemesis", name, "err", err)
+		} else {
+			s.Log.Info("nemesis start", "nemesis", name, "what", what)
+		}
+		sleep(ctx, jitter(s.Hold))
+		// Heal with a fresh context: the run's may have ended.
+		hctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := f.stop(hctx, c); err != nil {
+			s.Log.Warn("nemesis stop failed", "nemesis", name, "err", err)
+		}
+		cancel()
+		w.End = time.Since(s.Start)
+		s.Log.Info("nemesis stop", "nemesis", name)
+		windows = append(windows, w)
+	}
+	HealAll(c, s.Log)
+	return windows
+}
+
+// HealAll undoes every fault: links, object store, paused and dead nodes.
+func HealAll(c Cluster, log *slog.Logger) {
+	for _, err := range []error{c.Heal(), c.S3Down(false), c.S3Delay(0)} {
+		if err != nil {
+			log.Warn("heal", "err", err)
+		}
+	}
+	for i := range c.N() {
+		_ = c.Resume(i)
+		_ = c.Restart(i) // no-op for a running node
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fault is one nemesis instance: start injects, stop heals.
+type fault struct {
+	start func(ctx context.Context, c Cluster) (string, error)
+	stop  func(ctx context.Context, c Cluster) error
+}
+
+func newFault(name string, rng *rand.Rand) fault {
+	heal := func(_ context.Context, c Cluster) error { return c.Heal() }
+	switch name {
+	case "partition-leader":
+		// The old leader is isolated while the others elect a new one and
+		// take writes; on heal it rejoins (hashicorp/raft#695's scenario).
+		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
+			l, err := c.Leader(ctx)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("isolate leader n%d", l+1), c.Partition([][]int{{l}, others(c.N(), l)})
+		}, stop: heal}
+	case "partition-half":
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			perm := rng.Perm(c.N())
+			k := c.N() / 2
+			groups := [][]int{perm[:k], perm[k:]}
+			return fmt.Sprintf("split %v | %v", plus1(groups[0]), plus1(groups[1])), c.Partition(groups)
+		}, stop: heal}
+	case "partition-ring":
+		// In ring order, each node reaches only the next n/2 nodes (with
+		// itself, a majority), so no two nodes see the same majority. With
+		// 3 nodes: n_a -> n_b -> n_c -> n_a, each link one-way.
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			n := c.N()
+			perm := rng.Perm(n)
+			var cut [][2]int
+			for k := range n {
+				for d := n/2 + 1; d < n; d++ {
+					cut = append(cut, [2]int{perm[k], perm[(k+d)%n]})
+				}
+			}
+			return fmt.Sprintf("ring %v, one-way cuts %v", plus1(perm), cutNames(cut)), c.CutLinks(cut)
+		}, stop: heal}
+	case "partition-bridge":
+		// Two halves that cannot talk, joined only through one bridge node.
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			perm := rng.Perm(c.N())
+			bridge := perm[0]
+			rest := perm[1:]
+			a, b := rest[:len(rest)/2], rest[len(rest)/2:]
+			var cut [][2]int
+			for _, x := range a {
+				for _, y := range b {
+					cut = append(cut, [2]int{x, y}, [2]int{y, x})
+				}
+			}
+			return fmt.Sprintf("bridge n%d between %v and %v", bridge+1, plus1(a), plus1(b)), c.CutLinks(cut)
+		}, stop: heal}
+	case "kill", "kill-leader":
+		var victim int
+		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
+			victim = rng.IntN(c.N())
+			if name == "kill-leader" {
+				l, err := c.Leader(ctx)
+				if err != nil {
+					return "", err
+				}
+				victim = l
+			}
+			return fmt.Sprintf("SIGKILL n%d", victim+1), c.Kill(victim)
+		}, stop: func(_ context.Context, c Cluster) error { return c.Restart(victim) }}
+	case "kill-all":
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			var errs []error
+			for i := range c.N() {
+				if err := c.Kill(i); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return "SIGKILL every node", joinErrs(errs)
+		}, stop: func(_ context.Context, c Cluster) error {
+			var errs []error
+			for i := range c.N() {
+				if err := c.Restart(i); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return joinErrs(errs)
+		}}
+	case "pause":
+		var victim int
+		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
+			victim = rng.IntN(c.N())
+			if rng.IntN(2) == 0 {
+				if l, err := c.Leader(ctx); err == nil {
+					victim = l
+				}
+			}
+			return fmt.Sprintf("SIGSTOP n%d", victim+1), c.Pause(victim)
+		}, stop: func(_ context.Context, c Cluster) error { return c.Resume(victim) }}
+	case "net-slow":
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			d := time.Duration(20+rng.IntN(180)) * time.Millisecond
+			return fmt.Sprintf("delay peer links %s +- %s", d, d/2), c.SetLinkDelay(d, d/2)
+		}, stop: heal}
+	case "transfer":
+		// Several leadership transfers in a row, under load.
+		var mu sync.Mutex
+		done := make(chan struct{})
+		stopped := make(chan struct{})
+		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
+			go func() {
+				defer close(stopped)
+				for {
+					mu.Lock()
+					_ = c.TransferLeadership(ctx)
+					mu.Unlock()
+					select {
+					case <-done:
+						return
+					case <-time.After(time.Duration(300+rng.IntN(700)) * time.Millisecond):
+					}
+				}
+			}()
+			return "transfer leadership repeatedly", nil
+		}, stop: func(_ context.Context, c Cluster) error { close(done); <-stopped; return nil }}
+	case "membership":
+		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
+			victim := rng.IntN(c.N())
+			return fmt.Sprintf("remove n%d, wipe its data, add it back", victim+1), c.RemoveAndReadd(ctx, victim)
+		}, stop: func(context.Context, Cluster) error { return nil }}
+	case "s3":
+		down := rng.IntN(2) == 0
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			if down {
+				return "object store unreachable", c.S3Down(true)
+			}
+			return "object store +200ms per request", c.S3Delay(200 * time.Millisecond)
+		}, stop: func(_ context.Context, c Cluster) error { return joinErrs([]error{c.S3Down(false), c.S3Delay(0)}) }}
+	default:
+		return fault{
+			start: func(context.Context, Cluster) (string, error) { return "nothing", nil },
+			stop:  func(context.Context, Cluster) error { return nil },
+		}
+	}
+}
+
+func others(n, x int) []int {
+	var out []int
+	for i := range n {
+		if i != x {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func plus1(xs []int) []int {
+	out := make([]int, len(xs))
+	for i, x := range xs {
+		out[i] = x + 1
+	}
+	return out
+}
+
+func cutNames(cut [][2]int) string {
+	var s []string
+	for _, p := range cut {
+		s = append(s, fmt.Sprintf("n%d->n%d", p[0]+1, p[1]+1))
+	}
+	return strings.Join(s, ",")
+}
+
+func joinErrs(errs []error) error {
+	var msgs []string
+	for _, e := range errs {
+		if e != nil {
+			msgs = append(msgs, e.Error())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "; "))
+}

@@ -1,0 +1,162 @@
+// Package workload drives graft clients for the consistency suite and
+// records every operation in a history: register (commit chains on a few
+// hot volumes, many processes racing on the same base), bank (balances in
+// pages, transfers as commits, totals conserved) and ryw (read-your-writes
+// across nodes with at_least_lsn).
+//
+// A process runs one operation at a time, against one node (its client
+// proxy), with a per-operation timeout. An operation whose outcome is
+// unknown (timeout, unavailable after retries, lost connection) is
+// recorded as info, and the process is retired: its successor gets a new
+// process number, as in Jepsen, since the old one may still take effect.
+package workload
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/jepsen/history"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// Env is what a workload runs against.
+type Env struct {
+	// Endpoints are the nodes' client endpoints (through the client
+	// proxies), one per node.
+	Endpoints []string
+	// Rec records the history.
+	Rec *history.Recorder
+	// Seed makes the run's choices reproducible (fault timing and server
+	// behaviour still vary).
+	Seed uint64
+	// Processes is the number of concurrent client processes. Default 10.
+	Processes int
+	// Volumes is the number of volumes (register, ryw). Default 3.
+	Volumes int
+	// OpTimeout bounds one operation. Default 2s.
+	OpTimeout time.Duration
+	// Log receives progress.
+	Log *slog.Logger
+}
+
+func (e *Env) defaults() {
+	if e.Processes <= 0 {
+		e.Processes = 10
+	}
+	if e.Volumes <= 0 {
+		e.Volumes = 3
+	}
+	if e.OpTimeout <= 0 {
+		e.OpTimeout = 2 * time.Second
+	}
+	if e.Log == nil {
+		e.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Workload generates operations.
+type Workload interface {
+	// Name is the workload's name on the command line.
+	Name() string
+	// Setup prepares the cluster (for example the bank's opening
+	// balances); it is not part of the checked history unless recorded.
+	Setup(ctx context.Context, env *Env) error
+	// Run runs env.Processes processes until ctx ends.
+	Run(ctx context.Context, env *Env) error
+	// VIDs are the volumes the workload uses (for the final reads).
+	VIDs() []volume.ID
+}
+
+// New returns the workload called name.
+func New(name string, seed uint64) (Workload, error) {
+	switch name {
+	case "register", "":
+		return &Register{seed: seed}, nil
+	case "bank":
+		return &Bank{seed: seed}, nil
+	case "ryw":
+		return &RYW{seed: seed}, nil
+	default:
+		return nil, fmt.Errorf("unknown workload %q: want register, bank or ryw", name)
+	}
+}
+
+// newClient returns a client that talks only to endpoint: its own retries
+// (same content, so an identical commit is recognised) stay on that node.
+func newClient(endpoint string) (*client.Client, error) {
+	return client.New([]string{endpoint}, client.WithAttempts(3), client.WithBackoff(20*time.Millisecond), client.WithAttemptTimeout(time.Second))
+}
+
+// outcome classifies a client error: nil is ok, a conflict is a certain
+// failure, anything else leaves the outcome unknown.
+func outcome(err error) history.Type {
+	switch {
+	case err == nil:
+		return history.OK
+	case errors.Is(err, client.ErrConflict):
+		return history.Fail
+	default:
+		return history.Info
+	}
+}
+
+// PageData is the content a commit with seed writes to page idx: 4096
+// bytes from a PRNG, so checkers can regenerate and compare them.
+func PageData(seed uint64, idx uint32) []byte {
+	r := rand.New(rand.NewPCG(seed, uint64(idx)))
+	b := make([]byte, volume.PageSize)
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
+	}
+	return b
+}
+
+// processes runs n workers; worker w calls op(ctx, proc, rng) in a loop
+// until ctx ends. op returns whether the process must be retired (its last
+// operation's outcome is unknown); the worker then continues under a new
+// process number.
+func processes(ctx context.Context, n int, seed uint64, op func(ctx context.Context, proc, worker int, rng *rand.Rand) (retire bool)) {
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			proc := w
+			for ctx.Err() == nil {
+				if op(ctx, proc, w, rng) {
+					proc += n
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// headReader reads a volume's head and the hash of the commit there: a
+// linearizable snapshot, then (immutable, any consistency) the commit
+// metadata at that LSN.
+func readHead(ctx context.Context, c *client.Client, vid volume.ID) (volume.LSN, string, error) {
+	snap, err := c.Snapshot(ctx, vid, 0, client.ReadOptions{Consistency: client.Linearizable})
+	if err != nil {
+		return 0, "", err
+	}
+	if snap.LSN == 0 {
+		return 0, "", nil
+	}
+	_, cs, _, err := c.PullCommits(ctx, vid, snap.LSN-1, snap.LSN, 1, client.ReadOptions{Consistency: client.AtLeastLSN, MinLSN: snap.LSN})
+	if err != nil {
+		return 0, "", err
+	}
+	if len(cs) != 1 || cs[0].LSN != snap.LSN {
+		return 0, "", fmt.Errorf("pull commits at %d returned %d entries", snap.LSN, len(cs))
+	}
+	return snap.LSN, cs[0].Hash.String(), nil
+}
+
+func asConflict(err error, target **client.ConflictError) bool { return errors.As(err, target) }
