@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/graft
 PKGS  := ./...
 
-.PHONY: help build test test-short test-seaweed weed lint generate check-generate dev bench fuzz clean
+.PHONY: help build test test-short test-seaweed weed jepsen lint generate check-generate dev bench fuzz clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test-short: ## run the fast tests only (no SeaweedFS)
 
 test-seaweed: weed ## run only the SeaweedFS integration tests (every test named *Seaweed*)
 	$(WEED_ENV) $(GO) test -race -count=1 -timeout 10m -run Seaweed $(PKGS)
+
+jepsen: build ## the standard consistency matrix (12 workload x nemesis runs, 60s each, seeds 1 2 3; SEEDS=, TIME_LIMIT=)
+	bash scripts/jepsen-matrix.sh
 
 STATICCHECK := bin/tools/staticcheck
 STATICCHECK_VERSION := v0.8.2

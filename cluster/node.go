@@ -153,7 +153,7 @@ func (n *Node) listen() error {
 		Logger:  n.hclogger("raft-net"),
 	}
 	if len(n.cfg.Dial) > 0 {
-		tc.ServerAddressProvider = dialProvider(n.cfg.Dial)
+		tc.ServerAddressProvider = dialProvider{n}
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(tc)
 	al := n.cfg.APIListener

@@ -41,13 +41,26 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	return conn, nil
 }
 
-// dialProvider resolves peers through Config.Dial; peers without an
-// override fall back to their advertised address.
-type dialProvider map[string]Peer
+// dialProvider resolves peers through Config.Dial. Peers without an
+// override resolve to their known address (node directory, then static
+// peers) rather than an error: hashicorp/raft asks for every server,
+// itself included, on every RPC and logs a warning for each error.
+type dialProvider struct{ n *Node }
 
 func (d dialProvider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
-	if p, ok := d[string(id)]; ok && p.RaftAddr != "" {
+	if p, ok := d.n.cfg.Dial[string(id)]; ok && p.RaftAddr != "" {
 		return raft.ServerAddress(p.RaftAddr), nil
 	}
-	return "", fmt.Errorf("no dial override for %s", id)
+	if string(id) == d.n.cfg.ID {
+		return raft.ServerAddress(d.n.raftAddr), nil
+	}
+	if ni, ok := d.n.fsm.Node(string(id)); ok && ni.RaftAddr != "" {
+		return raft.ServerAddress(ni.RaftAddr), nil
+	}
+	for _, p := range d.n.cfg.Peers {
+		if p.ID == string(id) {
+			return raft.ServerAddress(p.RaftAddr), nil
+		}
+	}
+	return "", fmt.Errorf("no address known for %s", id)
 }

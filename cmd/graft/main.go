@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"cluster": {"inspect and change cluster membership", runCluster},
 		"bench":   {"measure commit latency and the disk's fsync floor", runBench},
 		"s3":      {"serve the embedded S3-compatible store (graft dev's) on its own", runS3},
+		"jepsen":  {"run a consistency test (workload + faults) against a fresh cluster", runJepsen},
 	}
 }
 

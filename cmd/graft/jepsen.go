@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/graft-cluster/graft/jepsen"
+	"github.com/graft-cluster/graft/jepsen/checker"
+	"github.com/graft-cluster/graft/jepsen/nemesis"
+)
+
+// runJepsen runs one consistency test against a fresh three-node cluster
+// of this very binary. Exit status: 0 when every checker passed, 1 on an
+// anomaly, 2 when the run could not decide (or could not run).
+func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("jepsen", "jepsen [--workload W] [--nemesis N1,N2] [--time-limit D] [--seed S] [--out DIR]", stderr)
+	var o jepsen.Options
+	fs.StringVar(&o.Workload, "workload", "register", "workload: register (commit chains), bank, ryw (read-your-writes)")
+	nem := fs.String("nemesis", "none", "comma-separated nemeses: "+strings.Join(nemesis.Names, ", "))
+	fs.DurationVar(&o.TimeLimit, "time-limit", 60*time.Second, "how long the workload runs under faults")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the run's choices (workload, fault schedule)")
+	fs.StringVar(&o.Out, "out", "", "report directory (default jepsen-out/WORKLOAD-NEMESES-sSEED-TIME)")
+	fs.IntVar(&o.Processes, "processes", 10, "concurrent client processes")
+	fs.IntVar(&o.Volumes, "volumes", 3, "volumes (register)")
+	fs.DurationVar(&o.Quiet, "quiet", 3*time.Second, "healthy time before each fault (jittered)")
+	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "how long each fault lasts (jittered)")
+	fs.DurationVar(&o.OpTimeout, "op-timeout", 2*time.Second, "timeout of one client operation")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	var err error
+	if o.Nemeses, err = nemesis.Parse(*nem); err != nil {
+		return exitWith(2, err)
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join("jepsen-out", fmt.Sprintf("%s-%s-s%d-%s", o.Workload, strings.Join(o.Nemeses, "+"), o.Seed, time.Now().Format("20060102-150405")))
+	}
+	if o.Binary, err = os.Executable(); err != nil {
+		return exitWith(2, err)
+	}
+	logger, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	o.Log = logger
+	out, err := jepsen.Run(ctx, o)
+	if err != nil {
+		return exitWith(2, err)
+	}
+	fmt.Fprintln(stdout, out.Summary)
+	fmt.Fprintln(stdout, "report:", out.Dir)
+	switch out.Verdict {
+	case checker.Valid:
+		return nil
+	case checker.Invalid:
+		return exitError(1)
+	default:
+		return exitError(2)
+	}
+}
+
+// exitWith prints err and exits with code.
+func exitWith(code int, err error) error {
+	return fmt.Errorf("%w: %w", exitError(code), err)
+}

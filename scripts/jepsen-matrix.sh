@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The standard consistency matrix: every workload x nemesis combination
+# below, TIME_LIMIT each (default 60s), for every seed in SEEDS (default
+# "1 2 3"). Each run is a fresh three-node cluster of real processes
+# (graft jepsen); reports go to jepsen-out/matrix-TIME/, with matrix.md
+# summarising them. Exits 1 if any run found an anomaly, 2 if any could
+# not decide.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=bin/graft
+limit=${TIME_LIMIT:-60s}
+seeds=${SEEDS:-1 2 3}
+out=jepsen-out/matrix-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+combos=(
+  "register partition-leader"
+  "register partition-half"
+  "register partition-ring"
+  "register partition-bridge"
+  "register kill,kill-leader"
+  "register kill-all"
+  "register pause"
+  "register net-slow,transfer"
+  "register membership"
+  "register s3"
+  "bank partition-leader,kill-leader"
+  "ryw partition-half,kill"
+)
+echo "| workload | nemeses | seed | verdict | ops | summary |" >"$out/matrix.md"
+echo "|---|---|---|---|---|---|" >>"$out/matrix.md"
+worst=0
+for seed in $seeds; do
+  for c in "${combos[@]}"; do
+    read -r w n <<<"$c"
+    dir="$out/$w-${n//,/+}-s$seed"
+    echo "jepsen-matrix: $w / $n / seed $seed ($limit)" >&2
+    "$bin" jepsen --workload "$w" --nemesis "$n" --seed "$seed" --time-limit "$limit" --out "$dir" --log-level warn >"$dir.log" 2>&1
+    rc=$?
+    line=$(grep '^graft jepsen:' "$dir.log" | tail -1)
+    ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$line")
+    verdict=$(sed -n 's/.* valid=\([a-z]*\).*/\1/p' <<<"$line")
+    echo "| $w | $n | $seed | ${verdict:-error (exit $rc)} | ${ops:-} | ${line#*valid=} |" >>"$out/matrix.md"
+    echo "  -> ${line:-exit $rc}" >&2
+    if ((rc > worst)); then worst=$rc; fi
+  done
+done
+cat "$out/matrix.md"
+exit $worst
