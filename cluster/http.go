@@ -52,6 +52,8 @@ func (n *Node) serveReady(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case closed:
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	case n.isRemoved():
+		http.Error(w, "removed from the cluster", http.StatusServiceUnavailable)
 	case leader == "":
 		http.Error(w, "no leader", http.StatusServiceUnavailable)
 	default:

@@ -61,6 +61,7 @@ type Node struct {
 	readyTerm uint64             // term whose barrier has been applied; 0 = none
 	readyCh   chan struct{}      // closed when readyTerm changes
 	leading   context.CancelFunc // ends the leader's background work; nil when not leading
+	removed   chan struct{}      // closed when Raft shut down because this node was removed
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -81,7 +82,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{}), removed: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry, n)
@@ -105,8 +106,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.fwd = newForwarder(cfg.ForwardTimeout)
 	n.serveHTTP()
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.watchLeadership()
+	go n.watchRemoval()
 	ok = true
 	n.log.Info("node started", "raft_addr", n.raftAddr, "api_addr", n.apiAddr, "dir", cfg.Dir)
 	return n, nil
@@ -345,6 +347,47 @@ func (n *Node) flushBeforeLeaving(ctx context.Context) {
 	defer cancel()
 	if err := n.flusher.FlushAll(ctx); err != nil {
 		n.log.Warn("flush before handing over leadership", "err", err)
+	}
+}
+
+// watchRemoval notices when Raft shuts itself down (ShutdownOnRemove: the
+// node applied a configuration without itself) while the node is not
+// closing, and closes Removed. Such a node can serve nothing: the caller
+// (graft node) exits, as an etcd member removed from its cluster does.
+func (n *Node) watchRemoval() {
+	defer n.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.raft.State() != raft.Shutdown {
+			continue
+		}
+		n.closeMu.Lock()
+		closing := n.closed
+		n.closeMu.Unlock()
+		if !closing {
+			n.log.Error("this node was removed from the cluster; its data directory is stale: wipe it before adding the node back")
+			close(n.removed)
+		}
+		return
+	}
+}
+
+// Removed is closed when this node has been removed from the cluster and
+// its Raft stopped; the node should then be closed.
+func (n *Node) Removed() <-chan struct{} { return n.removed }
+
+func (n *Node) isRemoved() bool {
+	select {
+	case <-n.removed:
+		return true
+	default:
+		return false
 	}
 }
 

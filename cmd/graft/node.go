@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -130,11 +131,20 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	logger.Info("shutting down")
+	var removed bool
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case <-n.Removed():
+		removed = true
+	}
 	cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return n.Close(cctx)
+	err = n.Close(cctx)
+	if removed {
+		return errors.Join(fmt.Errorf("node %s was removed from the cluster; wipe %s before adding it back", cfg.ID, cfg.Dir), err)
+	}
+	return err
 }
 
 // findFlag returns the value of --name (or -name) in args, before parsing.

@@ -228,6 +228,11 @@ func (c *Cluster) RemoveAndReadd(ctx context.Context, i int) error {
 		return fmt.Errorf("remove and re-add %s: %w", n.id, err)
 	}
 
+	// A removed node may exit by itself (graft node exits once its Raft
+	// shut down on removal): that exit is expected.
+	if p := n.current(); p != nil {
+		p.expected.Store(true)
+	}
 	err = c.onLeader(ctx, "remove "+n.id, func(ctx context.Context, l *node) error {
 		_, err := l.cluster.RemoveNode(ctx, connect.NewRequest(&graftv1.RemoveNodeRequest{Id: n.id}))
 		if connect.CodeOf(err) == connect.CodeNotFound {
@@ -242,7 +247,7 @@ func (c *Cluster) RemoveAndReadd(ctx context.Context, i int) error {
 	c.log.Info("nemesis: removed node", "node", n.id)
 
 	if n.current().alive() {
-		if err := c.kill(n); err != nil {
+		if err := c.kill(n); err != nil && n.current().alive() {
 			return fmt.Errorf("remove and re-add: %w", err)
 		}
 	}
