@@ -87,6 +87,9 @@ type RaftTuning struct {
 	// TrailingLogs are the log entries kept after a snapshot, so a briefly
 	// lagging follower catches up from the log. Default 2048.
 	TrailingLogs uint64
+	// LogStore is the Raft log store: "bolt" (raft-boltdb/v2) or "wal"
+	// (hashicorp/raft-wal). Default "bolt".
+	LogStore string
 	// NoSync turns off fsync of the Raft log. Only for benchmarks that
 	// measure its cost; never in production. Default false.
 	NoSync bool
@@ -175,6 +178,7 @@ func DefaultConfig() Config {
 			SnapshotInterval:   30 * time.Second,
 			SnapshotThreshold:  4096,
 			TrailingLogs:       2048,
+			LogStore:           LogStoreBolt,
 		},
 		ForwardTimeout: 10 * time.Second,
 		RaftLogLevel:   "warn",

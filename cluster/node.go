@@ -14,7 +14,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/graft-cluster/graft/flusher"
@@ -43,7 +42,7 @@ type Node struct {
 	log      *slog.Logger
 	fsm      *fsm.FSM
 	raft     *raft.Raft
-	store    *raftboltdb.BoltStore
+	store    raftStore // the Raft log and stable store
 	logs     raft.LogStore
 	trans    *raft.NetworkTransport
 	apiLn    net.Listener
@@ -182,7 +181,7 @@ func (n *Node) openRaft() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create raft dir: %w", err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: n.cfg.Raft.NoSync})
+	store, err := openLogStore(dir, n.cfg.Raft)
 	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}

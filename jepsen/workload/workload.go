@@ -131,6 +131,10 @@ func processes(ctx context.Context, n int, seed uint64, op func(ctx context.Cont
 			for ctx.Err() == nil {
 				if op(ctx, proc, w, rng) {
 					proc += n
+					// Back off after an unknown outcome, as a real client
+					// would: with every node down, a tight loop would only
+					// pile up thousands of undecidable operations.
+					sleep(ctx, time.Duration(100+rng.IntN(200))*time.Millisecond)
 				}
 			}
 		})
@@ -160,3 +164,12 @@ func readHead(ctx context.Context, c *client.Client, vid volume.ID) (volume.LSN,
 }
 
 func asConflict(err error, target **client.ConflictError) bool { return errors.As(err, target) }
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
