@@ -54,6 +54,12 @@ func regStep(state, input, output any) []any {
 		if s.LSN == in.Base && out.LSN == in.Base+1 {
 			return []any{next}
 		}
+		// An identical commit on the same base is the same commit (its
+		// hash is its identity, DESIGN.md §3.5): acknowledging it again
+		// with the original LSN changes nothing.
+		if s.LSN == in.Base+1 && s.Hash == in.Hash && out.LSN == in.Base+1 {
+			return []any{s}
+		}
 		return nil
 	case history.Fail:
 		// A conflict: the base was not the head. (The workload records

@@ -35,9 +35,15 @@ func (b *Bank) Name() string { return "bank" }
 // VIDs implements Workload.
 func (b *Bank) VIDs() []volume.ID { return []volume.ID{b.vid} }
 
-func balancePage(v int64) []byte {
+// balancePage is an account page: the balance, then a nonce that makes
+// every transfer's pages (and so its commit hash) unique. Without it, two
+// processes moving the same amount between the same accounts on the same
+// head send byte-identical commits, which graft rightly treats as one
+// commit acknowledged twice (the hash is the commit's identity).
+func balancePage(v int64, nonce uint64) []byte {
 	p := make([]byte, volume.PageSize)
 	binary.BigEndian.PutUint64(p, uint64(v))
+	binary.BigEndian.PutUint64(p[8:], nonce)
 	return p
 }
 
@@ -55,7 +61,7 @@ func (b *Bank) Setup(ctx context.Context, env *Env) error {
 	}
 	pages := make([]volume.PageWrite, BankAccounts)
 	for i := range pages {
-		pages[i] = volume.PageWrite{Idx: volume.PageIdx(i + 1), Data: balancePage(BankInitial)}
+		pages[i] = volume.PageWrite{Idx: volume.PageIdx(i + 1), Data: balancePage(BankInitial, 0)}
 	}
 	hash := volume.CommitHash(b.vid, 1, BankAccounts, pages).String()
 	deadline := time.Now().Add(30 * time.Second)
@@ -123,9 +129,10 @@ func (b *Bank) Run(ctx context.Context, env *Env) error {
 			return false
 		}
 		amount := 1 + rng.Int64N(fb)
+		nonce := rng.Uint64()
 		w2 := []volume.PageWrite{
-			{Idx: volume.PageIdx(from), Data: balancePage(fb - amount)},
-			{Idx: volume.PageIdx(to), Data: balancePage(tb + amount)},
+			{Idx: volume.PageIdx(from), Data: balancePage(fb-amount, nonce)},
+			{Idx: volume.PageIdx(to), Data: balancePage(tb+amount, nonce)},
 		}
 		sorted, _ := volume.ValidateCommit(BankAccounts, w2, volume.Limits{})
 		hash := volume.CommitHash(b.vid, snap.LSN+1, BankAccounts, sorted).String()
