@@ -65,7 +65,5 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 }
 
-// exitWith prints err and exits with code.
-func exitWith(code int, err error) error {
-	return fmt.Errorf("%w: %w", exitError(code), err)
-}
+// exitWith makes main print err and exit with code.
+func exitWith(code int, err error) error { return codedError{code: code, err: err} }

@@ -20,16 +20,30 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		var ee exitError
+		_, bare := err.(exitError) // the command already said why
+		if !errors.Is(err, flag.ErrHelp) && !bare {
 			fmt.Fprintln(os.Stderr, "graft:", err)
 		}
-		var ee exitError
-		if errors.As(err, &ee) {
+		var ce codedError
+		switch {
+		case errors.As(err, &ce):
+			os.Exit(ce.code)
+		case errors.As(err, &ee):
 			os.Exit(int(ee))
 		}
 		os.Exit(1)
 	}
 }
+
+// codedError is an error with a specific exit status.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e codedError) Error() string { return e.err.Error() }
+func (e codedError) Unwrap() error { return e.err }
 
 // exitError carries a specific exit status.
 type exitError int
