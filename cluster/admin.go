@@ -129,7 +129,16 @@ func forwarded[T any](req *connect.Request[T], from string) *connect.Request[T] 
 	return out
 }
 
-// AddNode registers a new member's addresses and adds it as a voter.
+// AddNode registers a new member's addresses and adds it to the Raft
+// configuration, learner first: it joins as a nonvoter, and is promoted to
+// voter only once its log has caught up with the leader's commit index at
+// the time it joined. A node that joined as a voter straight away would
+// count towards the quorum while it still replays the log (or installs a
+// snapshot), so a second fault during that window (a member removed or
+// killed) would leave the cluster without a working majority until the
+// newcomer caught up. The consistency suite's membership nemesis found
+// exactly that. A node that does not catch up before ctx ends stays a
+// nonvoter (it never weakens the quorum); calling AddNode again resumes.
 func (s *clusterService) AddNode(ctx context.Context, req *connect.Request[graftv1.AddNodeRequest]) (*connect.Response[graftv1.AddNodeResponse], error) {
 	m := req.Msg
 	if m.GetId() == "" || m.GetRaftAddr() == "" || m.GetApiAddr() == "" {
@@ -146,12 +155,72 @@ func (s *clusterService) AddNode(ctx context.Context, req *connect.Request[graft
 	if _, err := s.n.apply(ctx, fsm.EncodeRegister(ni)); err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
-	f := s.n.raft.AddVoter(raft.ServerID(ni.ID), raft.ServerAddress(ni.RaftAddr), 0, timeoutFor(ctx, 10*time.Second))
+	id, addr := raft.ServerID(ni.ID), raft.ServerAddress(ni.RaftAddr)
+	if s.n.suffrage(id, addr) != raft.Voter {
+		f := s.n.raft.AddNonvoter(id, addr, 0, timeoutFor(ctx, 10*time.Second))
+		if err := waitFuture(ctx, f); err != nil {
+			return nil, toConnect(s.n.log, raftAdminError("add nonvoter "+ni.ID, err))
+		}
+		s.n.log.Info("added nonvoter, waiting for it to catch up", "id", ni.ID, "raft_addr", ni.RaftAddr)
+		if err := s.n.waitCaughtUp(ctx, ni.ID, s.n.raft.CommitIndex()); err != nil {
+			return nil, toConnect(s.n.log, err)
+		}
+	}
+	f := s.n.raft.AddVoter(id, addr, 0, timeoutFor(ctx, 10*time.Second))
 	if err := waitFuture(ctx, f); err != nil {
 		return nil, toConnect(s.n.log, raftAdminError("add voter "+ni.ID, err))
 	}
 	s.n.log.Info("added voter", "id", ni.ID, "raft_addr", ni.RaftAddr, "api_addr", ni.APIAddr)
 	return connect.NewResponse(&graftv1.AddNodeResponse{}), nil
+}
+
+// suffrage returns the server's suffrage in the current configuration when
+// it is there with this address, or -1 when it is not.
+func (n *Node) suffrage(id raft.ServerID, addr raft.ServerAddress) raft.ServerSuffrage {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return -1
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == id && srv.Address == addr {
+			return srv.Suffrage
+		}
+	}
+	return -1
+}
+
+// waitCaughtUp polls the member's own status until its last log index (a
+// snapshot counts) reaches target. Raft does not expose a follower's match
+// index, so the member is asked, through the same route forwarding uses.
+func (n *Node) waitCaughtUp(ctx context.Context, id string, target uint64) error {
+	var last uint64
+	var lastErr error
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr := n.apiAddrOf(id); addr != "" {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			resp, err := n.fwd.peer(addr).cluster.Status(cctx, connect.NewRequest(&graftv1.StatusRequest{Local: true}))
+			cancel()
+			if err == nil && len(resp.Msg.GetNodes()) == 1 {
+				last, lastErr = resp.Msg.GetNodes()[0].GetLastLogIndex(), nil
+				if last >= target {
+					return nil
+				}
+			} else if err != nil {
+				lastErr = err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			msg := fmt.Sprintf("node %s joined as a nonvoter but has not caught up (log index %d of %d); it stays a nonvoter, retry AddNode to promote it", id, last, target)
+			if lastErr != nil {
+				msg += ": last status error: " + lastErr.Error()
+			}
+			return connect.NewError(connect.CodeDeadlineExceeded, errors.New(msg))
+		case <-t.C:
+		}
+	}
 }
 
 // RemoveNode removes a member from the configuration and the directory.

@@ -197,3 +197,23 @@ func (c *Cluster) Restart(i int) {
 		c.tb.Fatalf("restart %s: %v", cfg.ID, err)
 	}
 }
+
+// Rejoin starts a stopped node again on its old addresses with its data
+// directory wiped and without bootstrapping: a fresh server that waits to
+// be added (ClusterService.AddNode) to the running cluster.
+func (c *Cluster) Rejoin(i int) {
+	c.tb.Helper()
+	cfg := c.cfgs[i]
+	if err := os.RemoveAll(cfg.Dir); err != nil {
+		c.tb.Fatal(err)
+	}
+	cfg.Bootstrap = false
+	c.cfgs[i] = cfg
+	c.Restart(i)
+}
+
+// RaftAddr returns node i's Raft address.
+func (c *Cluster) RaftAddr(i int) string { return c.cfgs[i].RaftAddr }
+
+// APIAddr returns node i's API address.
+func (c *Cluster) APIAddr(i int) string { return c.cfgs[i].APIAddr }

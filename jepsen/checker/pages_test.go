@@ -2,6 +2,7 @@ package checker_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/graft-cluster/graft/jepsen/checker"
@@ -35,4 +36,21 @@ func TestPages(t *testing.T) {
 		return nil
 	}
 	wantVerdict(t, checker.Pages(ops, bad), checker.Invalid, "vid v lsn 2", "op 2", "byte 7")
+
+	// A read that could not be made says nothing: unknown, not invalid,
+	// unless another commit's read found a real difference.
+	unreadable := func(vid string, lsn, seed uint64, pages []uint32) error {
+		if lsn == 2 {
+			return fmt.Errorf("%w: unavailable: no leader", checker.ErrUnreadable)
+		}
+		return nil
+	}
+	wantVerdict(t, checker.Pages(ops, unreadable), checker.Unknown)
+	both := func(vid string, lsn, seed uint64, pages []uint32) error {
+		if lsn == 2 {
+			return fmt.Errorf("%w: deadline exceeded", checker.ErrUnreadable)
+		}
+		return errors.New("page 1 missing")
+	}
+	wantVerdict(t, checker.Pages(ops, both), checker.Invalid, "lsn 1", "page 1 missing")
 }
