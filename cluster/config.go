@@ -87,8 +87,10 @@ type RaftTuning struct {
 	// TrailingLogs are the log entries kept after a snapshot, so a briefly
 	// lagging follower catches up from the log. Default 2048.
 	TrailingLogs uint64
-	// LogStore is the Raft log store: "bolt" (raft-boltdb/v2) or "wal"
-	// (hashicorp/raft-wal). Default "bolt".
+	// LogStore is the Raft log store: "wal" (hashicorp/raft-wal, one
+	// fdatasync per append) or "bolt" (raft-boltdb/v2, two). Default
+	// "wal": in graft bench compare it gave 0.70x bolt's p50 with one
+	// client and 1.49x its commits/s with 64 (docs/BENCHMARKS.md).
 	LogStore string
 	// NoSync turns off fsync of the Raft log. Only for benchmarks that
 	// measure its cost; never in production. Default false.
@@ -178,7 +180,7 @@ func DefaultConfig() Config {
 			SnapshotInterval:   30 * time.Second,
 			SnapshotThreshold:  4096,
 			TrailingLogs:       2048,
-			LogStore:           LogStoreBolt,
+			LogStore:           LogStoreWAL,
 		},
 		ForwardTimeout: 10 * time.Second,
 		RaftLogLevel:   "warn",

@@ -23,26 +23,47 @@ const (
 	LogStoreWAL = "wal"
 )
 
-// raftStore is a Raft log and stable store that must be closed.
-type raftStore interface {
+// ErrLogStoreMismatch: the data directory was written by the other log
+// store.
+var ErrLogStoreMismatch = errors.New("raft log store mismatch")
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// RaftStore is a Raft log and stable store that must be closed.
+type RaftStore interface {
 	raft.LogStore
 	raft.StableStore
 	io.Closer
 }
 
-// openLogStore opens the configured log store under dir. The stores keep
+// OpenLogStore opens the configured log store under dir (t.LogStore and
+// t.NoSync; the rest of t is ignored). Benchmarks open bare Raft on
+// exactly the store a node uses through it. The stores keep
 // their files apart (raft.db vs wal/), so a data directory written by one
 // is not silently read by the other: switching stores means a new node
 // (remove, wipe, add), as with any change of on-disk format.
-func openLogStore(dir string, t RaftTuning) (raftStore, error) {
+func OpenLogStore(dir string, t RaftTuning) (RaftStore, error) {
+	// A data directory written by the other store must not be mistaken
+	// for an empty one: the node would start with no log and no vote.
+	bolt, wdir := filepath.Join(dir, "raft.db"), filepath.Join(dir, "wal")
+	switch {
+	case (t.LogStore == LogStoreWAL) && exists(bolt) && !exists(wdir):
+		return nil, fmt.Errorf("%s holds a %q Raft log (raft.db) but the node is configured for %q: start it with --raft-log-store %s, or remove it from the cluster, wipe the directory and add it back: %w",
+			dir, LogStoreBolt, LogStoreWAL, LogStoreBolt, ErrLogStoreMismatch)
+	case (t.LogStore == LogStoreBolt || t.LogStore == "") && exists(wdir) && !exists(bolt):
+		return nil, fmt.Errorf("%s holds a %q Raft log (wal/) but the node is configured for %q: start it with --raft-log-store %s, or remove it from the cluster, wipe the directory and add it back: %w",
+			dir, LogStoreWAL, LogStoreBolt, LogStoreWAL, ErrLogStoreMismatch)
+	}
 	switch t.LogStore {
 	case LogStoreBolt, "":
-		return raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: t.NoSync})
+		return raftboltdb.New(raftboltdb.Options{Path: bolt, NoSync: t.NoSync})
 	case LogStoreWAL:
 		if t.NoSync {
 			return nil, fmt.Errorf("log store %q always fsyncs; --unsafe-no-fsync works only with %q", LogStoreWAL, LogStoreBolt)
 		}
-		wdir := filepath.Join(dir, "wal")
 		if err := os.MkdirAll(wdir, 0o755); err != nil {
 			return nil, err
 		}
@@ -62,7 +83,7 @@ func openLogStore(dir string, t RaftTuning) (raftStore, error) {
 	}
 }
 
-// walStore closes the WAL and then its meta DB (see openLogStore).
+// walStore closes the WAL and then its meta DB (see OpenLogStore).
 type walStore struct {
 	*wal.WAL
 	meta *metadb.BoltMetaDB

@@ -2,7 +2,11 @@ package cluster_test
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/graft-cluster/graft/client"
 	"github.com/graft-cluster/graft/cluster"
@@ -38,5 +42,36 @@ func TestCluster_LogStores(t *testing.T) {
 				t.Fatalf("restarted node serves versions %d, %d", pages[0].LSN, pages[1].LSN)
 			}
 		})
+	}
+}
+
+// A data directory keeps the log store it was created with: opening it
+// with the other one fails with a clear error instead of starting empty
+// (which would lose the node's log and vote).
+func TestOpenLogStore_Mismatch(t *testing.T) {
+	for _, tc := range []struct{ wrote, open string }{
+		{cluster.LogStoreBolt, cluster.LogStoreWAL},
+		{cluster.LogStoreWAL, cluster.LogStoreBolt},
+	} {
+		dir := t.TempDir()
+		s, err := cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: tc.wrote})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StoreLog(&raft.Log{Index: 1, Term: 1, Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, err = cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: tc.open})
+		if !errors.Is(err, cluster.ErrLogStoreMismatch) || !strings.Contains(err.Error(), "--raft-log-store "+tc.wrote) {
+			t.Fatalf("open a %s dir as %s: %v; want ErrLogStoreMismatch naming --raft-log-store %s", tc.wrote, tc.open, err, tc.wrote)
+		}
+		s, err = cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: tc.wrote})
+		if err != nil {
+			t.Fatalf("reopen %s: %v", tc.wrote, err)
+		}
+		s.Close()
 	}
 }

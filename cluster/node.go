@@ -42,7 +42,7 @@ type Node struct {
 	log      *slog.Logger
 	fsm      *fsm.FSM
 	raft     *raft.Raft
-	store    raftStore // the Raft log and stable store
+	store    RaftStore // the Raft log and stable store
 	logs     raft.LogStore
 	trans    *raft.NetworkTransport
 	apiLn    net.Listener
@@ -181,7 +181,7 @@ func (n *Node) openRaft() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create raft dir: %w", err)
 	}
-	store, err := openLogStore(dir, n.cfg.Raft)
+	store, err := OpenLogStore(dir, n.cfg.Raft)
 	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}

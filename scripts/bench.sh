@@ -1,42 +1,80 @@
 #!/usr/bin/env bash
-# Benchmarks commit latency on a fresh three-node cluster of real
-# processes (bin/graft dev on its own ports and a temp dir), with the
-# disk's fsync floor measured in the same run. Writes bench-out/.
+# Benchmarks graft against etcd, bare hashicorp/raft and the disk floor:
+# the same closed-loop commit workloads (1 and 64 clients, 1 and 16 pages of
+# 4 KiB per commit), interleaved per workload, each cell on a fresh
+# three-node cluster of real processes on loopback with its data on this
+# disk (graft bench compare; see docs/BENCHMARKS.md). `make bench` runs it
+# after building bin/graft.
+#
+# Builds, once, into bin/tools: etcd (the real etcd server, from the
+# separate module bench/peers/etcd, so the main module never depends on
+# etcd; a few minutes the first time) and etcd-load (its load generator).
+#
+#   DURATION=10s   measured time per cell (after WARMUP=1s)
+#   PORT_BASE=17500  loopback ports PORT_BASE+1 .. PORT_BASE+513
+#   TARGETS=graft,...  (default: graft bench compare's list: graft, graft-s3,
+#                      graft on the other Raft log store, etcd, raft, raft on
+#                      the other log store, disk)
+#   WORKLOADS=1x1,1x16,64x1,64x16
+#
+# Writes bench-out/compare-TIME/ (results.md, results.json, latency.svg,
+# one JSON per cell, server logs) and points bench-out/compare-latest at it.
+# Exits non-zero if a cell failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=bin/graft
-out=bench-out
-mkdir -p "$out"
-dir=$(mktemp -d -p . .bench-XXXXXX)
-base=${PORT_BASE:-17500}
-eps="http://127.0.0.1:$((base+1)),http://127.0.0.1:$((base+2)),http://127.0.0.1:$((base+3))"
-"$bin" dev --dir "$dir" --port-base "$base" >"$out/cluster.log" 2>&1 &
-pid=$!
-cleanup() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$((base+1))/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-dur=${DURATION:-10s}
-"$bin" bench fsync --dir "$dir" --json >"$out/fsync.json"
-for c in 1 64; do
-  for p in 1 16; do
-    echo "bench: $c clients, $p pages/commit, $dur" >&2
-    "$bin" bench commit --endpoint "$eps" --clients "$c" --pages "$p" --duration "$dur" --fsync-dir "$dir" --json >"$out/commit-c$c-p$p.json"
-  done
-done
-python3 - "$out" <<'PY'
-import json, sys, glob, os
-out = sys.argv[1]
-f = json.load(open(os.path.join(out, "fsync.json")))
-rows = ["| clients | pages | p50 ms | p90 ms | p99 ms | commits/s | p50 / fsync p50 |", "|---|---|---|---|---|---|---|"]
-for c in (1, 64):
-    for p in (1, 16):
-        d = json.load(open(os.path.join(out, f"commit-c{c}-p{p}.json")))
-        rows.append(f"| {c} | {p} | {d['p50_ms']:.2f} | {d['p90_ms']:.2f} | {d['p99_ms']:.2f} | {d['ops_per_sec']:.0f} | {d['p50_ms']/d['fsync_p50_ms']:.1f}x |")
-rows.append("")
-rows.append(f"disk floor, append+fdatasync of 4160 B: p50 {f['p50_ms']:.3f} ms, p99 {f['p99_ms']:.3f} ms")
-open(os.path.join(out, "results.md"), "w").write("\n".join(rows) + "\n")
-print("\n".join(rows))
-PY
+root=$PWD
+bin=${GRAFT_BIN:-bin/graft}
+tools=$root/bin/tools
+peers=$root/bench/peers/etcd
+
+log() { printf 'bench.sh: %s\n' "$*" >&2; }
+
+[[ -x $bin ]] || { log "$bin not found: run 'make build' (or 'make bench')"; exit 1; }
+
+# The peers module builds on its own: no go.work, no edits to its go.mod.
+export GOWORK=off GOFLAGS=-mod=readonly
+
+build_etcd() {
+	local version stamp want start
+	version=$(cd "$peers" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+	want="$version $(go env GOVERSION)"
+	stamp=$tools/etcd.version
+	if [[ -x $tools/etcd && -f $stamp && $(<"$stamp") == "$want" ]]; then
+		log "bin/tools/etcd is etcd $version; nothing to build"
+		return
+	fi
+	mkdir -p "$tools"
+	start=$SECONDS
+	log "building etcd $version into bin/tools/etcd (first time only; a few minutes on two cores)"
+	(cd "$peers" && go build -trimpath -o "$tools/etcd.tmp" go.etcd.io/etcd/server/v3)
+	mv -f "$tools/etcd.tmp" "$tools/etcd"
+	echo "$want" >"$stamp"
+	log "built bin/tools/etcd in $((SECONDS - start))s: $("$tools/etcd" --version | head -1)"
+}
+
+# Without TARGETS, graft bench compare's default list (which has etcd).
+targets=${TARGETS:-}
+target_args=()
+[[ -n $targets ]] && target_args=(--targets "$targets")
+etcd_args=()
+if [[ -z $targets || ,$targets, == *,etcd,* ]]; then
+	build_etcd
+	(cd "$peers" && go build -trimpath -o "$tools/etcd-load" ./load)
+	etcd_args=(--etcd "$tools/etcd" --etcd-load "$tools/etcd-load")
+fi
+
+stamp=$(date -u +%Y%m%d-%H%M%S)
+out=bench-out/compare-$stamp
+mkdir -p bench-out
+# Every cluster's data goes here, on the same disk as the repository.
+work=$(mktemp -d -p . .bench-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+label="graft $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+
+status=0
+"$bin" bench compare --out "$out" --work-dir "$work" --graft "$(realpath "$bin")" "${etcd_args[@]}" \
+	"${target_args[@]}" --workloads "${WORKLOADS:-1x1,1x16,64x1,64x16}" \
+	--duration "${DURATION:-10s}" --warmup "${WARMUP:-1s}" --port-base "${PORT_BASE:-17500}" \
+	--label "$label" || status=$?
+ln -sfn "compare-$stamp" bench-out/compare-latest
+exit "$status"

@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/graft-cluster/graft/bench"
 	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/cluster"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return subcommands(ctx, "bench", args, stdout, stderr, map[string]command{
-		"commit": {"closed-loop commit latency and throughput against a cluster", benchCommit},
-		"fsync":  {"the disk floor: append + fdatasync latency", benchFsync},
+		"commit":    {"closed-loop commit latency and throughput against a cluster", benchCommit},
+		"fsync":     {"the disk floor: append + fdatasync latency", benchFsync},
+		"compare":   {"graft vs etcd vs bare Raft vs the disk, same workloads, interleaved (scripts/bench.sh)", benchCompare},
+		"raft-peer": {"one bare hashicorp/raft node with a no-op FSM (run by bench compare)", benchRaftPeer},
 	})
 }
 
@@ -80,4 +86,135 @@ func benchFsync(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	out := map[string]any{"n": s.Count, "size": *size, "p50_ms": ms(s.P50), "p90_ms": ms(s.P90), "p99_ms": ms(s.P99), "max_ms": ms(s.Max)}
 	return printResult(stdout, *asJSON, out, fmt.Sprintf("append+fdatasync of %d bytes, %d times in %s:\n  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms",
 		*size, s.Count, *dir, ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max)))
+}
+
+func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := bench.DefaultCompareConfig()
+	fs := newFlags("bench compare", "bench compare [--out DIR] [--work-dir DIR] [--etcd BIN --etcd-load BIN] [--duration D] [--targets T,...] [--workloads CxP,...]", stderr)
+	fs.StringVar(&cfg.OutDir, "out", "", "results directory (default bench-out/compare-TIME)")
+	fs.StringVar(&cfg.WorkDir, "work-dir", "", "data directories of every cluster, on the disk under test (default a new directory under the current one, removed at the end)")
+	fs.StringVar(&cfg.GraftBin, "graft", "", "graft binary for graft dev and the bare-Raft peers (default this executable)")
+	fs.StringVar(&cfg.EtcdBin, "etcd", "bin/tools/etcd", "etcd server binary (scripts/bench.sh builds it from bench/peers/etcd)")
+	fs.StringVar(&cfg.EtcdLoadBin, "etcd-load", "bin/tools/etcd-load", "etcd load generator (bench/peers/etcd/load)")
+	targets := fs.String("targets", strings.Join(cfg.Targets, ","), "targets, in the order each workload runs them, from: "+strings.Join(bench.KnownTargets, ", "))
+	workloads := fs.String("workloads", joinWorkloads(cfg.Workloads), "workloads CLIENTSxPAGES, in run order")
+	s3Workloads := fs.String("s3-workloads", joinWorkloads(cfg.S3Workloads), "workloads that also run graft-s3")
+	fs.DurationVar(&cfg.S3Latency, "s3-latency", cfg.S3Latency, "added S3 latency of the graft-s3 target")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per cell")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per cell")
+	fs.IntVar(&cfg.PortBase, "port-base", cfg.PortBase, "loopback ports: graft dev +1..+301, etcd +401..+423, bare Raft +501..+513")
+	fs.Int64Var(&cfg.EtcdQuotaBytes, "etcd-quota-bytes", cfg.EtcdQuotaBytes, "etcd --quota-backend-bytes")
+	fs.StringVar(&cfg.Label, "label", "", "free text recorded with the results (a commit, a note)")
+	logLevel := fs.String("log-level", "info", "progress log level: debug, info, warn, error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	cfg.Targets = strings.Split(*targets, ",")
+	var err error
+	if cfg.Workloads, err = parseWorkloads(*workloads); err != nil {
+		return err
+	}
+	if cfg.S3Workloads, err = parseWorkloads(*s3Workloads); err != nil {
+		return err
+	}
+	if cfg.Logger, err = newLogger(stderr, *logLevel, "text"); err != nil {
+		return err
+	}
+	if cfg.GraftBin == "" {
+		if cfg.GraftBin, err = os.Executable(); err != nil {
+			return fmt.Errorf("find own executable: %w", err)
+		}
+	}
+	if cfg.OutDir == "" {
+		cfg.OutDir = filepath.Join("bench-out", "compare-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	if cfg.WorkDir == "" {
+		if cfg.WorkDir, err = os.MkdirTemp(".", ".bench-compare-"); err != nil {
+			return fmt.Errorf("create work dir: %w", err)
+		}
+		defer os.RemoveAll(cfg.WorkDir)
+	}
+	rep, err := bench.RunCompare(ctx, cfg)
+	if rep == nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\nresults in %s (results.md, results.json, latency.svg, one JSON per cell)\n", rep.Markdown(), cfg.OutDir)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, c := range rep.Cells {
+		if c.Error != "" {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d cells failed (see results.md and the logs in %s)", failed, len(rep.Cells), cfg.OutDir)
+	}
+	return nil
+}
+
+func joinWorkloads(ws []bench.Workload) string {
+	s := make([]string, len(ws))
+	for i, w := range ws {
+		s[i] = w.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func parseWorkloads(s string) ([]bench.Workload, error) {
+	var out []bench.Workload
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		w, err := bench.ParseWorkload(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// raftPeers is the repeatable --peer ID,ADDR flag of bench raft-peer.
+type raftPeers []bench.RaftPeer
+
+func (p *raftPeers) String() string {
+	var s []string
+	for _, x := range *p {
+		s = append(s, x.ID+","+x.Addr)
+	}
+	return strings.Join(s, " ")
+}
+
+func (p *raftPeers) Set(v string) error {
+	id, addr, ok := strings.Cut(v, ",")
+	if !ok || id == "" || addr == "" {
+		return errors.New("want ID,HOST:PORT")
+	}
+	*p = append(*p, bench.RaftPeer{ID: id, Addr: addr})
+	return nil
+}
+
+func benchRaftPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg bench.RaftPeerConfig
+	var peers raftPeers
+	fs := newFlags("bench raft-peer", "bench raft-peer --id ID --dir DIR --raft-addr HOST:PORT --control-addr HOST:PORT --peer ID,HOST:PORT...", stderr)
+	fs.StringVar(&cfg.ID, "id", "", "Raft server ID (one of the --peer IDs)")
+	fs.StringVar(&cfg.Dir, "dir", "", "data directory (Raft log with fsync, snapshots)")
+	fs.StringVar(&cfg.LogStore, "log-store", cluster.DefaultConfig().Raft.LogStore, "Raft log store, as graft node --raft-log-store: bolt or wal")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "host:port of the Raft transport")
+	fs.StringVar(&cfg.ControlAddr, "control-addr", "", "host:port of the control server: GET /status, POST /run?clients=N&pages=P&warmup=D&duration=D")
+	fs.Var(&peers, "peer", "a voter as ID,HOST:PORT (repeat; include this node)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	cfg.Peers, cfg.Logger, cfg.LogOutput = peers, logger, stderr
+	return bench.RunRaftPeer(ctx, cfg)
 }
