@@ -75,3 +75,51 @@ func TestOpenLogStore_Mismatch(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestRaftWAL_TailTruncationBug reproduces the dependency bug the
+// consistency suite found (register, kill+kill-leader, seed 1, on raft-wal):
+// hashicorp/raft-wal v0.4.0 marks the tail segment sealed when Raft
+// truncates the log's tail (DeleteRange up to the last index, which a
+// follower does when a new leader overwrites entries it never committed)
+// without writing the segment's index block, so after any restart every
+// read of that segment fails with "sealed segment has no index block" and
+// hashicorp/raft panics in NewRaft: the node cannot start. Upstream:
+// hashicorp/raft-wal#31, fixed by #33, in no release yet. Mitigation: the
+// default log store is bolt; wal is for benchmarks only and a node on it
+// warns. When this test fails, raft-wal has been fixed: rerun make bench
+// and reconsider the default (cluster.DefaultConfig).
+func TestRaftWAL_TailTruncationBug(t *testing.T) {
+	dir := t.TempDir()
+	s, err := cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: cluster.LogStoreWAL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []*raft.Log
+	for i := uint64(1); i <= 10; i++ {
+		logs = append(logs, &raft.Log{Index: i, Term: 1, Data: []byte("x")})
+	}
+	if err := s.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	// A new leader's entry replaces the uncommitted entry 10.
+	if err := s.DeleteRange(10, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreLogs([]*raft.Log{{Index: 10, Term: 2, Data: []byte("y")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: cluster.LogStoreWAL})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	var l raft.Log
+	err = s.GetLog(1, &l)
+	if err == nil || !strings.Contains(err.Error(), "sealed segment has no index block") {
+		t.Fatalf("GetLog(1) after tail truncation and reopen = %v; raft-wal#31 seems fixed: rerun make bench and reconsider the default log store", err)
+	}
+	t.Logf("raft-wal#31 still present: %v", err)
+}

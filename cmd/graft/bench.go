@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,10 +36,16 @@ func benchCommit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	pages := fs.Int("pages", 1, "pages (4 KiB) per commit")
 	fsyncDir := fs.String("fsync-dir", ".", "also measure append+fdatasync here, for scale ('' to skip)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	http1 := fs.Bool("http1", false, "talk HTTP/1.1 (a connection per concurrent call) instead of h2c (one multiplexed connection)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	cl, err := client.New(strings.Split(*endpoints, ","))
+	var opts []client.Option
+	if *http1 {
+		tr := &http.Transport{MaxIdleConnsPerHost: *clients + 8, IdleConnTimeout: 90 * time.Second}
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr}))
+	}
+	cl, err := client.New(strings.Split(*endpoints, ","), opts...)
 	if err != nil {
 		return err
 	}
