@@ -283,7 +283,11 @@ func (n *Node) watchLeadership() {
 			}
 			term := n.raft.CurrentTerm()
 			n.log.Info("gained leadership", "term", term)
-			if err := n.raft.Barrier(0).Error(); err != nil {
+			// Through n.ctx: a barrier still queued in Raft's batched
+			// apply channel when Raft shuts down is never answered, and
+			// Close (which cancels n.ctx, then waits for this goroutine)
+			// would hang. Seen when leadership arrived during shutdown.
+			if err := waitFuture(n.ctx, n.raft.Barrier(0)); err != nil {
 				n.log.Warn("leader barrier failed", "err", err)
 				continue
 			}
