@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,14 +35,13 @@ func benchCommit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	pages := fs.Int("pages", 1, "pages (4 KiB) per commit")
 	fsyncDir := fs.String("fsync-dir", ".", "also measure append+fdatasync here, for scale ('' to skip)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	http1 := fs.Bool("http1", false, "talk HTTP/1.1 (a connection per concurrent call) instead of h2c (one multiplexed connection)")
+	h2c := fs.Bool("h2c", false, "talk HTTP/2 without TLS (one multiplexed connection) instead of the default HTTP/1.1 (a connection per concurrent call)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	var opts []client.Option
-	if *http1 {
-		tr := &http.Transport{MaxIdleConnsPerHost: *clients + 8, IdleConnTimeout: 90 * time.Second}
-		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr}))
+	if *h2c {
+		opts = append(opts, client.WithHTTPClient(client.H2CHTTPClient()))
 	}
 	cl, err := client.New(strings.Split(*endpoints, ","), opts...)
 	if err != nil {
