@@ -177,6 +177,7 @@ func RunRaftPeer(ctx context.Context, cfg RaftPeerConfig) (err error) {
 	rl = nil // the transport closes it
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+		MaxRPCsInFlight: 1, // as graft's nodes: no pipelined replication
 	})
 	defer trans.Close()
 

@@ -152,6 +152,17 @@ func (n *Node) listen() error {
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  n.hclogger("raft-net"),
+		// 1 turns off pipelined replication.
+		// hashicorp/raft v1.8.0's pipeline can wedge: a follower's
+		// Success=false closes the decoder's finish channel while the
+		// sender parks on a full in-flight channel, so the replication
+		// goroutine never returns. The consistency suite saw it as nodes
+		// that never finished raft.Shutdown (register, partition-leader,
+		// seed 3: goroutine dump in pipelineReplicate); in production the
+		// same wedge stops replication to that follower until the leader
+		// restarts (hashicorp/raft#612). Synchronous AppendEntries batch
+		// the same entries; see docs/BENCHMARKS.md for the cost.
+		MaxRPCsInFlight: 1,
 	}
 	if len(n.cfg.Dial) > 0 {
 		tc.ServerAddressProvider = dialProvider{n}

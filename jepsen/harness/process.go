@@ -119,7 +119,8 @@ func (p *process) kill() error {
 }
 
 // stop sends SIGTERM (and SIGCONT, in case it is paused) to p's group,
-// then SIGKILL once timeout passes or ctx is done, and waits until p is
+// then, once timeout passes, SIGQUIT (a goroutine dump into its log) and a
+// second later SIGKILL (at once if ctx is done), and waits until p is
 // reaped. It reports whether p had to be killed.
 func (p *process) stop(ctx context.Context, timeout time.Duration) (killed bool, err error) {
 	p.expected.Store(true)
@@ -136,6 +137,14 @@ func (p *process) stop(ctx context.Context, timeout time.Duration) (killed bool,
 	case <-p.done:
 		return false, nil
 	case <-t.C:
+		// A Go process prints every goroutine's stack on SIGQUIT (to its
+		// log): the evidence of why it did not stop.
+		_ = p.signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+			return true, nil
+		case <-time.After(time.Second):
+		}
 	case <-ctx.Done():
 	}
 	return true, p.kill()
