@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/graft-cluster/graft/client"
@@ -72,60 +71,46 @@ func RunCommit(ctx context.Context, cfg CommitConfig) (CommitResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return CommitResult{}, err
 	}
-	rec := NewRecorder()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	start := time.Now()
-	measureFrom := start.Add(cfg.Warmup)
-	end := measureFrom.Add(cfg.Duration)
-	var wg sync.WaitGroup
-	errc := make(chan error, cfg.Clients)
-	for w := range cfg.Clients {
-		wg.Go(func() {
-			vid := volume.MustNewID()
-			var base volume.LSN
-			data := make([]byte, cfg.Pages*volume.PageSize)
-			pages := make([]volume.PageWrite, cfg.Pages)
-			for i := range pages {
-				pages[i] = volume.PageWrite{Idx: volume.PageIdx(i + 1), Data: data[i*volume.PageSize : (i+1)*volume.PageSize]}
-			}
-			for n := uint64(0); ; n++ {
-				t0 := time.Now()
-				if t0.After(end) || ctx.Err() != nil {
-					return
-				}
-				binary.BigEndian.PutUint64(data, uint64(w)<<40|n)
-				snap, err := cfg.Client.Commit(ctx, vid, base, uint32(cfg.Pages), pages)
-				if err != nil {
-					if ctx.Err() == nil {
-						errc <- fmt.Errorf("client %d commit on base %d: %w", w, base, err)
-						cancel()
-					}
-					return
-				}
-				base = snap.LSN
-				if t0.After(measureFrom) {
-					rec.Record(time.Since(t0))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
+	samples, elapsed, err := runClosedLoop(ctx, cfg.Clients, cfg.Warmup, cfg.Duration, commitOp(cfg.Client, cfg.Clients, cfg.Pages))
+	if err != nil {
 		return CommitResult{}, err
 	}
-	sum := rec.Summary()
-	elapsed := max(time.Since(measureFrom), 0) // 0 when ctx ended the warm-up
+	sum := Summarize(samples, 0)
 	var opsPerSec float64
 	if elapsed > 0 {
 		opsPerSec = float64(sum.Count) / elapsed.Seconds()
 	}
-	return CommitResult{
-		Clients:   cfg.Clients,
-		Pages:     cfg.Pages,
-		Elapsed:   elapsed,
-		Latency:   sum,
-		OpsPerSec: opsPerSec,
-	}, nil
+	return CommitResult{Clients: cfg.Clients, Pages: cfg.Pages, Elapsed: elapsed, Latency: sum, OpsPerSec: opsPerSec}, nil
+}
+
+// commitOp returns the closed-loop operation of a commit load: worker w
+// commits pages pages to its own new volume, each on the head its last
+// commit returned, with its worker and sequence number in the first bytes.
+func commitOp(cl *client.Client, clients, pages int) opFunc {
+	type worker struct {
+		vid   volume.ID
+		base  volume.LSN
+		data  []byte
+		pages []volume.PageWrite
+	}
+	workers := make([]worker, clients)
+	for i := range workers {
+		wk := &workers[i]
+		wk.vid = volume.MustNewID()
+		wk.data = make([]byte, pages*volume.PageSize)
+		wk.pages = make([]volume.PageWrite, pages)
+		for j := range wk.pages {
+			wk.pages[j] = volume.PageWrite{Idx: volume.PageIdx(j + 1), Data: wk.data[j*volume.PageSize : (j+1)*volume.PageSize]}
+		}
+	}
+	return func(ctx context.Context, w int, n uint64) error {
+		wk := &workers[w]
+		binary.BigEndian.PutUint64(wk.data, uint64(w)<<40|n)
+		snap, err := cl.Commit(ctx, wk.vid, wk.base, uint32(pages), wk.pages)
+		if err != nil {
+			return fmt.Errorf("commit on base %d: %w", wk.base, err)
+		}
+		wk.base = snap.LSN
+		return nil
+	}
 }

@@ -76,12 +76,22 @@ type opFunc func(ctx context.Context, worker int, n uint64) error
 
 // closedLoop runs op from clients workers, each waiting for its op before
 // the next, and records the latency of every op started after warmup; no
-// op starts after warmup+duration. Like RunCommit, an op error ends the run
-// and is returned (wrapped), and an early end of ctx returns what was
-// measured so far with no error.
+// op starts after warmup+duration. An op error ends the run and is
+// returned (wrapped), and an early end of ctx returns what was measured so
+// far with no error.
 func closedLoop(ctx context.Context, clients int, warmup, duration time.Duration, op opFunc) (CellResult, error) {
+	samples, elapsed, err := runClosedLoop(ctx, clients, warmup, duration, op)
+	if err != nil {
+		return CellResult{}, err
+	}
+	return cellFromSamples(clients, samples, elapsed), nil
+}
+
+// runClosedLoop is closedLoop's loop: it returns the measured latencies
+// and the measured wall time (0 when ctx ended the warm-up).
+func runClosedLoop(ctx context.Context, clients int, warmup, duration time.Duration, op opFunc) ([]time.Duration, time.Duration, error) {
 	if clients < 1 || duration <= 0 || warmup < 0 {
-		return CellResult{}, fmt.Errorf("closed loop: clients %d, duration %s, warmup %s: %w", clients, duration, warmup, ErrInvalidArgument)
+		return nil, 0, fmt.Errorf("closed loop: clients %d, duration %s, warmup %s: %w", clients, duration, warmup, ErrInvalidArgument)
 	}
 	rec := NewRecorder()
 	ctx, cancel := context.WithCancel(ctx)
@@ -116,10 +126,9 @@ func closedLoop(ctx context.Context, clients int, warmup, duration time.Duration
 	wg.Wait()
 	close(errc)
 	if err := <-errc; err != nil {
-		return CellResult{}, err
+		return nil, 0, err
 	}
-	elapsed := max(time.Since(measureFrom), 0)
-	return cellFromSamples(clients, rec.Samples(), elapsed), nil
+	return rec.Samples(), max(time.Since(measureFrom), 0), nil
 }
 
 // cellFromSamples summarises samples (any order; sorted in place) measured

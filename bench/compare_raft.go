@@ -87,27 +87,6 @@ func (c RaftPeerConfig) Validate() error {
 	return fmt.Errorf("validate raft peer: id %q is not among the %d peers: %w", c.ID, len(c.Peers), ErrInvalidArgument)
 }
 
-// raftPeerTuning returns raft.DefaultConfig with graft's settings
-// (cluster.DefaultConfig's RaftTuning): 500 ms heartbeat and election
-// timeouts, 250 ms lease, 10 ms commit timeout, group commit of up to 128
-// entries through a batched apply channel, snapshots every 4096 entries
-// keeping 2048.
-func raftPeerTuning(id string, logger hclog.Logger) *raft.Config {
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(id)
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
-	rc.CommitTimeout = 10 * time.Millisecond
-	rc.MaxAppendEntries = 128
-	rc.BatchApplyCh = true
-	rc.SnapshotInterval = 30 * time.Second
-	rc.SnapshotThreshold = 4096
-	rc.TrailingLogs = 2048
-	rc.Logger = logger
-	return rc
-}
-
 // RaftPeerStatus is the JSON of GET /status.
 type RaftPeerStatus struct {
 	ID     string `json:"id"`
@@ -165,7 +144,7 @@ func RunRaftPeer(ctx context.Context, cfg RaftPeerConfig) (err error) {
 			err = fmt.Errorf("close raft log: %w", cerr)
 		}
 	}()
-	logs, err := raft.NewLogCache(1024, store)
+	logs, err := raft.NewLogCache(cluster.LogCacheEntries, store)
 	if err != nil {
 		return fmt.Errorf("create log cache: %w", err)
 	}
@@ -173,15 +152,18 @@ func RunRaftPeer(ctx context.Context, cfg RaftPeerConfig) (err error) {
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	stream := &tcpStream{Listener: rl}
+	// graft's own stream layer, transport settings and Raft settings
+	// (cluster.DefaultConfig): the baseline differs from a node only in
+	// its FSM and in having no RPC layer.
+	stream, err := cluster.NewStreamLayer(rl)
+	if err != nil {
+		return err
+	}
 	rl = nil // the transport closes it
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
-		MaxRPCsInFlight: 1, // as graft's nodes: no pipelined replication
-	})
+	trans := raft.NewNetworkTransportWithConfig(cluster.TransportConfig(stream, hlog))
 	defer trans.Close()
 
-	rc := raftPeerTuning(cfg.ID, hlog)
+	rc := cluster.DefaultConfig().Raft.RaftConfig(cfg.ID, hlog)
 	has, err := raft.HasExistingState(logs, store, snaps)
 	if err != nil {
 		return fmt.Errorf("check raft state: %w", err)
@@ -273,21 +255,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// tcpStream is raft's StreamLayer over a TCP listener, dialing with Nagle
-// off as graft's transport does (Go's default for TCP, set explicitly).
-type tcpStream struct{ net.Listener }
-
-func (s *tcpStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	conn, err := (&net.Dialer{Timeout: timeout}).Dial("tcp", string(address))
-	if err != nil {
-		return nil, err
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	return conn, nil
 }
 
 // nopFSM applies nothing: the bare-Raft baseline measures replication and

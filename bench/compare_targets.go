@@ -59,32 +59,7 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, s
 	if err != nil {
 		return CellResult{}, err
 	}
-	type worker struct {
-		vid   volume.ID
-		base  volume.LSN
-		data  []byte
-		pages []volume.PageWrite
-	}
-	workers := make([]worker, w.Clients)
-	for i := range workers {
-		wk := &workers[i]
-		wk.vid = volume.MustNewID()
-		wk.data = make([]byte, w.Pages*volume.PageSize)
-		wk.pages = make([]volume.PageWrite, w.Pages)
-		for j := range wk.pages {
-			wk.pages[j] = volume.PageWrite{Idx: volume.PageIdx(j + 1), Data: wk.data[j*volume.PageSize : (j+1)*volume.PageSize]}
-		}
-	}
-	cell, err := closedLoop(ctx, w.Clients, r.cfg.Warmup, r.cfg.Duration, func(ctx context.Context, i int, n uint64) error {
-		wk := &workers[i]
-		binary.BigEndian.PutUint64(wk.data, uint64(i)<<40|n)
-		snap, err := cl.Commit(ctx, wk.vid, wk.base, uint32(w.Pages), wk.pages)
-		if err != nil {
-			return fmt.Errorf("commit on base %d: %w", wk.base, err)
-		}
-		wk.base = snap.LSN
-		return nil
-	})
+	cell, err := closedLoop(ctx, w.Clients, r.cfg.Warmup, r.cfg.Duration, commitOp(cl, w.Clients, w.Pages))
 	if err != nil {
 		return CellResult{}, err
 	}

@@ -156,7 +156,7 @@ func (s *clusterService) AddNode(ctx context.Context, req *connect.Request[graft
 		return nil, toConnect(s.n.log, err)
 	}
 	id, addr := raft.ServerID(ni.ID), raft.ServerAddress(ni.RaftAddr)
-	if s.n.suffrage(id, addr) != raft.Voter {
+	if srv, ok := s.n.member(ni.ID); !ok || srv.Address != addr || srv.Suffrage != raft.Voter {
 		f := s.n.raft.AddNonvoter(id, addr, 0, timeoutFor(ctx, 10*time.Second))
 		if err := waitFuture(ctx, f); err != nil {
 			return nil, toConnect(s.n.log, raftAdminError("add nonvoter "+ni.ID, err))
@@ -174,19 +174,18 @@ func (s *clusterService) AddNode(ctx context.Context, req *connect.Request[graft
 	return connect.NewResponse(&graftv1.AddNodeResponse{}), nil
 }
 
-// suffrage returns the server's suffrage in the current configuration when
-// it is there with this address, or -1 when it is not.
-func (n *Node) suffrage(id raft.ServerID, addr raft.ServerAddress) raft.ServerSuffrage {
+// member returns the server with this ID in the current configuration.
+func (n *Node) member(id string) (raft.Server, bool) {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
-		return -1
+		return raft.Server{}, false
 	}
 	for _, srv := range f.Configuration().Servers {
-		if srv.ID == id && srv.Address == addr {
-			return srv.Suffrage
+		if string(srv.ID) == id {
+			return srv, true
 		}
 	}
-	return -1
+	return raft.Server{}, false
 }
 
 // waitCaughtUp polls the member's own status until its last log index (a
@@ -253,16 +252,8 @@ func (s *clusterService) RemoveNode(ctx context.Context, req *connect.Request[gr
 }
 
 func (n *Node) isMember(id string) bool {
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	for _, s := range f.Configuration().Servers {
-		if string(s.ID) == id {
-			return true
-		}
-	}
-	return false
+	_, ok := n.member(id)
+	return ok
 }
 
 // TransferLeadership hands leadership to the named voter (or one Raft

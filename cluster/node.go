@@ -147,23 +147,7 @@ func (n *Node) listen() error {
 		return err
 	}
 	n.raftAddr = sl.Addr().String()
-	tc := &raft.NetworkTransportConfig{
-		Stream:  sl,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  n.hclogger("raft-net"),
-		// 1 turns off pipelined replication.
-		// hashicorp/raft v1.8.0's pipeline can wedge: a follower's
-		// Success=false closes the decoder's finish channel while the
-		// sender parks on a full in-flight channel, so the replication
-		// goroutine never returns. The consistency suite saw it as nodes
-		// that never finished raft.Shutdown (register, partition-leader,
-		// seed 3: goroutine dump in pipelineReplicate); in production the
-		// same wedge stops replication to that follower until the leader
-		// restarts (hashicorp/raft#612). Synchronous AppendEntries batch
-		// the same entries; see docs/BENCHMARKS.md for the cost.
-		MaxRPCsInFlight: 1,
-	}
+	tc := TransportConfig(sl, n.hclogger("raft-net"))
 	if len(n.cfg.Dial) > 0 {
 		tc.ServerAddressProvider = dialProvider{n}
 	}
@@ -200,7 +184,7 @@ func (n *Node) openRaft() error {
 	if n.cfg.Raft.LogStore == LogStoreWAL {
 		n.log.Warn("raft log store wal is for benchmarks only: raft-wal v0.4.0 cannot reopen a log whose tail Raft truncated (hashicorp/raft-wal#31), so this node may fail to restart after a leader change")
 	}
-	logs, err := raft.NewLogCache(1024, store)
+	logs, err := raft.NewLogCache(LogCacheEntries, store)
 	if err != nil {
 		return fmt.Errorf("create log cache: %w", err)
 	}
@@ -209,19 +193,7 @@ func (n *Node) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(n.cfg.ID)
-	t := n.cfg.Raft
-	rc.HeartbeatTimeout = t.HeartbeatTimeout
-	rc.ElectionTimeout = t.ElectionTimeout
-	rc.LeaderLeaseTimeout = t.LeaderLeaseTimeout
-	rc.CommitTimeout = t.CommitTimeout
-	rc.MaxAppendEntries = t.MaxAppendEntries
-	rc.BatchApplyCh = t.BatchApplyCh
-	rc.SnapshotInterval = t.SnapshotInterval
-	rc.SnapshotThreshold = t.SnapshotThreshold
-	rc.TrailingLogs = t.TrailingLogs
-	rc.Logger = n.hclogger("raft")
+	rc := n.cfg.Raft.RaftConfig(n.cfg.ID, n.hclogger("raft"))
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raft config: %w", err)
 	}
@@ -561,3 +533,48 @@ func (n *Node) Abort() error {
 
 // Stats returns hashicorp/raft's statistics (state, indexes, snapshot).
 func (n *Node) Stats() map[string]string { return n.raft.Stats() }
+
+// LogCacheEntries is the size of the in-memory cache of recent Raft log
+// entries in front of the log store.
+const LogCacheEntries = 1024
+
+// RaftConfig returns hashicorp/raft's configuration for server id with
+// these settings. Nodes use it, and so does the bare-Raft baseline of
+// graft bench compare, so both always run the same Raft.
+func (t RaftTuning) RaftConfig(id string, logger hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(id)
+	rc.HeartbeatTimeout = t.HeartbeatTimeout
+	rc.ElectionTimeout = t.ElectionTimeout
+	rc.LeaderLeaseTimeout = t.LeaderLeaseTimeout
+	rc.CommitTimeout = t.CommitTimeout
+	rc.MaxAppendEntries = t.MaxAppendEntries
+	rc.BatchApplyCh = t.BatchApplyCh
+	rc.SnapshotInterval = t.SnapshotInterval
+	rc.SnapshotThreshold = t.SnapshotThreshold
+	rc.TrailingLogs = t.TrailingLogs
+	rc.Logger = logger
+	return rc
+}
+
+// TransportConfig returns the Raft TCP transport's configuration over
+// stream, shared by nodes and the bare-Raft benchmark baseline.
+func TransportConfig(stream raft.StreamLayer, logger hclog.Logger) *raft.NetworkTransportConfig {
+	return &raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  logger,
+		// 1 turns off pipelined replication. hashicorp/raft v1.8.0's
+		// pipeline can wedge: a follower's Success=false closes the
+		// decoder's finish channel while the sender parks on a full
+		// in-flight channel, so the replication goroutine never returns.
+		// The consistency suite saw it as nodes that never finished
+		// raft.Shutdown (register, partition-leader, seed 3: goroutine dump
+		// in pipelineReplicate); in production the same wedge stops
+		// replication to that follower until the leader restarts
+		// (hashicorp/raft#612). Synchronous AppendEntries batch the same
+		// entries; see docs/BENCHMARKS.md for the cost (none measured).
+		MaxRPCsInFlight: 1,
+	}
+}

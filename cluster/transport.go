@@ -16,6 +16,10 @@ type streamLayer struct {
 	advertise net.Addr
 }
 
+// NewStreamLayer returns the stream layer nodes give their Raft transport
+// (the bare-Raft benchmark baseline uses it too).
+func NewStreamLayer(ln net.Listener) (raft.StreamLayer, error) { return newStreamLayer(ln) }
+
 func newStreamLayer(ln net.Listener) (*streamLayer, error) {
 	addr, ok := ln.Addr().(*net.TCPAddr)
 	if !ok || addr.IP.IsUnspecified() {
