@@ -25,6 +25,10 @@
 // wait behind an earlier, longer-delayed one. A new delay applies to chunks
 // not yet written.
 //
+// SetRate makes a slow body: each direction of a connection writes at most
+// that many bytes per second, in small pieces, so a request or response
+// trickles in rather than arriving late in one piece.
+//
 // Invariants. Every goroutine belongs to the Proxy: the accept loop, one
 // handler per connection and a reader and a writer per direction; Close
 // stops the listener, resets every connection and returns only after all of

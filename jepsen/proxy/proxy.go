@@ -19,6 +19,8 @@ var (
 	ErrInvalidMode = errors.New("proxy: invalid mode")
 	// ErrInvalidDelay is returned by SetDelay for a negative duration.
 	ErrInvalidDelay = errors.New("proxy: invalid delay")
+	// ErrInvalidRate is returned by SetRate for a negative rate.
+	ErrInvalidRate = errors.New("proxy: invalid rate")
 )
 
 // Mode is what a Proxy does with the bytes of its connections.
@@ -93,7 +95,8 @@ type Proxy struct {
 	mode    Mode
 	delay   time.Duration
 	jitter  time.Duration
-	changed chan struct{} // closed and replaced on every change of mode or delay
+	rate    int64         // bytes per second per direction of a connection; 0: unlimited
+	changed chan struct{} // closed and replaced on every change of mode, delay or rate
 	conns   map[*conn]struct{}
 	closed  bool
 
@@ -401,9 +404,7 @@ func (p *Proxy) write(cn *conn, dst net.Conn, q <-chan chunk, written *atomic.In
 			}
 			return
 		}
-		n, err := dst.Write(c.data)
-		written.Add(int64(n))
-		if err != nil {
+		if !p.writeChunk(cn, dst, c, written) {
 			cn.kill()
 			return
 		}
