@@ -16,12 +16,13 @@ import (
 // read (graft volume read --object-store) with no node running, or shared
 // by nodes started by hand.
 func runS3(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("s3", "s3 [--dir DIR] [--addr HOST:PORT] [--bucket NAME]", stderr)
+	fs := newFlags("s3", "s3 [--dir DIR] [--addr HOST:PORT] [--bucket NAME] [--fault-admin]", stderr)
 	dir := fs.String("dir", filepath.Join("graft-dev", "s3"), "data directory (graft dev keeps its store in DIR/s3)")
 	addr := fs.String("addr", "127.0.0.1:7300", "address to listen on")
 	bucket := fs.String("bucket", "graft", "bucket to serve (created if missing)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	latency := fs.Duration("latency", 0, "added to every request, to emulate a distant object store (benchmarks)")
+	faultAdmin := fs.Bool("fault-admin", false, "serve "+fakes3.FaultPath+" to inject S3 errors (GET: state, PUT {\"rate\":0.5,\"status\":503,\"match\":\"/segments/\"}); for the consistency suite")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -42,6 +43,7 @@ func runS3(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv.SetLatency(*latency)
+	srv.SetFaultAdmin(*faultAdmin)
 	fmt.Fprintf(stdout, "graft s3: serving bucket %s at %s (data: %s)\n", srv.Bucket(), srv.Endpoint(), srv.Dir())
 	fmt.Fprintf(stdout, "object store URL: '%s'\n", srv.URL(""))
 	fmt.Fprintln(stdout, "Ctrl-C stops it.")

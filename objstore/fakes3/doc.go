@@ -23,6 +23,12 @@
 //   - One Server at a time owns a directory: bbolt's file lock makes a second
 //     Serve on it fail with ErrDirLocked.
 //
+// Fault injection, for the consistency suite (`graft s3 --fault-admin`):
+// SetFaults makes the server answer a share of its requests, or of those
+// whose path contains a string, with 500 InternalError or 503 SlowDown
+// instead of serving them; SetFaultAdmin exposes the same over HTTP at
+// FaultPath. Off by default; SetLatency delays every request.
+//
 // It is a development server, not a store to run in production: each object
 // is kept whole in the database and read whole into memory to serve any
 // range of it, writes are serialized by bbolt's single writer, and the

@@ -40,6 +40,8 @@ var (
 	// ErrInvalidBucket is returned by Serve for a name S3 does not allow as
 	// a bucket name.
 	ErrInvalidBucket = errors.New("fakes3: invalid bucket name")
+	// ErrInvalidFaults is returned by SetFaults for faults out of range.
+	ErrInvalidFaults = errors.New("fakes3: invalid faults")
 )
 
 // lockTimeout is how long Serve waits for the database's file lock. A
@@ -63,6 +65,7 @@ type Server struct {
 	served   chan struct{} // closed when the serving goroutine has returned
 
 	latency atomic.Int64 // nanoseconds added to every request
+	faults  faultState   // see faults.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -150,7 +153,7 @@ func serve(ctx context.Context, ln net.Listener, dir, bucket string, logger *slo
 		},
 		served: make(chan struct{}),
 	}
-	s.srv.Handler = s.delay(faker.Server())
+	s.srv.Handler = s.injectFaults(s.delay(faker.Server()))
 	go func() {
 		defer close(s.served)
 		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
