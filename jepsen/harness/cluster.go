@@ -206,7 +206,7 @@ func (c *Cluster) setup() error {
 
 // startS3 starts `graft s3` and waits until it listens.
 func (c *Cluster) startS3(ctx context.Context) error {
-	args := []string{"s3", "--dir", c.s3Dir, "--addr", c.s3Addr, "--bucket", c.cfg.Bucket}
+	args := []string{"s3", "--dir", c.s3Dir, "--addr", c.s3Addr, "--bucket", c.cfg.Bucket, "--fault-admin"}
 	p, err := c.spawn("s3", -1, c.s3Log, args)
 	if err != nil {
 		return err

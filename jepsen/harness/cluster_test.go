@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/graft-cluster/graft/jepsen/harness"
 	"github.com/graft-cluster/graft/jepsen/proxy"
 	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/objstore/fakes3"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -470,6 +472,18 @@ func TestCluster_S3(t *testing.T) {
 		t.Logf("flush while S3 rejects: %v", err)
 	}
 	must(t, c.S3(proxy.Pass))
+	// A live store that answers 503 to every request fails rounds too.
+	must(t, c.S3Errors(t.Context(), fakes3.Faults{Rate: 1, Status: http.StatusServiceUnavailable}))
+	if err := flush(3 * time.Second); err == nil {
+		t.Fatal("Flush succeeded while S3 answers 503")
+	} else {
+		t.Logf("flush while S3 answers 503: %v", err)
+	}
+	fst, err := c.S3FaultStats(t.Context())
+	if err != nil || fst.Injected == 0 {
+		t.Errorf("S3FaultStats = %+v, %v; want injected errors", fst, err)
+	}
+	must(t, c.S3Errors(t.Context(), fakes3.Faults{}))
 	if err := flush(30 * time.Second); err != nil {
 		t.Fatalf("Flush after S3 came back: %v", err)
 	}
