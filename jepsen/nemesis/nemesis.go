@@ -1,6 +1,7 @@
 // Package nemesis injects faults into a cluster under test on a seeded
 // schedule: partitions of several shapes, crashes, pauses, slow links,
-// leadership transfers, membership changes and object-store outages. Each
+// leadership transfers, membership changes and object-store faults
+// (blackhole, reset, latency, slow body, HTTP 500/503 answers: see s3.go). Each
 // fault is a window [start, end) recorded for the report; every fault is
 // healed at its window's end and again when the run stops.
 package nemesis
@@ -55,7 +56,8 @@ type Window struct {
 // Names lists every nemesis name the command line accepts.
 var Names = []string{
 	"none", "partition-leader", "partition-half", "partition-ring", "partition-bridge",
-	"kill", "kill-leader", "kill-all", "pause", "net-slow", "transfer", "membership", "s3",
+	"kill", "kill-leader", "kill-all", "pause", "net-slow", "transfer", "membership",
+	"s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors", // see S3Modes
 }
 
 // Parse splits a comma-separated list of nemesis names and checks them.
@@ -143,7 +145,9 @@ func Run(ctx context.Context, c Cluster, s Schedule) []Window {
 
 // HealAll undoes every fault: links, object store, paused and dead nodes.
 func HealAll(c Cluster, log *slog.Logger) {
-	for _, err := range []error{c.Heal(), c.S3Down(false), c.S3Delay(0)} {
+	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, err := range []error{c.Heal(), healS3(hctx, c)} {
 		if err != nil {
 			log.Warn("heal", "err", err)
 		}
@@ -294,14 +298,8 @@ func newFault(name string, rng *rand.Rand) fault {
 			victim := rng.IntN(c.N())
 			return fmt.Sprintf("remove n%d, wipe its data, add it back", victim+1), c.RemoveAndReadd(ctx, victim)
 		}, stop: func(context.Context, Cluster) error { return nil }}
-	case "s3":
-		down := rng.IntN(2) == 0
-		return fault{start: func(_ context.Context, c Cluster) (string, error) {
-			if down {
-				return "object store unreachable", c.S3Down(true)
-			}
-			return "object store +200ms per request", c.S3Delay(200 * time.Millisecond)
-		}, stop: func(_ context.Context, c Cluster) error { return joinErrs([]error{c.S3Down(false), c.S3Delay(0)}) }}
+	case "s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors":
+		return s3Fault(name, rng)
 	default:
 		return fault{
 			start: func(context.Context, Cluster) (string, error) { return "nothing", nil },
