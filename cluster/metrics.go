@@ -69,6 +69,12 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 			}
 			return float64(n.raft.CommitIndex())
 		}),
+		gauge("graft_raft_term", "Raft current term.", func() float64 {
+			if n.raft == nil {
+				return 0
+			}
+			return float64(n.raft.CurrentTerm())
+		}),
 		gauge("graft_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			if n.raft == nil {
 				return 3

@@ -140,8 +140,11 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	log.Info("running", "workload", w.Name(), "nemeses", opts.Nemeses, "time_limit", opts.TimeLimit, "seed", opts.Seed)
 	runCtx, cancel := context.WithTimeout(ctx, opts.TimeLimit)
 	windowsCh := make(chan []nemesis.Window, 1)
+	exposed := newExposures(rec.Start(), c.Nodes())
+	nem := tracked{adapter{c}, exposed}
+	probe := startProbe(c, rec.Start())
 	go func() {
-		windowsCh <- nemesis.Run(runCtx, adapter{c}, nemesis.Schedule{
+		windowsCh <- nemesis.Run(runCtx, nem, nemesis.Schedule{
 			Names: opts.Nemeses, Seed: opts.Seed, Quiet: opts.Quiet, Hold: opts.Hold,
 			Start: rec.Start(), Log: log.With("component", "nemesis"),
 		})
@@ -156,7 +159,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	// Heal, let the cluster settle, then read the final state.
 	// Each step has its own budget: a cluster slow to settle must not leave
 	// the reads without time (they would all come back unknown).
-	nemesis.HealAll(adapter{c}, log)
+	nemesis.HealAll(nem, log)
 	step := func(d time.Duration, f func(ctx context.Context) error, what string) {
 		sctx, scancel := context.WithTimeout(ctx, d)
 		defer scancel()
@@ -166,6 +169,11 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	}
 	step(time.Minute, c.WaitReady, "cluster not ready after healing")
 	step(time.Minute, func(ctx context.Context) error { _, err := c.WaitConverged(ctx); return err }, "cluster did not converge after healing")
+	var lastEnd time.Duration
+	if len(windows) > 0 {
+		lastEnd = windows[len(windows)-1].End
+	}
+	samples := probe.stop(lastEnd + effectsSettle)
 	ops := rec.Ops()
 	fctx, fcancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer fcancel()
@@ -178,9 +186,12 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	for _, win := range windows {
 		run.Windows = append(run.Windows, report.Window{Name: win.Name + ": " + win.What, Start: win.Start, End: win.End})
 	}
+	var nodeIDs []string
 	for i := range c.Nodes() {
 		run.NodeLogs = append(run.NodeLogs, c.LogPath(i))
+		nodeIDs = append(nodeIDs, c.NodeID(i))
 	}
+	run.Effects = effectsOf(windows, samples, exposed.spans(), ops, nodeIDs)
 	if err := report.Write(opts.Out, run); err != nil {
 		log.Warn("write report", "err", err)
 	}

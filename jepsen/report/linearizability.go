@@ -146,6 +146,7 @@ func writeIndex(w io.Writer, r Run, vols []VolumeSummary) error {
 		}
 		b.WriteString("</table>\n")
 	}
+	writeEffectsHTML(&b, r.Effects)
 	b.WriteString("</body></html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -57,6 +57,8 @@ type Run struct {
 	// VisualizationBudget bounds the total bytes of linearizability pages;
 	// 0 means DefaultVisualizationBudget.
 	VisualizationBudget int64
+	// Effects say what each fault window caused (see Effect).
+	Effects []Effect
 }
 
 // Results is the schema of results.json.
@@ -72,6 +74,7 @@ type Results struct {
 	Order           []string        `json:"order"`
 	Windows         []Window        `json:"windows"`
 	Linearizability []VolumeSummary `json:"linearizability,omitempty"`
+	Effects         []Effect        `json:"effects"`
 	Logs            []string        `json:"logs"`
 }
 
@@ -180,6 +183,7 @@ func results(r Run, vols []VolumeSummary, logs []string) Results {
 		Order:           []string{},
 		Windows:         append([]Window{}, r.Windows...),
 		Linearizability: vols,
+		Effects:         append([]Effect{}, r.Effects...),
 		Logs:            append([]string{}, logs...),
 	}
 	for _, c := range r.Results {
@@ -227,6 +231,7 @@ func writeSummary(w io.Writer, r Run, res Results) error {
 			fmt.Fprintf(bw, "  %s: %s .. %s\n", win.Name, win.Start.Round(time.Millisecond), win.End.Round(time.Millisecond))
 		}
 	}
+	writeEffectsText(bw, r.Effects)
 	if len(res.Linearizability) > 0 {
 		fmt.Fprintln(bw, "\nlinearizability by volume:")
 		for _, v := range res.Linearizability {

@@ -291,3 +291,42 @@ func TestWrite_MissingLog(t *testing.T) {
 		t.Fatalf("results %+v, %v", res, err)
 	}
 }
+
+// The effects of the fault windows reach results.json, summary.txt and
+// the HTML report, a fault without effect included.
+func TestWrite_Effects(t *testing.T) {
+	r := smallRun(t, false)
+	r.Effects = []report.Effect{
+		{Nemesis: "s3", Mode: "s3-blackhole", What: "blackhole: held", Start: 0.8, End: 1.7, NoEffect: "no flush round failed",
+			Summary: "s3-blackhole 0.8-1.7 s: no effect: no flush round failed; 0 rounds completed"},
+		{Nemesis: "kill", What: "SIGKILL n2", Start: 2, End: 2.5, LeaderChanges: 1, Leaders: []string{"n2", "n1"},
+			ErrorsByCode: map[string]int{"unavailable": 3}, Summary: "kill 2.0-2.5 s: leader n2 > n1"},
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := report.Write(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := report.ReadResults(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Effects) != 2 || res.Effects[0].NoEffect != "no flush round failed" || res.Effects[1].ErrorsByCode["unavailable"] != 3 {
+		t.Fatalf("results.json effects = %+v", res.Effects)
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, report.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fault effects (2 windows, 1 with no effect):", "  s3-blackhole 0.8-1.7 s: no effect: no flush round failed", "  kill 2.0-2.5 s: leader n2 > n1"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary.txt lacks %q:\n%s", want, sum)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(dir, report.LinearizabilityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "<h2>Fault effects</h2>") || !strings.Contains(string(page), "no effect: no flush round failed") {
+		t.Errorf("HTML report lacks the effects table")
+	}
+}
