@@ -653,4 +653,6 @@ func effectSummary(e report.Effect) string {
 	return head + strings.Join(parts, ", ")
 }
 
-func secs(d time.Duration) float64 { return float64(d.Round(100*time.Millisecond)) / float64(time.Second) }
+func secs(d time.Duration) float64 {
+	return float64(d.Round(100*time.Millisecond)) / float64(time.Second)
+}
