@@ -21,7 +21,6 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/graft-cluster/graft/client"
-	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/jepsen/checker"
 	"github.com/graft-cluster/graft/jepsen/harness"
 	"github.com/graft-cluster/graft/jepsen/history"
@@ -29,7 +28,6 @@ import (
 	"github.com/graft-cluster/graft/jepsen/proxy"
 	"github.com/graft-cluster/graft/jepsen/report"
 	"github.com/graft-cluster/graft/jepsen/workload"
-	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -218,7 +216,7 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 	lin.Stats["unknown_commits_never_applied"] = dropped
 	out.results = append(out.results, lin)
 	out.lin = vl
-	out.results = append(out.results, checker.Chain(ops, finals))
+	out.results = append(out.results, withAnomalies(checker.Chain(ops, finals), fin.dataLoss))
 
 	if cerr == nil {
 		out.results = append(out.results, checker.Pages(ops, func(vid string, lsn, seed uint64, pages []uint32) error {
@@ -249,7 +247,7 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 				break
 			}
 		}
-		bucket = checker.Bucket(ref, fin.bucket, true)
+		bucket = withAnomalies(checker.Bucket(ref, fin.bucket.chains, true), fin.bucket.missing)
 	}
 	out.results = append(out.results, bucket)
 
@@ -267,8 +265,11 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 // after a final flush.
 type final struct {
 	chains              []map[string][]checker.Entry
-	bucket              map[string][]checker.Entry
+	bucket              bucketState
 	flushErr, bucketErr error
+	// dataLoss are the final reads a node answered with data_loss: it
+	// names commits whose data is not where its state says.
+	dataLoss []string
 }
 
 // readFinal flushes, then reads every volume's chain from every node and
@@ -291,6 +292,9 @@ func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids 
 			m, err := readChains(ctx, ep, vids)
 			if err != nil {
 				log.Warn("final read", "node", i, "err", err)
+				if connect.CodeOf(err) == connect.CodeDataLoss {
+					f.dataLoss = append(f.dataLoss, fmt.Sprintf("node %s: %s", c.NodeID(i), err))
+				}
 				continue
 			}
 			f.chains[i] = m
@@ -370,40 +374,6 @@ func checkPages(ctx context.Context, cl *client.Client, vid string, lsn, seed ui
 		}
 	}
 	return nil
-}
-
-// readBucket reads every volume's flushed chain from the object store
-// alone, as a stateless reader would.
-func readBucket(ctx context.Context, url string, vids []volume.ID) (map[string][]checker.Entry, error) {
-	store, err := objstore.Open(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	r, err := flusher.NewReader(store, flusher.DefaultReaderConfig())
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]checker.Entry{}
-	for _, vid := range vids {
-		h, err := r.History(ctx, vid)
-		if err != nil {
-			return nil, err
-		}
-		if h.Flushed == 0 {
-			continue
-		}
-		cs, err := r.Commits(ctx, h, 0, h.Flushed, 0)
-		if err != nil {
-			return nil, err
-		}
-		var chain []checker.Entry
-		for _, ci := range cs {
-			chain = append(chain, checker.Entry{LSN: uint64(ci.LSN), Hash: ci.Hash.String()})
-		}
-		out[vid.String()] = chain
-	}
-	return out, nil
 }
 
 // adapter lets the nemeses drive a harness cluster.

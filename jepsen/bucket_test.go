@@ -1,0 +1,111 @@
+package jepsen
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graft-cluster/graft/jepsen/checker"
+	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/segment"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// putRange writes one flush of vid: commits [from, to], each writing page
+// 1, with a segment unless noSegment (the record then names a segment
+// that was never uploaded).
+func putRange(t *testing.T, st objstore.Store, vid volume.ID, from, to volume.LSN, noSegment bool) []checker.Entry {
+	t.Helper()
+	ctx := context.Background()
+	sid, err := segment.NewID(time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := segment.Record{VID: vid, From: from, To: to, Segment: sid}
+	b := segment.NewBuilder(vid)
+	var want []checker.Entry
+	for lsn := from; lsn <= to; lsn++ {
+		pages := []volume.PageWrite{{Idx: 1, Data: make([]byte, volume.PageSize)}}
+		h := volume.CommitHash(vid, lsn, 4, pages)
+		c := segment.RecordCommit{LSN: lsn, PageCount: 4, Hash: h}
+		c.Graft.Add(1)
+		rec.Commits = append(rec.Commits, c)
+		if err := b.AddCommit(lsn, pages); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, checker.Entry{LSN: uint64(lsn), Hash: h.String()})
+	}
+	if !noSegment {
+		data, err := b.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Put(ctx, segment.SegmentKey(vid, sid), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := rec.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, segment.LogKey(vid, from), data); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+func TestReadBucket(t *testing.T) {
+	url := "file://" + t.TempDir()
+	st, err := objstore.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	whole, gap, lost := volume.MustNewID(), volume.MustNewID(), volume.MustNewID()
+	chains := map[string][]checker.Entry{}
+	add := func(vid volume.ID, from, to volume.LSN, noSegment, inChain bool) {
+		e := putRange(t, st, vid, from, to, noSegment)
+		if !inChain {
+			// The flush trimmed these commits without writing them.
+			if err := st.Delete(t.Context(), segment.LogKey(vid, from)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		chains[vid.String()] = append(chains[vid.String()], e...)
+	}
+	add(whole, 1, 3, false, true)
+	add(whole, 4, 4, false, true)
+	add(gap, 1, 2, false, true)
+	add(gap, 3, 5, false, false) // record never written
+	add(gap, 6, 7, false, true)
+	add(lost, 1, 2, true, true) // segment never uploaded
+
+	got, err := readBucket(t.Context(), url, []volume.ID{whole, gap, lost})
+	if err != nil {
+		t.Fatalf("readBucket: %v", err)
+	}
+	if n := len(got.chains[whole.String()]); n != 4 {
+		t.Errorf("whole volume: %d commits read, want 4", n)
+	}
+	if n := len(got.chains[gap.String()]); n != 4 {
+		t.Errorf("volume with a gap: %d commits read, want 4 (the records on both sides)", n)
+	}
+	if len(got.missing) != 1 || !strings.Contains(got.missing[0], "not in the bucket") || !strings.Contains(got.missing[0], lost.String()) {
+		t.Errorf("missing = %q, want one lost segment of %s", got.missing, lost)
+	}
+	res := withAnomalies(checker.Bucket(chains, got.chains, true), got.missing)
+	if res.Valid != checker.Invalid {
+		t.Fatalf("bucket verdict %s, want false", res.Valid)
+	}
+	text := strings.Join(res.Anomalies, "\n")
+	for _, want := range []string{"vid " + gap.String() + ": bucket log is not a gap-free prefix", lost.String()} {
+		if !strings.Contains(text, want) {
+			t.Errorf("anomalies lack %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, whole.String()) {
+		t.Errorf("anomalies name the whole volume:\n%s", text)
+	}
+}
