@@ -190,7 +190,7 @@ func (s *state) applyCommit(c *CommitCommand) *CommitResult {
 		lsn = head.LSN + 1 // the planted bug: a stale base overwrites the head
 	} else if head.LSN != c.BaseLSN {
 		if head.LSN > c.BaseLSN && v != nil {
-			if rec := v.commit(lsn); rec != nil && rec.hash == c.Hash {
+			if rec := v.commit(lsn); rec != nil && (rec.hash == c.Hash || PlantedIgnoreCommitHash) {
 				return &CommitResult{
 					Snapshot:  volume.Snapshot{VID: c.VID, LSN: lsn, PageCount: rec.pageCount},
 					Hash:      rec.hash,
