@@ -20,6 +20,11 @@
 //   - Writes are atomic and durable: a reader sees a whole object or none,
 //     and bbolt has fsynced the transaction before a PUT or DELETE answers.
 //   - Ranged GETs (Range: bytes=a-b) are served, with 206 and Content-Range.
+//   - A GET serves bytes it owns: gofakes3's bolt backend returns objects
+//     that alias bbolt's memory map after its transaction ended, which a
+//     slow response read after bbolt remapped (the server died). The
+//     server copies every object out under a lock that writes take
+//     exclusively (backend.go).
 //   - One Server at a time owns a directory: bbolt's file lock makes a second
 //     Serve on it fail with ErrDirLocked.
 //

@@ -136,7 +136,7 @@ func serve(ctx context.Context, ln net.Listener, dir, bucket string, logger *slo
 		return nil, fmt.Errorf("serve s3: %w", err)
 	}
 
-	faker := gofakes3.New(backend,
+	faker := gofakes3.New(&detachedBackend{Backend: backend},
 		gofakes3.WithLogger(slogLogger{logger}),
 		// Our client never asks for versions; s3bolt does not keep them.
 		gofakes3.WithoutVersioning(),
