@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/jepsen/checker"
@@ -114,4 +116,19 @@ func withAnomalies(r checker.Result, anomalies []string) checker.Result {
 	}
 	r.Stats["anomalies_outside_checker"] = len(anomalies)
 	return r
+}
+
+// bucketGaps reports every volume whose log in the bucket is not a
+// gap-free run of LSNs from 1.
+func bucketGaps(chains map[string][]checker.Entry) []string {
+	var out []string
+	for _, vid := range slices.Sorted(maps.Keys(chains)) {
+		for j, e := range chains[vid] {
+			if e.LSN != uint64(j)+1 {
+				out = append(out, fmt.Sprintf("vid %s: bucket log is not a gap-free prefix: record %d has lsn %d, want %d", vid, j, e.LSN, j+1))
+				break
+			}
+		}
+	}
+	return out
 }

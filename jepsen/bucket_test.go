@@ -109,3 +109,14 @@ func TestReadBucket(t *testing.T) {
 		t.Errorf("anomalies name the whole volume:\n%s", text)
 	}
 }
+
+func TestBucketGaps(t *testing.T) {
+	got := bucketGaps(map[string][]checker.Entry{
+		"a": {{LSN: 1}, {LSN: 2}, {LSN: 3}},
+		"b": {{LSN: 1}, {LSN: 4}},
+		"c": {{LSN: 2}},
+	})
+	if len(got) != 2 || !strings.Contains(got[0], "vid b: ") || !strings.Contains(got[1], "vid c: ") {
+		t.Errorf("bucketGaps = %q, want gaps in b and c", got)
+	}
+}
