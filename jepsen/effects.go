@@ -584,6 +584,9 @@ func noEffect(e report.Effect) string {
 	elected := e.LeaderChanges > 0 || e.TermAfter > e.TermBefore
 	switch {
 	case e.Mode != "":
+		if e.FlushRoundsFailed == 0 && len(e.PutErrors) > 0 {
+			return "no flush round failed, though object-store PUTs did"
+		}
 		if e.FlushRoundsFailed == 0 {
 			return "no flush round failed"
 		}
@@ -609,11 +612,10 @@ func effectSummary(e report.Effect) string {
 	}
 	var parts []string
 	if e.FlushRoundsFailed > 0 {
-		p := fmt.Sprintf("%d flush rounds failed", e.FlushRoundsFailed)
-		if len(e.PutErrors) > 0 {
-			p += fmt.Sprintf(" (put errors: segment %d, log %d)", e.PutErrors["segment"], e.PutErrors["log"])
-		}
-		parts = append(parts, p)
+		parts = append(parts, fmt.Sprintf("%d flush rounds failed", e.FlushRoundsFailed))
+	}
+	if len(e.PutErrors) > 0 {
+		parts = append(parts, fmt.Sprintf("failed PUTs: segment %d, log %d", e.PutErrors["segment"], e.PutErrors["log"]))
 	}
 	if e.FlushRoundsDone > 0 || e.Mode != "" {
 		parts = append(parts, fmt.Sprintf("%d rounds completed, flush lag peaked at %.1f s", e.FlushRoundsDone, e.MaxFlushLag))

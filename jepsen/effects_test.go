@@ -190,3 +190,20 @@ func TestExposures(t *testing.T) {
 		t.Errorf("spans %q, want %q", kinds, want)
 	}
 }
+
+// Uploads that failed without failing a round (a flusher that ignores
+// upload errors) are their own finding.
+func TestEffectsOf_putsFailedButNoRound(t *testing.T) {
+	w := []nemesis.Window{{Name: "s3-errors", What: "errors: object store answers HTTP 503", Start: time.Second, End: 2 * time.Second}}
+	put := metricPutErrors + `{kind="segment"}`
+	samp := func(at time.Duration, puts float64) sample {
+		return sample{At: at, S3Injected: -1, S3Resets: -1, Nodes: nodes(map[string]float64{put: puts, metricFlushRounds: puts})}
+	}
+	got := effectsOf(w, []sample{samp(0, 0), samp(3*time.Second, 4)}, nil, nil, []string{"n1"})
+	if got[0].NoEffect != "no flush round failed, though object-store PUTs did" || got[0].PutErrors["segment"] != 4 {
+		t.Errorf("effect = %+v", got[0])
+	}
+	if !strings.Contains(got[0].Summary, "failed PUTs: segment 4, log 0") {
+		t.Errorf("summary %q lacks the failed PUTs", got[0].Summary)
+	}
+}
