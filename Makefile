@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/graft
 PKGS  := ./...
 
-.PHONY: help build test test-short test-seaweed weed jepsen lint generate check-generate dev bench fuzz clean
+.PHONY: help build test test-short test-seaweed weed jepsen jepsen-planted lint generate check-generate dev bench fuzz clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -31,8 +31,11 @@ test-short: ## run the fast tests only (no SeaweedFS)
 test-seaweed: weed ## run only the SeaweedFS integration tests (every test named *Seaweed*)
 	$(WEED_ENV) $(GO) test -race -count=1 -timeout 10m -run Seaweed $(PKGS)
 
-jepsen: build ## the standard consistency matrix (12 workload x nemesis runs, 60s each, seeds 1 2 3; SEEDS=, TIME_LIMIT=)
+jepsen: build ## the standard consistency matrix (17 workload x nemesis runs, 60s each, seeds 1 2 3; SEEDS=, TIME_LIMIT=)
 	bash scripts/jepsen-matrix.sh
+
+jepsen-planted: ## every planted bug (jepsen/planted.go) on its matrix row, seeds 1 2 3: each must be caught in 2 of 3
+	bash scripts/jepsen-planted.sh
 
 STATICCHECK := bin/tools/staticcheck
 STATICCHECK_VERSION := v0.8.2

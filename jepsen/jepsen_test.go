@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,23 +64,34 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// The checkers can fail: a binary with a planted lost-update bug (commits
-// ignore their base; build tag graft_bug_skip_base_check) must be caught,
-// by the linearizability checker on commit chains and by the bank total.
+// The checkers can fail: every fast bug of the planted-bug catalog
+// (jepsen.PlantedBugs, each a build tag) must be reported invalid by its
+// checker, on a short run of its matrix row. make jepsen-planted runs
+// every bug on its full row over three seeds.
 func TestPlantedBugIsCaught(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	bin := build(t, "-tags", "graft_bug_skip_base_check")
-	for _, w := range []string{"register", "bank"} {
-		t.Run(w, func(t *testing.T) {
-			out, res := run(t, bin, jepsen.Options{Workload: w, TimeLimit: 6 * time.Second, Seed: 3, Processes: 6})
+	bins := map[string]string{} // by tag, built once, kept until the test ends
+	for _, b := range jepsen.PlantedBugs {
+		if b.Fast && bins[b.Tag] == "" {
+			bins[b.Tag] = build(t, "-tags", b.Tag)
+		}
+	}
+	for _, b := range jepsen.PlantedBugs {
+		if !b.Fast {
+			continue
+		}
+		t.Run(b.Tag+"/"+b.Workload+"/"+strings.Join(b.Nemeses, ","), func(t *testing.T) {
+			out, res := run(t, bins[b.Tag], jepsen.Options{
+				Workload: b.Workload, Nemeses: b.Nemeses, TimeLimit: b.FastTimeLimit, Seed: 1, Processes: 6,
+				Quiet: time.Second, Hold: 3 * time.Second,
+			})
 			if out.Verdict != checker.Invalid {
-				t.Fatalf("verdict %s with a planted bug, want false; report in %s", out.Verdict, out.Dir)
+				t.Fatalf("verdict %s with planted bug %s (%s), want false; report in %s", out.Verdict, b.Tag, b.What, out.Dir)
 			}
-			want := map[string]string{"register": "linearizable", "bank": "bank"}[w]
-			if c, ok := res.Checkers[want]; !ok || c.Valid != checker.Invalid {
-				t.Fatalf("checker %s did not report the bug: %+v", want, res.Checkers[want])
+			if c, ok := res.Checkers[b.Checker]; !ok || c.Valid != checker.Invalid {
+				t.Fatalf("checker %s did not report planted bug %s: %+v; report in %s", b.Checker, b.Tag, res.Checkers[b.Checker], out.Dir)
 			}
 		})
 	}

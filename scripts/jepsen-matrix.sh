@@ -3,7 +3,8 @@
 # below, TIME_LIMIT each (default 60s), for every seed in SEEDS (default
 # "1 2 3"). Each run is a fresh three-node cluster of real processes
 # (graft jepsen); reports go to jepsen-out/matrix-TIME/, with matrix.md
-# summarising them. Exits 1 if any run found an anomaly, 2 if any could
+# summarising them (with how many fault windows had no effect: see each
+# run's summary.txt). Exits 1 if any run found an anomaly, 2 if any could
 # not decide.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +24,16 @@ combos=(
   "register net-slow,transfer"
   "register membership"
   "register s3"
+  "register s3-blackhole"
+  "register s3-reset"
+  "register s3-errors"
+  "register s3-slow,s3-trickle"
+  "ryw s3"
   "bank partition-leader,kill-leader"
   "ryw partition-half,kill"
 )
-echo "| workload | nemeses | seed | verdict | ops | summary |" >"$out/matrix.md"
-echo "|---|---|---|---|---|---|" >>"$out/matrix.md"
+echo "| workload | nemeses | seed | verdict | ops | fault effects | summary |" >"$out/matrix.md"
+echo "|---|---|---|---|---|---|---|" >>"$out/matrix.md"
 worst=0
 for seed in $seeds; do
   for c in "${combos[@]}"; do
@@ -39,7 +45,8 @@ for seed in $seeds; do
     line=$(grep '^graft jepsen:' "$dir.log" | tail -1)
     ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$line")
     verdict=$(sed -n 's/.* valid=\([a-z]*\).*/\1/p' <<<"$line")
-    echo "| $w | $n | $seed | ${verdict:-error (exit $rc)} | ${ops:-} | ${line#*valid=} |" >>"$out/matrix.md"
+    effects=$(grep -o 'fault effects ([^)]*)' "$dir/summary.txt" 2>/dev/null | sed 's/fault effects (//; s/)//')
+    echo "| $w | $n | $seed | ${verdict:-error (exit $rc)} | ${ops:-} | ${effects:-} | ${line#*valid=} |" >>"$out/matrix.md"
     echo "  -> ${line:-exit $rc}" >&2
     if ((rc > worst)); then worst=$rc; fi
   done

@@ -31,8 +31,15 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "how long each fault lasts (jittered)")
 	fs.DurationVar(&o.OpTimeout, "op-timeout", 2*time.Second, "timeout of one client operation")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	listPlanted := fs.Bool("list-planted", false, "print the planted-bug catalog (tag, class, workload, nemeses, checker, time limit; tab-separated) and exit")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	if *listPlanted {
+		for _, b := range jepsen.PlantedBugs {
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Tag, b.Class, b.Workload, strings.Join(b.Nemeses, ","), b.Checker, b.TimeLimit)
+		}
+		return nil
 	}
 	var err error
 	if o.Nemeses, err = nemesis.Parse(*nem); err != nil {

@@ -1,0 +1,66 @@
+package jepsen
+
+import "time"
+
+// PlantedBug is a deliberately broken build of graft that the suite must
+// catch: the planted-bug catalog. Each bug hides behind a build tag that
+// no normal build sets (go build -tags TAG ./cmd/graft), is planted with a
+// tiny build-tagged file and a one-line call site, and names the matrix
+// row that must catch it and the checker that must answer false there, in
+// at least 2 of 3 seeds (make jepsen-planted measures it). The fast ones
+// also run in `go test ./jepsen` (TestPlantedBugIsCaught), on a shorter
+// schedule.
+type PlantedBug struct {
+	// Tag is the build tag that plants the bug.
+	Tag string
+	// Class is the path the bug breaks: "commit path", "flush path",
+	// "read path".
+	Class string
+	// What the broken build does.
+	What string
+	// Workload and Nemeses are the matrix row that must catch it.
+	Workload string
+	Nemeses  []string
+	// Checker is the checker that must answer false.
+	Checker string
+	// TimeLimit is the row's run length in make jepsen-planted.
+	TimeLimit time.Duration
+	// Fast runs the bug in `go test ./jepsen` too, with FastTimeLimit and
+	// a faster fault schedule (1s quiet, 3s hold).
+	Fast          bool
+	FastTimeLimit time.Duration
+}
+
+// PlantedBugs is the catalog, one entry per planted bug.
+var PlantedBugs = []PlantedBug{
+	{
+		Tag: "graft_bug_skip_base_check", Class: "commit path",
+		What:     "Apply ignores a commit's base: a stale commit lands on the head (lost update)",
+		Workload: "register", Nemeses: []string{"partition-leader"}, Checker: "linearizable",
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 6 * time.Second,
+	},
+	{
+		Tag: "graft_bug_skip_base_check", Class: "commit path",
+		What:     "Apply ignores a commit's base: transfers on stale balances break the total",
+		Workload: "bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "bank",
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 6 * time.Second,
+	},
+	{
+		Tag: "graft_bug_ignore_commit_hash", Class: "commit path",
+		What:     "idempotency ignores the hash: a different commit on a taken base is answered as a duplicate of the one there",
+		Workload: "register", Nemeses: []string{"partition-leader"}, Checker: "linearizable",
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 6 * time.Second,
+	},
+	{
+		Tag: "graft_bug_ignore_upload_error", Class: "flush path",
+		What:     "a failed segment upload does not stop the round: the log record is written, the buffer trimmed, the pages lost",
+		Workload: "register", Nemeses: []string{"s3-errors"}, Checker: "bucket",
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 12 * time.Second,
+	},
+	{
+		Tag: "graft_bug_trim_before_upload", Class: "flush path",
+		What:     "the round's end (the trim) is committed before its uploads: an upload that then fails loses the commits",
+		Workload: "register", Nemeses: []string{"s3-reset"}, Checker: "bucket",
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 12 * time.Second,
+	},
+}
