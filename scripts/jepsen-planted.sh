@@ -4,13 +4,13 @@
 # into bin/planted/, run the bug's matrix row for every seed in SEEDS
 # (default "1 2 3") for its time limit (TIME_LIMIT overrides), and check
 # that the bug's checker answered false. Reports go to
-# jepsen-out/planted-TIME/, with planted.md giving each bug's detection
+# jepsen-out/planted-TIME/ (OUT=), with planted.md giving each bug's detection
 # rate. Exits 1 if a bug was caught in fewer than 2 of 3 runs (two thirds
 # of the seeds, rounded up).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seeds=${SEEDS:-1 2 3}
-out=jepsen-out/planted-$(date +%Y%m%d-%H%M%S)
+out=${OUT:-jepsen-out/planted-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out" bin/planted
 go build -o bin/graft ./cmd/graft || exit 2
 catalog=$(bin/graft jepsen --list-planted) || exit 2
