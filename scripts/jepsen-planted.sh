@@ -3,7 +3,7 @@
 # --list-planted, from jepsen/planted.go), build graft with the bug's tag
 # into bin/planted/, run the bug's matrix row for every seed in SEEDS
 # (default "1 2 3") for its time limit (TIME_LIMIT overrides), and check
-# that the bug's checker answered false. Reports go to
+# that the bug's checker answered false (BUGS="tag ..." runs only those). Reports go to
 # jepsen-out/planted-TIME/ (OUT=), with planted.md giving each bug's detection
 # rate. Exits 1 if a bug was caught in fewer than 2 of 3 runs (two thirds
 # of the seeds, rounded up).
@@ -22,6 +22,7 @@ need=$(((2 * nseeds + 2) / 3))
 } >"$out/planted.md"
 worst=0
 while IFS=$'\t' read -r tag class workload nemeses chk limit; do
+  if [[ -n ${BUGS:-} && " $BUGS " != *" $tag "* ]]; then continue; fi
   bin=bin/planted/graft-$tag
   go build -tags "$tag" -o "$bin" ./cmd/graft || exit 2
   caught=0

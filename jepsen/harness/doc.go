@@ -19,6 +19,10 @@
 // its client proxy (ClientEndpoints); the nodes reach the object store
 // through one proxy (ObjectStoreURL). Endpoints and DirectObjectStoreURL
 // bypass the proxies, for the harness itself and for final checks.
+// Object-store faults are either on that proxy (S3: blackhole, reset;
+// S3Delay; S3Rate: a slow body) or in the store itself, which runs with
+// --fault-admin: S3Errors makes it answer HTTP 500 or 503 (see
+// objstore/fakes3), set at its real address.
 //
 //	BINARY node --id n1 --dir DIR/n1 --raft-addr R1 --api-addr A1 --bootstrap \
 //	    --peer n1,R1,A1 --peer n2,R2,A2 --peer n3,R3,A3 \
