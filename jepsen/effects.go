@@ -351,17 +351,18 @@ func (t tracked) Kill(i int) error {
 // effectsOf says what each fault window caused.
 func effectsOf(windows []nemesis.Window, samples []sample, spans []exposure, ops []history.Op, nodeIDs []string) []report.Effect {
 	var out []report.Effect
+	pairs := history.Pairs(ops)
 	for k, w := range windows {
 		until := w.End + effectsSettle
 		if k+1 < len(windows) && windows[k+1].Start < until {
 			until = max(w.End, windows[k+1].Start)
 		}
-		out = append(out, effectOf(w, until, samples, spans, ops, nodeIDs))
+		out = append(out, effectOf(w, until, samples, spans, pairs, nodeIDs))
 	}
 	return out
 }
 
-func effectOf(w nemesis.Window, until time.Duration, samples []sample, spans []exposure, ops []history.Op, nodeIDs []string) report.Effect {
+func effectOf(w nemesis.Window, until time.Duration, samples []sample, spans []exposure, pairs [][2]history.Op, nodeIDs []string) report.Effect {
 	e := report.Effect{
 		Nemesis: w.Name, Mode: nemesis.S3Mode(w.Name, w.What), What: w.What,
 		Start: secs(w.Start), End: secs(w.End), Until: secs(until),
@@ -428,8 +429,9 @@ func effectOf(w nemesis.Window, until time.Duration, samples []sample, spans []e
 			}
 		}
 	}
-	for _, op := range ops {
-		if op.Type == history.Invoke || op.Time < w.Start || op.Time > until {
+	for _, p := range pairs {
+		inv, op := p[0], p[1]
+		if op.Time < w.Start || op.Time > until { // incomplete ones have Time -1
 			continue
 		}
 		switch op.Type {
@@ -438,8 +440,10 @@ func effectOf(w nemesis.Window, until time.Duration, samples []sample, spans []e
 			if op.F == "commit" {
 				break
 			}
+			// Sent and answered while the node was cut off or stopped:
+			// it answered on its own.
 			for _, x := range mine {
-				if x.Node == op.Node && op.Time >= x.From && op.Time <= x.To {
+				if x.Node == op.Node && inv.Time >= x.From && op.Time <= x.To {
 					if x.Kind == kindNames[kindPaused] {
 						e.ReadsFromPaused++
 					} else {

@@ -134,6 +134,8 @@ func TestEffectsOf(t *testing.T) {
 	ops := []history.Op{
 		{Process: 1, Type: history.Invoke, F: "read", Node: 0, Time: sec(10.5)},
 		{Process: 1, Type: history.OK, F: "read", Node: 0, Time: sec(11)}, // answered by isolated n1
+		{Process: 3, Type: history.Invoke, F: "read", Node: 0, Time: sec(9.9)},
+		{Process: 3, Type: history.OK, F: "read", Node: 0, Time: sec(10.2)}, // sent before the cut
 		{Process: 2, Type: history.Invoke, F: "commit", Node: 1, Time: sec(10.5)},
 		{Process: 2, Type: history.Info, F: "commit", Node: 1, Time: sec(11.5), Error: "unavailable: no leader"},
 	}
@@ -151,7 +153,7 @@ func TestEffectsOf(t *testing.T) {
 	if pl.LeaderChanges != 1 || pl.TermBefore != 2 || pl.TermAfter != 3 || pl.NoEffect != "" {
 		t.Errorf("partition-leader: %+v", pl)
 	}
-	if pl.ReadsFromIsolated != 1 || pl.UnknownOutcomes != 1 || pl.ErrorsByCode["unavailable"] != 1 {
+	if pl.ReadsFromIsolated != 1 || pl.OpsOK != 2 || pl.UnknownOutcomes != 1 || pl.ErrorsByCode["unavailable"] != 1 {
 		t.Errorf("partition-leader history counts: %+v", pl)
 	}
 	if !slices.Equal(pl.Exposed, []string{"n1 isolated"}) {

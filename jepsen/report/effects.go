@@ -53,8 +53,8 @@ type Effect struct {
 	ErrorsByCode    map[string]int `json:"errors_by_code,omitempty"`
 
 	// Exposed are the nodes the fault isolated (cut from a majority) or
-	// paused; ReadsFromIsolated and ReadsFromPaused count the reads
-	// answered ok by such a node while it was so.
+	// paused; ReadsFromIsolated and ReadsFromPaused count the reads sent
+	// to such a node and answered ok, both while it was so.
 	Exposed           []string `json:"exposed,omitempty"`
 	ReadsFromIsolated int      `json:"reads_answered_by_isolated_node"`
 	ReadsFromPaused   int      `json:"reads_answered_by_paused_node"`
