@@ -88,10 +88,11 @@ func (m *metrics) observeCommit(outcome string, d time.Duration) {
 // meteredFSM records group-commit batch sizes around the FSM.
 type meteredFSM struct {
 	*fsm.FSM
-	m *metrics
+	n *Node
 }
 
 func (f *meteredFSM) ApplyBatch(logs []*raft.Log) []any {
-	f.m.applyBatch.Observe(float64(len(logs)))
+	runHook(f.n.hook().beforeApply)
+	f.n.metrics.applyBatch.Observe(float64(len(logs)))
 	return f.FSM.ApplyBatch(logs)
 }

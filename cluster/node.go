@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -67,6 +68,8 @@ type Node struct {
 	wg      sync.WaitGroup
 	closeMu sync.Mutex
 	closed  bool
+
+	hooks atomic.Pointer[testHooks] // test seams; nil outside tests
 }
 
 // Open starts a node: Raft with its durable log, the leadership watcher
@@ -217,7 +220,7 @@ func (n *Node) openRaft() error {
 			n.log.Info("bootstrapped new cluster", "peers", len(conf.Servers))
 		}
 	}
-	r, err := raft.NewRaft(rc, &meteredFSM{FSM: n.fsm, m: n.metrics}, logs, store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, &meteredFSM{FSM: n.fsm, n: n}, logs, store, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}

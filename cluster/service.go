@@ -250,6 +250,16 @@ func (s *volumeService) WatchVolume(ctx context.Context, req *connect.Request[gr
 	}
 }
 
+// waitRecovered waits until the cluster has recovered its volumes from
+// the object store (only a new cluster's first moments).
+func (n *Node) waitRecovered(ctx context.Context) error {
+	if n.fsm.Recovered() {
+		return nil
+	}
+	runHook(n.hook().recoveryWait)
+	return n.fsm.WaitRecovered(ctx)
+}
+
 // readCtx bounds a read that has no deadline by MaxReadWait.
 func (n *Node) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok || n.cfg.Limits.MaxReadWait <= 0 {
@@ -262,7 +272,7 @@ func (n *Node) readCtx(ctx context.Context) (context.Context, context.CancelFunc
 // Every level first waits for recovery from the object store (only a new
 // cluster's first moments), so no read reports a recovered volume as empty.
 func (n *Node) readBarrier(ctx context.Context, c graftv1.Consistency, vid volume.ID, minLSN uint64) error {
-	if err := n.fsm.WaitRecovered(ctx); err != nil {
+	if err := n.waitRecovered(ctx); err != nil {
 		return fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNoLeader, err)
 	}
 	switch c {
