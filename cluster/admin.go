@@ -307,8 +307,8 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Re
 }
 
 // Flush flushes everything acknowledged before the call to the object
-// store and returns once it is durable there. The leader does the work;
-// followers forward.
+// store and returns once it is durable there. The leader does the work,
+// after making its state current (see Node.flushAll); followers forward.
 func (s *clusterService) Flush(ctx context.Context, req *connect.Request[graftv1.FlushRequest]) (*connect.Response[graftv1.FlushResponse], error) {
 	if s.n.flusher == nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("flush: this node has no object store configured (start it with --object-store)"))
@@ -320,7 +320,7 @@ func (s *clusterService) Flush(ctx context.Context, req *connect.Request[graftv1
 	if lc != nil {
 		return lc.Flush(ctx, forwarded(req, s.n.cfg.ID))
 	}
-	if err := s.n.flusher.FlushAll(ctx); err != nil {
+	if err := s.n.flushAll(ctx); err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
 	return connect.NewResponse(&graftv1.FlushResponse{}), nil

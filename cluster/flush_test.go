@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -434,4 +435,72 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A new leader whose FSM has not yet applied what the previous leader
+// acknowledged must not take its flush target from that state: Flush
+// answers only once everything acknowledged before the call is in the
+// bucket. The seam holds the new leader's FSM (it keeps receiving the log)
+// until the flush waits for the leader barrier.
+func TestCluster_FlushWaitsForLeaderBarrier(t *testing.T) {
+	url := s3test.URL(t)
+	c := clustertest.Start(t, 3, withStore(url, 0), func(_ int, cfg *cluster.Config) {
+		cfg.FlushOnLeave = 0 // the old leader must not flush on handing over
+	})
+	ctx := testCtx(t)
+	a := c.WaitLeader()
+	b := (a + 1) % len(c.Nodes)
+	ch := newChain()
+	ch.commit(t, ctx, c.Client(a))
+	if err := c.Client(a).Flush(ctx); err != nil {
+		t.Fatalf("first flush: %v", err)
+	}
+	waitFor(t, func() bool { return c.Nodes[b].FSM().History(ch.vid).Flushed == 1 })
+
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unhold := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unhold) // before the cluster's cleanup closes the nodes
+	waiting := make(chan struct{}, 1)
+	c.Nodes[b].SetHooks(cluster.Hooks{
+		BeforeApply: func() { <-release },
+		BarrierWait: func() {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		},
+	})
+	ch.commit(t, ctx, c.Client(a)) // acknowledged by a and the third node; b holds it unapplied
+	if err := transfer(t, ctx, c, a, b); err != nil {
+		t.Fatalf("transfer to the held node: %v", err)
+	}
+	flushed := make(chan error, 1)
+	go func() {
+		_, err := c.Client(b).Cluster(0).Flush(ctx, connect.NewRequest(&graftv1.FlushRequest{}))
+		flushed <- err
+	}()
+	var err error
+	select {
+	case err = <-flushed: // answered while b's FSM was still behind
+	case <-waiting:
+		unhold()
+		err = <-flushed
+	}
+	if err != nil {
+		t.Fatalf("flush on the new leader: %v", err)
+	}
+	store, err := objstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	objs, err := store.List(ctx, "volumes/"+ch.vid.String()+"/log/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 || !strings.HasSuffix(objs[1].Key, fmt.Sprintf("/%020d", 2)) {
+		t.Fatalf("flush succeeded with %d log records in the bucket, want 2: lsn 2, acknowledged before the flush, is not durable", len(objs))
+	}
+	unhold()
 }

@@ -337,9 +337,27 @@ func (n *Node) flushBeforeLeaving(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.FlushOnLeave)
 	defer cancel()
-	if err := n.flusher.FlushAll(ctx); err != nil {
+	if err := n.flushAll(ctx); err != nil {
 		n.log.Warn("flush before handing over leadership", "err", err)
 	}
+}
+
+// flushAll flushes everything acknowledged before the call, on the
+// leader. The flusher takes its target from this node's FSM, which on a new
+// leader may still lag behind what earlier leaders acknowledged; so first
+// the state is made current as for a linearizable read (the term's barrier
+// applied, leadership confirmed, the FSM applied up to that read index).
+// A deposed leader that does not know it yet fails there too, instead of
+// answering success from an old state.
+func (n *Node) flushAll(ctx context.Context) error {
+	idx, err := n.leaderReadIndex(ctx)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if err := n.waitApplied(ctx, idx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return n.flusher.FlushAll(ctx)
 }
 
 // watchRemoval notices when Raft shuts itself down (ShutdownOnRemove: the
