@@ -48,6 +48,17 @@ func toConnect(log *slog.Logger, err error) error {
 			"%w; retry in about %ds, once the buffer drains to the object store", err, retryAfterSeconds))
 		e.Meta().Set("Retry-After", fmt.Sprint(retryAfterSeconds))
 		return e
+	case errors.Is(err, ErrUnknownOutcome):
+		// Before the object-store cases: a commit whose retry could not be
+		// told from a stale one because its log record could not be read
+		// (missing, corrupt, store down) has an unknown outcome. A definite
+		// code such as data_loss would tell the client it failed (and stop
+		// its retries) while it may have landed.
+		if errors.Is(err, objstore.ErrNotFound) || errors.Is(err, flusher.ErrLayout) {
+			log.Error("log record of a flushed commit unreadable; its retries get unavailable", "err", err)
+		}
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf(
+			"%w; the commit may or may not have been applied: retry with the same content", err))
 	case errors.Is(err, flusher.ErrConflict):
 		log.Error("flush conflict", "err", err)
 		return connect.NewError(connect.CodeDataLoss, fmt.Errorf(
@@ -67,9 +78,6 @@ func toConnect(log *slog.Logger, err error) error {
 		return connect.NewError(connect.CodeOutOfRange, err)
 	case errors.Is(err, fsm.ErrNotBuffered):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, ErrUnknownOutcome):
-		return connect.NewError(connect.CodeUnavailable, fmt.Errorf(
-			"%w; the commit may or may not have been applied: retry with the same content", err))
 	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w; retry shortly", err))
 	case errors.Is(err, context.DeadlineExceeded):

@@ -20,6 +20,7 @@ import (
 	"github.com/graft-cluster/graft/cluster/clustertest"
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/objstore/s3test"
+	"github.com/graft-cluster/graft/segment"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -503,4 +504,48 @@ func TestCluster_FlushWaitsForLeaderBarrier(t *testing.T) {
 		t.Fatalf("flush succeeded with %d log records in the bucket, want 2: lsn 2, acknowledged before the flush, is not durable", len(objs))
 	}
 	unhold()
+}
+
+// A retry whose base+1 is flushed is answered from the log record. When
+// that record cannot be read (here: deleted behind the cluster's back) the
+// leader cannot tell a retry from a stale commit: the outcome is unknown,
+// answered unavailable (clients retry), never data_loss (clients give up,
+// and would report as failed a commit that landed). Reads of the lost
+// LSNs are data_loss: that data is gone.
+func TestCluster_RetryOfFlushedCommitWithoutRecord(t *testing.T) {
+	url := s3test.URL(t)
+	c := clustertest.Start(t, 3, withStore(url, 0))
+	ctx := testCtx(t)
+	l := c.WaitLeader()
+	cl := c.Client(l)
+	ch := newChain()
+	ch.commit(t, ctx, cl)
+	ch.commit(t, ctx, cl)
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store, err := objstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Delete(ctx, segment.LogKey(ch.vid, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var pages []*graftv1.Page
+	for _, p := range ch.pages[1] {
+		pages = append(pages, &graftv1.Page{Idx: uint32(p.Idx), Data: p.Data})
+	}
+	_, err = cl.Volume(0).Commit(ctx, connect.NewRequest(&graftv1.CommitRequest{
+		Vid: ch.vid.String(), BaseLsn: 0, PageCount: chainPages, Pages: pages,
+	}))
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("retry of lsn 1 with its log record missing: %v, want unavailable", err)
+	}
+	_, err = cl.Volume(0).ReadPages(ctx, connect.NewRequest(&graftv1.ReadPagesRequest{
+		Vid: ch.vid.String(), Lsn: 1, Pages: []uint32{1},
+	}))
+	if connect.CodeOf(err) != connect.CodeDataLoss {
+		t.Fatalf("read of lsn 1 with its log record missing: %v, want data_loss", err)
+	}
 }

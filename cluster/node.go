@@ -30,7 +30,10 @@ var (
 	ErrNotLeader = errors.New("cluster: not leader")
 	// ErrUnknownOutcome means a proposal may or may not have committed
 	// (leadership lost, shutdown, or the caller's deadline passed while it
-	// was in flight). Retrying with the same content is safe.
+	// was in flight), or that a retry of a flushed commit could not be told
+	// from a stale commit because its log record could not be read (store
+	// down, record missing or corrupt). Retrying with the same content is
+	// safe. It maps to unavailable whatever it wraps.
 	ErrUnknownOutcome = errors.New("cluster: outcome unknown")
 	// ErrClosed means the node is shutting down.
 	ErrClosed = errors.New("cluster: node closed")
