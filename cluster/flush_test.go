@@ -549,3 +549,66 @@ func TestCluster_RetryOfFlushedCommitWithoutRecord(t *testing.T) {
 		t.Fatalf("read of lsn 1 with its log record missing: %v, want data_loss", err)
 	}
 }
+
+// On a new cluster recovering from a bucket, WatchVolume's first message
+// is the recovered head, never 0 for a volume the bucket holds. S3 stays
+// down (so recovery cannot finish) until the watch waits for recovery.
+func TestCluster_WatchVolumeWaitsForRecovery(t *testing.T) {
+	var sw s3Switch
+	srv := s3test.StartHandler(t, sw.wrap)
+	url := srv.URL("watch-recover")
+	c := clustertest.Start(t, 3, withStore(url, 0))
+	ctx := testCtx(t)
+	ch := newChain()
+	for range 3 {
+		ch.commit(t, ctx, c.Client(0, 1, 2))
+	}
+	if err := c.Client(0, 1, 2).Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Nodes {
+		c.Stop(i)
+	}
+
+	sw.down.Store(true)
+	t.Cleanup(func() { sw.down.Store(false) })
+	c2 := clustertest.Start(t, 3, withStore(url, 0))
+	waiting := make(chan struct{}, 1)
+	c2.Nodes[0].SetHooks(cluster.Hooks{RecoveryWait: func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}})
+	type first struct {
+		msg *graftv1.WatchVolumeResponse
+		err error
+	}
+	got := make(chan first, 1)
+	go func() {
+		stream, err := c2.Client(0).Volume(0).WatchVolume(ctx, connect.NewRequest(&graftv1.WatchVolumeRequest{Vid: ch.vid.String()}))
+		if err != nil {
+			got <- first{err: err}
+			return
+		}
+		defer stream.Close()
+		if !stream.Receive() {
+			got <- first{err: stream.Err()}
+			return
+		}
+		got <- first{msg: stream.Msg()}
+	}()
+	var f first
+	select {
+	case f = <-got: // answered while recovery could not finish
+	case <-waiting:
+		sw.down.Store(false)
+		f = <-got
+	}
+	if f.err != nil {
+		t.Fatalf("watch: %v", f.err)
+	}
+	if lsn := volume.LSN(f.msg.GetSnapshot().GetLsn()); lsn != ch.head {
+		t.Fatalf("first head of a recovered volume is lsn %d, want %d (the bucket's head)", lsn, ch.head)
+	}
+}

@@ -224,11 +224,16 @@ func (s *volumeService) ReadPages(ctx context.Context, req *connect.Request[graf
 
 // WatchVolume streams the volume's head: the current head at once (which
 // also flushes the response headers, so the client's call returns), then
-// one message each time the head advances on this node.
+// one message each time the head advances on this node. On a new cluster
+// the first message waits for recovery from the object store, so a volume
+// the bucket holds is never reported at head 0.
 func (s *volumeService) WatchVolume(ctx context.Context, req *connect.Request[graftv1.WatchVolumeRequest], stream *connect.ServerStream[graftv1.WatchVolumeResponse]) error {
 	vid, err := parseVID(req.Msg.GetVid())
 	if err != nil {
 		return err
+	}
+	if err := s.n.waitRecovered(ctx); err != nil {
+		return toConnect(s.n.log, fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNoLeader, err))
 	}
 	head := s.n.fsm.Head(vid)
 	if err := stream.Send(&graftv1.WatchVolumeResponse{Snapshot: snapshotProto(head)}); err != nil {
