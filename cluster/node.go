@@ -72,6 +72,12 @@ type Node struct {
 	closeMu sync.Mutex
 	closed  bool
 
+	// streams ends long-lived response streams (WatchVolume) when Close
+	// starts: http.Server.Shutdown waits for handlers but never cancels
+	// their contexts. Cancelled with ErrClosed as the cause.
+	streams     context.Context
+	stopStreams context.CancelCauseFunc
+
 	hooks atomic.Pointer[testHooks] // test seams; nil outside tests
 }
 
@@ -89,12 +95,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{}), removed: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.streams, n.stopStreams = context.WithCancelCause(context.Background())
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry, n)
 	ok := false
 	defer func() {
 		if !ok {
 			n.cancel()
+			n.stopStreams(ErrClosed)
 			n.closeResources()
 		}
 	}()
@@ -458,6 +466,7 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 	}
 	var errs []error
+	n.stopStreams(ErrClosed) // Shutdown would wait for every stream's own deadline
 	if err := n.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown api: %w", err))
 	}
@@ -511,6 +520,18 @@ func (n *Node) voters() int {
 	return c
 }
 
+// streamCtx returns ctx for a long-lived response stream: it also ends,
+// with ErrClosed as its cause, when the node starts closing. The returned
+// func releases it.
+func (n *Node) streamCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(n.streams, func() { cancel(context.Cause(n.streams)) })
+	return ctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
+
 // waitFuture waits for a raft future or ctx, whichever ends first. Raft
 // futures cannot be cancelled: on ctx expiry the operation may still
 // complete.
@@ -548,6 +569,7 @@ func (n *Node) Abort() error {
 	n.closed = true
 	n.closeMu.Unlock()
 	n.cancel()
+	n.stopStreams(ErrClosed)
 	n.http.Close()
 	err := n.raft.Shutdown().Error()
 	n.wg.Wait()

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -226,13 +227,19 @@ func (s *volumeService) ReadPages(ctx context.Context, req *connect.Request[graf
 // also flushes the response headers, so the client's call returns), then
 // one message each time the head advances on this node. On a new cluster
 // the first message waits for recovery from the object store, so a volume
-// the bucket holds is never reported at head 0.
+// the bucket holds is never reported at head 0. A closing node ends the
+// stream with unavailable.
 func (s *volumeService) WatchVolume(ctx context.Context, req *connect.Request[graftv1.WatchVolumeRequest], stream *connect.ServerStream[graftv1.WatchVolumeResponse]) error {
 	vid, err := parseVID(req.Msg.GetVid())
 	if err != nil {
 		return err
 	}
+	ctx, done := s.n.streamCtx(ctx)
+	defer done()
 	if err := s.n.waitRecovered(ctx); err != nil {
+		if errors.Is(context.Cause(ctx), ErrClosed) {
+			return toConnect(s.n.log, ErrClosed)
+		}
 		return toConnect(s.n.log, fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNoLeader, err))
 	}
 	head := s.n.fsm.Head(vid)
@@ -243,8 +250,11 @@ func (s *volumeService) WatchVolume(ctx context.Context, req *connect.Request[gr
 	for {
 		head, err := s.n.fsm.WaitLSN(ctx, vid, since+1)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil // the client went away or the node is stopping
+			switch {
+			case errors.Is(context.Cause(ctx), ErrClosed):
+				return toConnect(s.n.log, ErrClosed) // unavailable: watch another node
+			case ctx.Err() != nil:
+				return nil // the client went away or its deadline passed
 			}
 			return toConnect(s.n.log, err)
 		}
