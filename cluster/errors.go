@@ -12,6 +12,7 @@ import (
 	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/segment"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -61,6 +62,9 @@ func toConnect(log *slog.Logger, err error) error {
 			conflict.VID, conflict.Key, conflict.Reason))
 	case errors.Is(err, flusher.ErrForeignBucket), errors.Is(err, flusher.ErrNotQuarantined):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, segment.ErrCorrupt):
+		log.Error("corrupt object in the object store", "err", err)
+		return connect.NewError(connect.CodeDataLoss, fmt.Errorf("flushed data in the object store is corrupt: %w", err))
 	case errors.Is(err, flusher.ErrLayout):
 		log.Error("object store layout violated", "err", err)
 		return connect.NewError(connect.CodeDataLoss, err)
