@@ -136,6 +136,15 @@ type Config struct {
 	// object store: nothing is flushed, and the buffer limits bound how much
 	// a node accepts. Default empty.
 	ObjectStore string
+	// AdoptBucket lets this cluster take over an object-store prefix whose
+	// identity object names another cluster (or does not parse): its leader
+	// overwrites the object with this cluster's ID instead of refusing to
+	// flush, recover or collect garbage there. For an operator who knows the
+	// other cluster is gone; set it on every node (whichever leads acts),
+	// and remove it once the cluster has started. A new cluster with empty
+	// Raft state adopts an existing prefix's identity without it (disaster
+	// recovery). Default false.
+	AdoptBucket bool
 	// Flush tunes the flusher (used with ObjectStore).
 	Flush flusher.Config
 	// Cache bounds the caches of flushed history (used with ObjectStore).

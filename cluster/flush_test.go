@@ -403,12 +403,19 @@ func recoverFromBucket(t *testing.T, url string) {
 	if err := cl.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	oldID := c.Nodes[c.WaitLeader()].FSM().ClusterID()
 	for i := range c.Nodes {
 		c.Stop(i)
 	}
 
 	c2 := clustertest.Start(t, 3, withStore(url, 0))
 	cl2 := c2.Client(0, 1, 2)
+	// The new cluster adopts the bucket's identity (disaster recovery).
+	l := c2.WaitLeader()
+	waitFor(t, func() bool { return c2.Nodes[l].FSM().Recovered() })
+	if got := c2.Nodes[l].FSM().ClusterID(); got == "" || got != oldID {
+		t.Fatalf("recovered cluster id %q, the bucket's %q", got, oldID)
+	}
 	for _, ch := range chains {
 		snap, err := cl2.Snapshot(ctx, ch.vid, 0, client.ReadOptions{})
 		if err != nil || snap.LSN != ch.head || snap.PageCount != chainPages {

@@ -37,6 +37,9 @@ var (
 	ErrUnknownOutcome = errors.New("cluster: outcome unknown")
 	// ErrClosed means the node is shutting down.
 	ErrClosed = errors.New("cluster: node closed")
+	// ErrStoreNotReady means this leader has not yet fenced and recovered
+	// its object store, so it does not flush yet.
+	ErrStoreNotReady = errors.New("cluster: the leader is still preparing the object store (identity check, recovery)")
 )
 
 // Node is one member of a graft cluster: a Raft replica of the FSM plus the
@@ -61,6 +64,9 @@ type Node struct {
 	flusher  *flusher.Flusher // nil without an object store
 
 	mu        sync.Mutex
+	storeErr  error              // why this leader cannot use the object store; nil when it can
+	storeOK   bool               // this leader fenced and recovered the object store
+	leadGen   uint64             // counts startLeading calls
 	readyTerm uint64             // term whose barrier has been applied; 0 = none
 	readyCh   chan struct{}      // closed when readyTerm changes
 	leading   context.CancelFunc // ends the leader's background work; nil when not leading
@@ -302,20 +308,29 @@ func (n *Node) startLeading() {
 	ctx, cancel := context.WithCancel(n.ctx)
 	n.mu.Lock()
 	n.leading = cancel
+	n.leadGen++
+	gen := n.leadGen
 	n.mu.Unlock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		backoff := 100 * time.Millisecond
 		for {
-			err := flusher.Recover(ctx, n.fsm, n.objects, n.reader, proposer{n}, n.log)
+			err := n.prepareStore(ctx)
+			n.setStoreErr(gen, err)
 			if err == nil {
 				break
 			}
 			if ctx.Err() != nil {
 				return
 			}
-			n.log.Warn("recovery from the object store failed; commits wait for it", "err", err, "retry_in", backoff)
+			if errors.Is(err, flusher.ErrForeignBucket) {
+				n.log.Error("the object store is fenced to another cluster: this leader does not recover, flush or collect garbage there (commits wait for recovery or fill the buffer)", "err", err, "retry_in", backoff)
+			} else if n.fsm.Recovered() {
+				n.log.Warn("object store check at leadership start failed; flushing waits for it", "err", err, "retry_in", backoff)
+			} else {
+				n.log.Warn("recovery from the object store failed; commits wait for it", "err", err, "retry_in", backoff)
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -329,10 +344,37 @@ func (n *Node) startLeading() {
 	}()
 }
 
+// prepareStore fences the object store to this cluster, then recovers
+// from it (once per cluster), before the flusher may run.
+func (n *Node) prepareStore(ctx context.Context) error {
+	if err := flusher.EnsureIdentity(ctx, n.fsm, n.objects, proposer{n}, n.cfg.AdoptBucket, n.log); err != nil {
+		return err
+	}
+	return flusher.Recover(ctx, n.fsm, n.objects, n.reader, proposer{n}, n.log)
+}
+
+// setStoreErr records the outcome of prepareStore for the leadership gen
+// (ignored if leadership has changed since).
+func (n *Node) setStoreErr(gen uint64, err error) {
+	n.mu.Lock()
+	if gen == n.leadGen && n.leading != nil {
+		n.storeErr, n.storeOK = err, err == nil
+	}
+	n.mu.Unlock()
+}
+
+// storeError says why this leader cannot use the object store, or nil.
+func (n *Node) storeError() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.storeErr
+}
+
 func (n *Node) stopLeading() {
 	n.mu.Lock()
 	cancel := n.leading
 	n.leading = nil
+	n.storeErr, n.storeOK = nil, false
 	n.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -360,7 +402,19 @@ func (n *Node) flushBeforeLeaving(ctx context.Context) {
 // applied, leadership confirmed, the FSM applied up to that read index).
 // A deposed leader that does not know it yet fails there too, instead of
 // answering success from an old state.
+//
+// It also waits until this leader has fenced and recovered the object
+// store: until then ErrStoreNotReady, or the reason the store is refused.
 func (n *Node) flushAll(ctx context.Context) error {
+	n.mu.Lock()
+	ok, serr := n.storeOK, n.storeErr
+	n.mu.Unlock()
+	switch {
+	case serr != nil:
+		return serr
+	case !ok:
+		return ErrStoreNotReady
+	}
 	idx, err := n.leaderReadIndex(ctx)
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
