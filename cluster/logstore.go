@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // Raft log stores (RaftTuning.LogStore).
@@ -19,8 +18,9 @@ const (
 	// two fdatasyncs (data, then meta page).
 	LogStoreBolt = "bolt"
 	// LogStoreWAL is hashicorp/raft-wal: append-only segment files; every
-	// append costs one fdatasync. For benchmarks only: v0.4.0 cannot reopen
-	// a log whose tail was truncated (see TestRaftWAL_TailTruncationBug).
+	// append costs one fdatasync. v0.4.2 or later: v0.4.0 could not reopen
+	// a log whose tail was truncated (TestOpenLogStore_WALTailTruncation)
+	// and leaked its meta DB's file lock on Close (TestOpenLogStore_WALReopen).
 	LogStoreWAL = "wal"
 )
 
@@ -68,28 +68,12 @@ func OpenLogStore(dir string, t RaftTuning) (RaftStore, error) {
 		if err := os.MkdirAll(wdir, 0o755); err != nil {
 			return nil, err
 		}
-		// raft-wal v0.4.0's Close leaves its bbolt meta DB open, so the
-		// file lock outlives the store and reopening the same directory in
-		// the same process (a node restarted in-process) blocks forever in
-		// flock. We own the meta DB and close it after the WAL.
-		meta := &metadb.BoltMetaDB{}
-		w, err := wal.Open(wdir, wal.WithMetaStore(meta))
+		w, err := wal.Open(wdir)
 		if err != nil {
-			_ = meta.Close()
 			return nil, err
 		}
-		return &walStore{WAL: w, meta: meta}, nil
+		return w, nil
 	default:
 		return nil, fmt.Errorf("unknown raft log store %q (want %q or %q)", t.LogStore, LogStoreBolt, LogStoreWAL)
 	}
-}
-
-// walStore closes the WAL and then its meta DB (see OpenLogStore).
-type walStore struct {
-	*wal.WAL
-	meta *metadb.BoltMetaDB
-}
-
-func (s *walStore) Close() error {
-	return errors.Join(s.WAL.Close(), s.meta.Close())
 }
