@@ -48,11 +48,16 @@ func TestCluster_LogStores(t *testing.T) {
 
 // A data directory keeps the log store it was created with: opening it
 // with the other one fails with a clear error instead of starting empty
-// (which would lose the node's log and vote).
+// (which would lose the node's log and vote). That includes a directory
+// of the old default (bolt) opened with the default configuration (wal).
 func TestOpenLogStore_Mismatch(t *testing.T) {
+	if got := cluster.DefaultConfig().Raft.LogStore; got != cluster.LogStoreWAL {
+		t.Fatalf("default log store %q, want %q", got, cluster.LogStoreWAL)
+	}
 	for _, tc := range []struct{ wrote, open string }{
 		{cluster.LogStoreBolt, cluster.LogStoreWAL},
 		{cluster.LogStoreWAL, cluster.LogStoreBolt},
+		{cluster.LogStoreBolt, ""},
 	} {
 		dir := t.TempDir()
 		s, err := cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: tc.wrote})
