@@ -87,15 +87,12 @@ type RaftTuning struct {
 	// TrailingLogs are the log entries kept after a snapshot, so a briefly
 	// lagging follower catches up from the log. Default 2048.
 	TrailingLogs uint64
-	// LogStore is the Raft log store: "bolt" (raft-boltdb/v2, two
-	// fdatasyncs per append) or "wal" (hashicorp/raft-wal, one). Default
-	// "bolt". wal is faster (graft bench compare: 0.70x bolt's p50 with
-	// one client, 1.49x its commits/s with 64) but v0.4.0, its latest
-	// release, cannot reopen a log whose tail Raft truncated
-	// (hashicorp/raft-wal#31; fixed by #33, unreleased): a follower that
-	// dropped uncommitted entries after a leader change fails to restart.
-	// The consistency suite found it (kill,kill-leader). Benchmarks only
-	// until a release has the fix; see docs/BENCHMARKS.md.
+	// LogStore is the Raft log store: "wal" (hashicorp/raft-wal, one
+	// fdatasync per append) or "bolt" (raft-boltdb/v2, two). Default "wal";
+	// empty means the default. wal is faster (graft bench compare: 0.70x
+	// bolt's p50 with one client, 1.49x its commits/s with 64; see
+	// docs/BENCHMARKS.md). A data directory keeps the store it was created
+	// with: opening it with the other fails with ErrLogStoreMismatch.
 	LogStore string
 	// NoSync turns off fsync of the Raft log. Only for benchmarks that
 	// measure its cost; never in production. Default false.
@@ -194,7 +191,7 @@ func DefaultConfig() Config {
 			SnapshotInterval:   30 * time.Second,
 			SnapshotThreshold:  4096,
 			TrailingLogs:       2048,
-			LogStore:           LogStoreBolt,
+			LogStore:           LogStoreWAL,
 		},
 		ForwardTimeout: 10 * time.Second,
 		RaftLogLevel:   "warn",

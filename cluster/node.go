@@ -201,9 +201,6 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	n.store = store
-	if n.cfg.Raft.LogStore == LogStoreWAL {
-		n.log.Warn("raft log store wal is for benchmarks only: raft-wal v0.4.0 cannot reopen a log whose tail Raft truncated (hashicorp/raft-wal#31), so this node may fail to restart after a leader change")
-	}
 	logs, err := raft.NewLogCache(LogCacheEntries, store)
 	if err != nil {
 		return fmt.Errorf("create log cache: %w", err)

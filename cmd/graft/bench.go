@@ -28,7 +28,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func benchCommit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench commit", "bench commit [--clients N] [--duration D] [--pages P] [--endpoint URL[,URL...]] [--json]", stderr)
-	endpoints := fs.String("endpoint", "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003", "cluster endpoint(s), comma-separated")
+	endpoints := fs.String("endpoint", defaultEndpoint("http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003"), "cluster endpoint(s), comma-separated; $"+EndpointEnv+" sets the default")
 	clients := fs.Int("clients", 1, "concurrent committers, each on its own volume, closed loop")
 	duration := fs.Duration("duration", 10*time.Second, "measured time")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up time")
