@@ -88,8 +88,9 @@ type RaftTuning struct {
 	// lagging follower catches up from the log. Default 2048.
 	TrailingLogs uint64
 	// LogStore is the Raft log store: "wal" (hashicorp/raft-wal, one
-	// fdatasync per append) or "bolt" (raft-boltdb/v2, two). Default "wal";
-	// empty means the default. wal is faster (graft bench compare: 0.70x
+	// fdatasync per append) or "bolt" (raft-boltdb/v2, two). Default
+	// empty: the store the data directory already holds, else "wal" (so a
+	// node created when bolt was the default restarts on bolt). wal is faster (graft bench compare: 0.70x
 	// bolt's p50 with one client, 1.49x its commits/s with 64; see
 	// docs/BENCHMARKS.md). A data directory keeps the store it was created
 	// with: opening it with the other fails with ErrLogStoreMismatch.
@@ -191,7 +192,7 @@ func DefaultConfig() Config {
 			SnapshotInterval:   30 * time.Second,
 			SnapshotThreshold:  4096,
 			TrailingLogs:       2048,
-			LogStore:           LogStoreWAL,
+			LogStore:           "",
 		},
 		ForwardTimeout: 10 * time.Second,
 		RaftLogLevel:   "warn",

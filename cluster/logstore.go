@@ -24,6 +24,9 @@ const (
 	// two fdatasyncs (data, then meta page). The default before wal; the
 	// only store that supports RaftTuning.NoSync.
 	LogStoreBolt = "bolt"
+	// DefaultLogStore is the store of a new data directory when none is
+	// configured (an existing directory keeps the store it holds).
+	DefaultLogStore = LogStoreWAL
 )
 
 // ErrLogStoreMismatch: the data directory was written by the other log
@@ -43,18 +46,23 @@ type RaftStore interface {
 }
 
 // OpenLogStore opens the configured log store under dir (t.LogStore, empty
-// for the default, and t.NoSync; the rest of t is ignored). Benchmarks open
+// for the store the directory already holds, else wal; and t.NoSync; the rest of t is ignored). Benchmarks open
 // bare Raft on exactly the store a node uses through it. The stores keep
 // their files apart (raft.db vs wal/), so a data directory written by one
 // is not silently read by the other: switching stores means a new node
 // (remove, wipe, add), as with any change of on-disk format.
 func OpenLogStore(dir string, t RaftTuning) (RaftStore, error) {
-	if t.LogStore == "" {
-		t.LogStore = DefaultConfig().Raft.LogStore
-	}
 	// A data directory written by the other store must not be mistaken
 	// for an empty one: the node would start with no log and no vote.
 	bolt, wdir := filepath.Join(dir, "raft.db"), filepath.Join(dir, "wal")
+	if t.LogStore == "" {
+		// Not chosen: keep what the directory holds (a node created when
+		// bolt was the default restarts on bolt), else the default.
+		t.LogStore = DefaultLogStore
+		if exists(bolt) && !exists(wdir) {
+			t.LogStore = LogStoreBolt
+		}
+	}
 	switch {
 	case t.LogStore == LogStoreWAL && exists(bolt) && !exists(wdir):
 		return nil, fmt.Errorf("%s holds a %q Raft log (raft.db) but the node is configured for %q: start it with --raft-log-store %s, or remove it from the cluster, wipe the directory and add it back: %w",

@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,13 +53,9 @@ func TestCluster_LogStores(t *testing.T) {
 // (which would lose the node's log and vote). That includes a directory
 // of the old default (bolt) opened with the default configuration (wal).
 func TestOpenLogStore_Mismatch(t *testing.T) {
-	if got := cluster.DefaultConfig().Raft.LogStore; got != cluster.LogStoreWAL {
-		t.Fatalf("default log store %q, want %q", got, cluster.LogStoreWAL)
-	}
 	for _, tc := range []struct{ wrote, open string }{
 		{cluster.LogStoreBolt, cluster.LogStoreWAL},
 		{cluster.LogStoreWAL, cluster.LogStoreBolt},
-		{cluster.LogStoreBolt, ""},
 	} {
 		dir := t.TempDir()
 		s, err := cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: tc.wrote})
@@ -175,5 +173,42 @@ func TestOpenLogStore_WALReopen(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("close %d: %v", i, err)
 		}
+	}
+}
+
+// Unset, the log store is what the data directory holds (a node created
+// when bolt was the default restarts on bolt), and wal for a new one.
+func TestOpenLogStore_Default(t *testing.T) {
+	if got := cluster.DefaultConfig().Raft.LogStore; got != "" {
+		t.Fatalf("default log store %q, want empty (auto)", got)
+	}
+	for _, wrote := range []string{cluster.LogStoreBolt, cluster.LogStoreWAL, ""} {
+		dir := t.TempDir()
+		s, err := cluster.OpenLogStore(dir, cluster.RaftTuning{LogStore: wrote})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StoreLog(&raft.Log{Index: 1, Term: 1, Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := wrote
+		if want == "" {
+			want = cluster.LogStoreWAL
+		}
+		if _, err := os.Stat(filepath.Join(dir, map[string]string{cluster.LogStoreBolt: "raft.db", cluster.LogStoreWAL: "wal"}[want])); err != nil {
+			t.Fatalf("new dir opened with %q: no %s store: %v", wrote, want, err)
+		}
+		s, err = cluster.OpenLogStore(dir, cluster.RaftTuning{})
+		if err != nil {
+			t.Fatalf("reopen a %s dir with the default: %v", want, err)
+		}
+		l := new(raft.Log)
+		if err := s.GetLog(1, l); err != nil || string(l.Data) != "x" {
+			t.Fatalf("reopened %s dir: entry 1 = %q, %v", want, l.Data, err)
+		}
+		s.Close()
 	}
 }

@@ -360,6 +360,33 @@ func (n *Node) setStoreErr(gen uint64, err error) {
 	n.mu.Unlock()
 }
 
+// waitStoreReady waits until this leader has fenced and recovered the
+// object store: nil then, the reason if the store was refused,
+// ErrNotLeader if leadership ended first, ErrStoreNotReady with ctx's error
+// if ctx ended first.
+func (n *Node) waitStoreReady(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n.mu.Lock()
+		ok, serr, leading := n.storeOK, n.storeErr, n.leading != nil
+		n.mu.Unlock()
+		switch {
+		case serr != nil:
+			return serr
+		case ok:
+			return nil
+		case !leading:
+			return ErrNotLeader
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrStoreNotReady, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
 // storeError says why this leader cannot use the object store, or nil.
 func (n *Node) storeError() error {
 	n.mu.Lock()
@@ -400,23 +427,17 @@ func (n *Node) flushBeforeLeaving(ctx context.Context) {
 // A deposed leader that does not know it yet fails there too, instead of
 // answering success from an old state.
 //
-// It also waits until this leader has fenced and recovered the object
-// store: until then ErrStoreNotReady, or the reason the store is refused.
+// Then it waits until this leader has fenced and recovered the object
+// store (prepareStore), or answers why the store is refused.
 func (n *Node) flushAll(ctx context.Context) error {
-	n.mu.Lock()
-	ok, serr := n.storeOK, n.storeErr
-	n.mu.Unlock()
-	switch {
-	case serr != nil:
-		return serr
-	case !ok:
-		return ErrStoreNotReady
-	}
 	idx, err := n.leaderReadIndex(ctx)
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
 	if err := n.waitApplied(ctx, idx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if err := n.waitStoreReady(ctx); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
 	return n.flusher.FlushAll(ctx)

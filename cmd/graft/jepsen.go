@@ -31,7 +31,7 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&o.Quiet, "quiet", 3*time.Second, "healthy time before each fault (jittered)")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "how long each fault lasts (jittered)")
 	fs.DurationVar(&o.OpTimeout, "op-timeout", 2*time.Second, "timeout of one client operation")
-	logStore := fs.String("raft-log-store", cluster.DefaultConfig().Raft.LogStore, "the nodes' Raft log store (graft node --raft-log-store): "+cluster.LogStoreBolt+" or "+cluster.LogStoreWAL)
+	logStore := fs.String("raft-log-store", cluster.DefaultLogStore, "the nodes' Raft log store (graft node --raft-log-store): "+cluster.LogStoreBolt+" or "+cluster.LogStoreWAL)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

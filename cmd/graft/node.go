@@ -106,7 +106,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.Raft.MaxAppendEntries, "raft-max-append-entries", cfg.Raft.MaxAppendEntries, "Raft group-commit batch: entries per log write and per AppendEntries")
 	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", cfg.Raft.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", cfg.Raft.ElectionTimeout, "Raft election timeout")
-	fs.StringVar(&cfg.Raft.LogStore, "raft-log-store", cfg.Raft.LogStore, "Raft log store: wal (hashicorp/raft-wal, 1 fdatasync per append) or bolt (raft-boltdb/v2, 2; the only one --unsafe-no-fsync works with); a data dir keeps the store it was created with (graft's default was bolt before: such a dir needs --raft-log-store bolt)")
+	fs.StringVar(&cfg.Raft.LogStore, "raft-log-store", cfg.Raft.LogStore, "Raft log store: wal (hashicorp/raft-wal, 1 fdatasync per append) or bolt (raft-boltdb/v2, 2; the only one --unsafe-no-fsync works with); default: the store the data dir holds, else wal; a dir is refused by the other store")
 	fs.BoolVar(&cfg.Raft.NoSync, "unsafe-no-fsync", false, "UNSAFE: do not fsync the Raft log (benchmarks of fsync cost only)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the API address")
 	fs.StringVar(&cfg.RaftLogLevel, "raft-log-level", cfg.RaftLogLevel, "hashicorp/raft log level: trace, debug, info, warn, error")
