@@ -138,13 +138,13 @@ func TestReader_IndexLoadDoesNotBlockWaiters(t *testing.T) {
 	}
 }
 
-// pollUntil polls cond until it holds, failing the test after 20s.
+// pollUntil polls cond until it holds, failing the test after a minute.
 func pollUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 20s")
+			t.Fatal("condition not reached within a minute")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -154,8 +154,11 @@ func (m attemptDeadline) HandleFinalize(ctx context.Context, in middleware.Final
 	})
 
 	out, md, err := next.HandleFinalize(actx, in)
-	gotFirst.Store(true) // a transport without httptrace support
 	first.Stop()
+	if !gotFirst.Swap(true) && (err == nil || isResponse(err)) {
+		// A transport without httptrace support (Config.HTTPClient).
+		s.firstByte(cs, time.Since(start))
+	}
 	if err == nil {
 		if o, ok := out.Result.(*s3.GetObjectOutput); ok && o.Body != nil {
 			n := aws.ToInt64(o.ContentLength)
