@@ -186,13 +186,13 @@ func openS3(ctx context.Context, u *url.URL, cfg Config) (Store, error) {
 	if cfg.HTTPClient != nil {
 		awsCfg.HTTPClient = cfg.HTTPClient
 	} else if bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		// Freeze it into an *http.Client, so Close can release its
-		// connections.
-		hc := bc.Freeze()
-		awsCfg.HTTPClient = hc
-		if c, ok := hc.(interface{ CloseIdleConnections() }); ok {
-			s.closeIdle = c.CloseIdleConnections
-		}
+		// An *http.Client of our own over the transport the SDK built
+		// (AWS_CA_BUNDLE applied), so Close and an attempt timeout can close
+		// its idle connections: the SDK's Freeze hides the transport behind
+		// a wrapper without CloseIdleConnections.
+		tr := bc.GetTransport()
+		awsCfg.HTTPClient = &http.Client{Transport: tr, CheckRedirect: limitedRedirect}
+		s.closeIdle = tr.CloseIdleConnections
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = defaultRegion
@@ -225,6 +225,25 @@ func openS3(ctx context.Context, u *url.URL, cfg Config) (Store, error) {
 		})
 	})
 	return s, nil
+}
+
+// limitedRedirect follows only 307 and 308 redirects, which keep the
+// method and body, as the SDK's own client does; any other 3xx reaches the
+// SDK as an error response (S3 answers a wrong region with a 301 without a
+// Location).
+func limitedRedirect(r *http.Request, via []*http.Request) error {
+	switch r.Response.StatusCode {
+	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if len(via) > 0 && via[len(via)-1].URL.Host != r.URL.Host {
+			// Like Authorization, the session token stays with its host.
+			r.Header.Del("X-Amz-Security-Token")
+		}
+		return nil
+	}
+	return http.ErrUseLastResponse
 }
 
 func (s *s3Store) check(ctx context.Context, key string) error {

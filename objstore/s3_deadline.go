@@ -181,6 +181,11 @@ func (m attemptDeadline) HandleFinalize(ctx context.Context, in middleware.Final
 		if errors.As(context.Cause(actx), &te) && !isResponse(err) {
 			s.metrics.timeouts.WithLabelValues(cs.op, te.kind).Inc()
 			err = te
+			// The pool's other connections may be as dead as this one
+			// (a middlebox lost its flows): the retry dials afresh.
+			if s.closeIdle != nil {
+				s.closeIdle()
+			}
 		}
 	}
 	return out, md, err

@@ -187,3 +187,56 @@ func TestS3_HedgedGet(t *testing.T) {
 		t.Errorf("proxy accepted %d connections, want 2 (the held one and the hedge)", n)
 	}
 }
+
+// A middlebox lost every open flow: the pooled connections are dead, new
+// ones work. After the first timeout the store drops its idle connections,
+// so the retry dials a fresh one instead of trying the next dead one.
+func TestS3_DeadPoolRecoversInOneRetry(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	p := s3test.StartProxy(t, srv.Endpoint)
+	ctx := context.Background()
+	if err := open(t, srv.URL("p")).Put(ctx, "k", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, srv.URLVia(p, "p")+"&first_byte_timeout=1s&max_attempts=2&max_backoff=10ms&hedge_after=0")
+	// Three Gets in flight at once, on three connections that then idle in
+	// the pool.
+	conns := p.Accepted()
+	p.HoldNext(3)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := s.Get(ctx, "k")
+			errs <- err
+		}()
+	}
+	pollUntil(t, func() bool { return p.Accepted() == conns+3 })
+	p.Release()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Cut()
+	pooled := p.Accepted()
+	got, err := within2(t, "Get over a dead pool", func() ([]byte, error) { return s.Get(ctx, "k") })
+	if err != nil || string(got) != "x" {
+		t.Fatalf("Get over a dead pool = %q, %v; want x on the retry", got, err)
+	}
+	if n := p.Accepted() - pooled; n != 1 {
+		t.Fatalf("the retry opened %d connections, want 1", n)
+	}
+}
+
+// pollUntil polls cond until it holds, failing the test after a minute.
+func pollUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -16,6 +16,8 @@ import (
 //     client sees a connection that takes its request and never answers.
 //     A connection that lost bytes to the blackhole stays mute for good
 //     (its stream is torn); after Heal, new connections pass through.
+//   - Cut: the open connections go mute for good, new ones pass (a
+//     stateful middlebox that lost its flows).
 //   - HoldNext: the next connections pass requests through but hold the
 //     server's responses until Release: a slow server, for one connection
 //     and not the others.
@@ -34,6 +36,7 @@ type Proxy struct {
 	released   chan struct{} // closed by Release
 	accepted   int
 	conns      map[net.Conn]struct{}
+	flows      map[net.Conn]*pconn // by client connection
 	closed     bool
 	closing    chan struct{}
 	wg         sync.WaitGroup
@@ -56,6 +59,7 @@ func StartProxy(tb testing.TB, target string) *Proxy {
 		ln:       ln,
 		released: make(chan struct{}),
 		conns:    map[net.Conn]struct{}{},
+		flows:    map[net.Conn]*pconn{},
 		closing:  make(chan struct{}),
 	}
 	p.wg.Add(1)
@@ -76,6 +80,19 @@ func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.blackholed = false
+}
+
+// Cut makes every open connection mute for good, as a blackhole would,
+// while new connections pass (a stateful firewall or load balancer that
+// lost its flows): a client's pooled connections are dead, fresh ones work.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.flows {
+		pc.mu.Lock()
+		pc.dead = true
+		pc.mu.Unlock()
+	}
 }
 
 // HoldNext makes the next n accepted connections hold the server's
@@ -127,9 +144,11 @@ func (p *Proxy) accept() {
 			p.holdNext--
 		}
 		p.conns[c] = struct{}{}
+		pc := &pconn{}
+		p.flows[c] = pc
 		p.mu.Unlock()
 		p.wg.Add(1)
-		go p.serve(c, hold)
+		go p.serve(c, pc, hold)
 	}
 }
 
@@ -153,7 +172,7 @@ func (p *Proxy) pass(pc *pconn) bool {
 	return !pc.dead
 }
 
-func (p *Proxy) serve(client net.Conn, hold bool) {
+func (p *Proxy) serve(client net.Conn, pc *pconn, hold bool) {
 	defer p.wg.Done()
 	var server net.Conn
 	defer func() {
@@ -163,12 +182,12 @@ func (p *Proxy) serve(client net.Conn, hold bool) {
 		}
 		p.mu.Lock()
 		delete(p.conns, client)
+		delete(p.flows, client)
 		if server != nil {
 			delete(p.conns, server)
 		}
 		p.mu.Unlock()
 	}()
-	pc := &pconn{}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := client.Read(buf)
