@@ -456,7 +456,8 @@ func (vi *volIndex) covers(h fsm.History, k int) bool {
 
 // load fetches the records of h up to ordinal k that vi lacks, in
 // parallel, and adds them. Loads of one volume never overlap (index), so
-// vi.mu is held only to read and to extend the index, never across a fetch.
+// vi.mu is held only to read and to extend the index, never across a
+// fetch, and vi.recs only grows while a load runs.
 func (r *Reader) load(ctx context.Context, vi *volIndex, h fsm.History, k int) error {
 	vi.mu.Lock()
 	// The loaded records must be a prefix of h; a different history (the
@@ -472,14 +473,29 @@ func (r *Reader) load(ctx context.Context, vi *volIndex, h fsm.History, k int) e
 	}
 	start := len(vi.recs)
 	vi.mu.Unlock()
-	if start > k {
-		return nil
+	// In batches, each added as soon as it is fetched: a load cut short by
+	// LoadTimeout keeps what it fetched, and the next one goes on from
+	// there, however long the history.
+	for ; start <= k; start += loadBatchSize {
+		if err := r.loadBatch(ctx, vi, h, start, min(k, start+loadBatchSize-1)); err != nil {
+			return err
+		}
 	}
-	recs := make([]*segment.Record, k+1-start)
+	return nil
+}
+
+// loadBatchSize is how many log records a load fetches before it adds them to
+// the index.
+const loadBatchSize = 256
+
+// loadBatch fetches the records of h at ordinals [lo, hi] and appends them
+// to vi, which holds exactly lo records.
+func (r *Reader) loadBatch(ctx context.Context, vi *volIndex, h fsm.History, lo, hi int) error {
+	recs := make([]*segment.Record, hi+1-lo)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Fetches)
 	for i := range recs {
-		from, to := h.Range(start + i)
+		from, to := h.Range(lo + i)
 		g.Go(func() error {
 			rec, err := r.record(gctx, h.VID, from)
 			if err != nil {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/objstore/faulty"
+	"github.com/graft-cluster/graft/segment"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -147,5 +150,55 @@ func pollUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within a minute")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A load that fails half way keeps the batches it fetched: the next load
+// fetches only the rest.
+func TestReader_LoadKeepsProgress(t *testing.T) {
+	ctx := t.Context()
+	mem := objstore.NewMemory()
+	e := newEnv(t, mem)
+	fl := e.flusher(manualConfig())
+	vid := volume.MustNewID()
+	const records = 300 // more than one batch of 256
+	for range records {
+		e.commit(vid, 1)
+		if err := fl.FlushAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := e.log.f.History(vid)
+	if len(h.Froms) != records {
+		t.Fatalf("%d records, want %d", len(h.Froms), records)
+	}
+	last := segment.LogKey(vid, h.Froms[records-1])
+	var failed atomic.Bool
+	fs, err := faulty.New(mem, faulty.Config{Seed: 1, Hook: func(_ context.Context, op faulty.Op, key string) error {
+		if op == faulty.OpGet && key == last && !failed.Swap(true) {
+			return errors.New("the last record is not there yet")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := flusher.DefaultReaderConfig()
+	rc.Records = 1 // progress must come from the index, not the record cache
+	r, err := flusher.NewReader(fs, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadPages(ctx, h, h.Flushed, []volume.PageIdx{1}); err == nil {
+		t.Fatal("read succeeded with the last record failing")
+	}
+	before := fs.Calls(faulty.OpGet)
+	if _, err := r.ReadPages(ctx, h, h.Flushed, []volume.PageIdx{1}); err != nil {
+		t.Fatal(err)
+	}
+	// The second load fetched the second batch's records only: the first
+	// batch was kept.
+	if got, want := fs.Calls(faulty.OpGet)-before, int64(records-256); got != want {
+		t.Fatalf("second load fetched %d log records, want %d", got, want)
 	}
 }
