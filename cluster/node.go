@@ -136,7 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // openStore opens the object store, the reader of flushed history and the
 // flusher (which runs only while this node leads).
 func (n *Node) openStore(ctx context.Context) error {
-	store, err := objstore.Open(ctx, n.cfg.ObjectStore)
+	store, err := objstore.Open(ctx, n.cfg.ObjectStore, objstore.WithRegisterer(n.registry))
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}

@@ -54,6 +54,13 @@ type Config struct {
 	// collected, so an upload of a round in flight is never taken.
 	// Default 1h.
 	OrphanGrace time.Duration
+	// RoundTimeout bounds one flush round (FlushOnce: planning, uploads,
+	// proposals) and one orphan collection, on top of the object store's
+	// per-attempt deadlines; a round past it fails and is retried, and
+	// rounds are idempotent. It must exceed the time the largest round
+	// takes at the store's slowest accepted throughput. Default 5m; 0: no
+	// round deadline.
+	RoundTimeout time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -69,13 +76,14 @@ func DefaultConfig() Config {
 		RetryMax:           5 * time.Second,
 		OrphanInterval:     time.Hour,
 		OrphanGrace:        time.Hour,
+		RoundTimeout:       5 * time.Minute,
 	}
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 {
+	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 || c.RoundTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative, and retry max must be at least retry min"))
 	}
 	if c.MaxRoundBytes < volume.PageSize {
@@ -203,7 +211,10 @@ func (f *Flusher) Run(ctx context.Context) {
 		case <-tick.C:
 		case <-f.kick:
 		case <-orphans:
-			if n, err := f.CollectOrphans(ctx); err != nil {
+			octx, cancel := f.roundContext(ctx)
+			n, err := f.CollectOrphans(octx)
+			cancel()
+			if err != nil {
 				f.log.Warn("collect orphan segments", "err", err)
 			} else if n > 0 {
 				f.log.Info("collected orphan segments", "count", n)
@@ -223,6 +234,14 @@ func (f *Flusher) becameLeader() {
 	f.mu.Unlock()
 }
 
+// roundContext bounds one round by Config.RoundTimeout.
+func (f *Flusher) roundContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if f.cfg.RoundTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, f.cfg.RoundTimeout)
+}
+
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -240,6 +259,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (f *Flusher) FlushOnce(ctx context.Context, force bool) (bool, error) {
 	f.round.Lock()
 	defer f.round.Unlock()
+	ctx, cancel := f.roundContext(ctx)
+	defer cancel()
 	if p := f.fsm.Plan(); p != nil {
 		return true, f.execute(ctx, p)
 	}
