@@ -38,6 +38,9 @@ type Cluster interface {
 	Resume(i int) error
 	TransferLeadership(ctx context.Context) error
 	RemoveAndReadd(ctx context.Context, i int) error
+	// Rejoin makes every node a voting member again (what a
+	// RemoveAndReadd cut short left undone).
+	Rejoin(ctx context.Context) error
 	// S3Down cuts (true) or restores (false) the object store's link;
 	// S3Delay delays it.
 	S3Down(down bool) error
@@ -290,10 +293,27 @@ func newFault(name string, rng *rand.Rand) fault {
 			return "transfer leadership repeatedly", nil
 		}, stop: func(_ context.Context, c Cluster) error { close(done); <-stopped; return nil }}
 	case "membership":
+		// A step cut short (the run's time ran out between the removal and
+		// the re-add) is finished at stop: the node rejoins. A step starts
+		// from a whole cluster: it never removes a second member while an
+		// earlier one is still out.
+		var failed bool
 		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
 			victim := rng.IntN(c.N())
-			return fmt.Sprintf("remove n%d, wipe its data, add it back", victim+1), c.RemoveAndReadd(ctx, victim)
-		}, stop: func(context.Context, Cluster) error { return nil }}
+			what := fmt.Sprintf("remove n%d, wipe its data, add it back", victim+1)
+			if err := c.Rejoin(ctx); err != nil {
+				failed = true
+				return what, fmt.Errorf("not every node is a member; not removing another: %w", err)
+			}
+			err := c.RemoveAndReadd(ctx, victim)
+			failed = err != nil
+			return what, err
+		}, stop: func(ctx context.Context, c Cluster) error {
+			if !failed {
+				return nil
+			}
+			return c.Rejoin(ctx)
+		}}
 	case "s3":
 		down := rng.IntN(2) == 0
 		return fault{start: func(_ context.Context, c Cluster) (string, error) {
