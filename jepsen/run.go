@@ -268,33 +268,30 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 // the bucket after a final flush (a gap-free prefix of every chain). cerr
 // is the error of making the runner's client (nothing could be asked).
 func checkFinal(ops []history.Op, fin final, cerr error) (chain, bucket checker.Result) {
-	finals := fin.chains
-	chain = checker.Chain(ops, finals)
-	bucket = checker.Result{Name: "bucket", Valid: checker.Unknown}
-	switch {
-	case cerr != nil:
-		bucket.Anomalies = []string{"client: " + cerr.Error()}
-	case fin.flushErr != nil:
-		bucket.Anomalies = []string{"final flush failed: " + fin.flushErr.Error()}
-	case fin.bucketErr != nil:
-		bucket.Anomalies = []string{"read bucket: " + fin.bucketErr.Error()}
-	default:
-		ref := finals[0]
-		for _, f := range finals {
-			if f != nil {
-				ref = f
-				break
-			}
-		}
-		bucket = checker.Bucket(ref, fin.bucket, true)
+	chain = checker.Chain(ops, fin.chains, fin.unread...)
+	if cerr != nil {
+		bucket = checker.Result{Name: "bucket", Valid: checker.Unknown, Anomalies: []string{}, Stats: map[string]any{"unknown_because": "client: " + cerr.Error()}}
+		return chain, bucket
 	}
-	return chain, bucket
+	var ref map[string][]checker.Entry
+	for _, f := range fin.chains {
+		if f != nil {
+			ref = f
+			break
+		}
+	}
+	return chain, checker.FinalBucket(ref, fin.bucket, fin.flushErr, fin.bucketErr)
 }
 
 // final is the cluster's end state: every node's chains and the bucket
 // after a final flush.
+//
+// Errors are classified as they are recorded (finalReadError): one that
+// wraps checker.ErrUnreadable says only that the read could not be made;
+// any other is an answer about the data, which the checkers report.
 type final struct {
 	chains              []map[string][]checker.Entry
+	unread              []checker.Unread // nodes whose chains are nil, and why
 	bucket              map[string][]checker.Entry
 	flushErr, bucketErr error
 }
@@ -307,17 +304,38 @@ func newFinal(nodes int) final {
 func (f *final) setChains(i int, m map[string][]checker.Entry, err error) {
 	if err != nil {
 		f.chains[i] = nil
+		f.unread = append(f.unread, checker.Unread{Node: i, Err: finalReadError(err)})
 		return
 	}
 	f.chains[i] = m
 }
 
 // setFlush records the final flush's outcome.
-func (f *final) setFlush(err error) { f.flushErr = err }
+func (f *final) setFlush(err error) { f.flushErr = finalReadError(err) }
 
 // setBucket records the read of the bucket.
 func (f *final) setBucket(b map[string][]checker.Entry, err error) {
-	f.bucket, f.bucketErr = b, err
+	f.bucket, f.bucketErr = b, finalReadError(err)
+}
+
+// finalReadError classifies an error of a final read (a node's chains,
+// the bucket, the final flush). An error that says only that no answer
+// came (a timeout, unavailable, the object store unreachable) is wrapped
+// in checker.ErrUnreadable: the checkers can then not decide. Any other
+// error is an answer about the data and is returned as is, for the
+// checkers to report: data_loss or not_found from a node (it says the
+// range is flushed and the object store lacks it), an object listed and
+// then not found, a gap before the flushed LSNs, a corrupt object, a
+// layout violation, an internal error.
+func finalReadError(err error) error {
+	if err == nil || errors.Is(err, checker.ErrUnreadable) {
+		return err
+	}
+	var se *flusher.StoreError
+	if transient(err) || errors.As(err, &se) && !errors.Is(err, objstore.ErrNotFound) {
+		return fmt.Errorf("%w: %w", checker.ErrUnreadable, err)
+	}
+	return err
 }
 
 // readFinal flushes, then reads every volume's chain from every node and
@@ -393,7 +411,9 @@ func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids 
 			}
 			f.setChains(i, m, err)
 		}
-		if cl != nil && f.flushErr == nil {
+		// The bucket is read even when the flush failed: it must still
+		// be a gap-free prefix, and what it lacks is a finding.
+		if cl != nil {
 			var b map[string][]checker.Entry
 			err := within(finalReadBudget, func(ctx context.Context) (err error) {
 				b, err = readBucket(ctx, c.DirectObjectStoreURL(), vids)
