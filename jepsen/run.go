@@ -145,7 +145,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	go func() {
 		windowsCh <- nemesis.Run(runCtx, adapter{c}, nemesis.Schedule{
 			Names: opts.Nemeses, Seed: opts.Seed, Quiet: opts.Quiet, Hold: opts.Hold,
-			Start: rec.Start(), Log: log.With("component", "nemesis"),
+			Start: rec.Start(), OpTimeout: opts.OpTimeout, Log: log.With("component", "nemesis"),
 		})
 	}()
 	werr := w.Run(runCtx, env)
@@ -544,6 +544,10 @@ func (a adapter) Resume(i int) error                         { return a.c.Resume
 func (a adapter) S3Delay(d time.Duration) error              { return a.c.S3Delay(d) }
 func (a adapter) RemoveAndReadd(ctx context.Context, i int) error {
 	return a.c.RemoveAndReadd(ctx, i)
+}
+
+func (a adapter) SetOutboundDelay(i int, d, jitter time.Duration) error {
+	return a.c.SetOutboundDelay(i, d, jitter)
 }
 
 func (a adapter) Rejoin(ctx context.Context) error { return a.c.Rejoin(ctx) }

@@ -32,6 +32,9 @@ type Cluster interface {
 	Heal() error
 	// SetLinkDelay delays every peer link.
 	SetLinkDelay(d, jitter time.Duration) error
+	// SetOutboundDelay delays node i's peer links (its connections to the
+	// other nodes) and no other link; Heal clears it.
+	SetOutboundDelay(i int, d, jitter time.Duration) error
 	Kill(i int) error
 	Restart(i int) error
 	Pause(i int) error
@@ -59,6 +62,7 @@ type Window struct {
 var Names = []string{
 	"none", "partition-leader", "partition-half", "partition-ring", "partition-bridge",
 	"kill", "kill-leader", "kill-all", "pause", "net-slow", "transfer", "membership", "s3",
+	"pause-leader", "slow-leader",
 }
 
 // Parse splits a comma-separated list of nemesis names and checks them.
@@ -91,7 +95,10 @@ type Schedule struct {
 	Quiet, Hold time.Duration
 	// Start is the run's start (fault windows are relative to it).
 	Start time.Time
-	Log   *slog.Logger
+	// OpTimeout is the workload's operation timeout; pause-leader sizes
+	// its pauses from it. Default 2s.
+	OpTimeout time.Duration
+	Log       *slog.Logger
 }
 
 // Run injects faults until ctx ends, then heals everything, and returns
@@ -120,7 +127,7 @@ func Run(ctx context.Context, c Cluster, s Schedule) []Window {
 			break
 		}
 		name := names[rng.IntN(len(names))]
-		f := newFault(name, rng)
+		f := newFault(name, rng, s.OpTimeout)
 		w := Window{Name: name, Start: time.Since(s.Start)}
 		what, err := f.start(ctx, c)
 		w.What = what
@@ -174,7 +181,7 @@ type fault struct {
 	stop  func(ctx context.Context, c Cluster) error
 }
 
-func newFault(name string, rng *rand.Rand) fault {
+func newFault(name string, rng *rand.Rand, opTimeout time.Duration) fault {
 	heal := func(_ context.Context, c Cluster) error { return c.Heal() }
 	switch name {
 	case "partition-leader":
@@ -322,6 +329,10 @@ func newFault(name string, rng *rand.Rand) fault {
 			}
 			return "object store +200ms per request", c.S3Delay(200 * time.Millisecond)
 		}, stop: func(_ context.Context, c Cluster) error { return joinErrs([]error{c.S3Down(false), c.S3Delay(0)}) }}
+	case "pause-leader":
+		return pauseLeaderFault(rng, opTimeout)
+	case "slow-leader":
+		return slowLeaderFault(rng)
 	default:
 		return fault{
 			start: func(context.Context, Cluster) (string, error) { return "nothing", nil },

@@ -107,6 +107,13 @@ func waitFor(t *testing.T, f *fakeCluster, what string, cond func() bool) {
 	}
 }
 
+func TestParse_LeaderNemeses(t *testing.T) {
+	got, err := Parse("pause-leader, slow-leader")
+	if err != nil || !slices.Equal(got, []string{"pause-leader", "slow-leader"}) {
+		t.Fatalf("Parse = %v, %v", got, err)
+	}
+}
+
 // A membership step first makes sure every node is a member (Rejoin), and
 // one whose RemoveAndReadd failed (cut short by the run's end) makes the
 // node rejoin again when the fault stops; a step that succeeded does not.
@@ -122,7 +129,7 @@ func TestMembership_StopRejoinsAfterFailedStep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFake(0)
 			c.removeErr = tc.removeErr
-			f := newFault("membership", rand.New(rand.NewPCG(1, 2)))
+			f := newFault("membership", rand.New(rand.NewPCG(1, 2)), 0)
 			if _, err := f.start(context.Background(), c); !errors.Is(err, tc.removeErr) {
 				t.Fatalf("start err = %v, want %v", err, tc.removeErr)
 			}
@@ -133,5 +140,89 @@ func TestMembership_StopRejoinsAfterFailedStep(t *testing.T) {
 				t.Fatalf("rejoin called %d times, want %d; calls %v", got, tc.wantRejoin, c.log())
 			}
 		})
+	}
+}
+
+// pause-leader SIGSTOPs the leader for 1.25..1.75 operation timeouts, then
+// SIGCONTs it and pauses whoever leads next; stop resumes a paused node at
+// once.
+func TestPauseLeader_PausesLeaderAndResumesOnStop(t *testing.T) {
+	c := newFake(2)
+	opTimeout := 40 * time.Millisecond
+	f := newFault("pause-leader", rand.New(rand.NewPCG(1, 2)), opTimeout)
+	start := time.Now()
+	what, err := f.start(context.Background(), c)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if !strings.Contains(what, "n3") {
+		t.Errorf("description %q does not name the leader n3", what)
+	}
+	waitFor(t, c, "pause of n3", func() bool { return c.count("pause 2") >= 1 })
+	waitFor(t, c, "resume of n3", func() bool { return c.count("resume 2") >= 1 })
+	if held := time.Since(start); held < opTimeout*5/4 {
+		t.Errorf("leader resumed after %s, want at least %s", held, opTimeout*5/4)
+	}
+	c.mu.Lock()
+	c.leader = 0
+	c.mu.Unlock()
+	waitFor(t, c, "pause of the next leader n1", func() bool { return c.count("pause 0") >= 1 })
+	if err := f.stop(context.Background(), c); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	for i := range 3 {
+		if c.isPaused(i) {
+			t.Errorf("node %d still paused after stop; calls %v", i, c.log())
+		}
+	}
+}
+
+// pause-leader's stop returns promptly even when a pause has just begun.
+func TestPauseLeader_StopDuringPause(t *testing.T) {
+	c := newFake(1)
+	f := newFault("pause-leader", rand.New(rand.NewPCG(3, 4)), time.Hour)
+	if _, err := f.start(context.Background(), c); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	waitFor(t, c, "pause of n2", func() bool { return c.isPaused(1) })
+	done := make(chan error, 1)
+	go func() { done <- f.stop(context.Background(), c) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stop did not return while the leader was paused")
+	}
+	if c.isPaused(1) {
+		t.Fatal("n2 still paused after stop")
+	}
+}
+
+// slow-leader delays only the leader's outbound peer links, by at least
+// 500ms, and heals at stop.
+func TestSlowLeader_DelaysLeaderOutboundOnly(t *testing.T) {
+	c := newFake(1)
+	f := newFault("slow-leader", rand.New(rand.NewPCG(5, 6)), 0)
+	if _, err := f.start(context.Background(), c); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	calls := c.log()
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], "delay out 1 ") {
+		t.Fatalf("calls = %v, want one outbound delay of node 1", calls)
+	}
+	d, err := time.ParseDuration(strings.Fields(strings.TrimPrefix(calls[0], "delay out 1 "))[0])
+	if err != nil {
+		t.Fatalf("parse delay of %q: %v", calls[0], err)
+	}
+	if d < 500*time.Millisecond || d >= time.Second {
+		t.Errorf("delay %s, want in [500ms, 1s)", d)
+	}
+	if err := f.stop(context.Background(), c); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if c.count("heal") != 1 {
+		t.Errorf("stop did not heal; calls %v", c.log())
 	}
 }
