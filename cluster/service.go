@@ -292,6 +292,9 @@ func (n *Node) readBarrier(ctx context.Context, c graftv1.Consistency, vid volum
 	}
 	switch c {
 	case graftv1.Consistency_CONSISTENCY_UNSPECIFIED, graftv1.Consistency_CONSISTENCY_LINEARIZABLE:
+		if plantedSkipReadIndex && n.IsLeader() {
+			return nil // planted bug: local state, no quorum check
+		}
 		idx, err := n.readIndex(ctx)
 		if err != nil {
 			return err

@@ -84,3 +84,33 @@ func TestPlantedBugIsCaught(t *testing.T) {
 		})
 	}
 }
+
+// pause-leader bites: a binary whose leader answers linearizable reads
+// from local state without ReadIndex/VerifyLeader (build tag
+// graft_bug_skip_read_index) serves stale reads while deposed, and the
+// linearizability checker must say so. The window is a race at SIGCONT
+// (the old leader's HTTP handlers against its Raft step-down), so up to
+// three seeds are run, stopping at the first that catches it; 60s runs
+// caught it in most seeds (see the jepsen-a notes).
+func TestPlantedReadBugIsCaught(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	bin := build(t, "-tags", "graft_bug_skip_read_index")
+	var last jepsen.Outcome
+	for _, seed := range []uint64{2, 1, 3} {
+		out, res := run(t, bin, jepsen.Options{
+			Workload: "register", Nemeses: []string{"pause-leader"},
+			TimeLimit: 30 * time.Second, Seed: seed, Quiet: time.Second, Hold: 6 * time.Second,
+		})
+		if out.Verdict == checker.Invalid {
+			if c := res.Checkers["linearizable"]; c.Valid != checker.Invalid {
+				t.Fatalf("verdict false, but not from the linearizability checker: %+v", res.Checkers)
+			}
+			return
+		}
+		t.Logf("seed %d: verdict %s with a planted stale-read bug; report in %s", seed, out.Verdict, out.Dir)
+		last = out
+	}
+	t.Fatalf("pause-leader did not catch a leader serving reads without a quorum check in three seeds; last report in %s", last.Dir)
+}
