@@ -49,7 +49,7 @@ const (
 )
 
 // DefaultLogStore is the Raft log store graft nodes use by default.
-var DefaultLogStore = cluster.DefaultConfig().Raft.LogStore
+var DefaultLogStore = cluster.DefaultLogStore
 
 // AltLogStore is the log store that is not the default.
 var AltLogStore = func() string {

@@ -44,7 +44,8 @@ type RaftPeerConfig struct {
 	Dir string
 	// LogStore is the Raft log store, as graft node's --raft-log-store:
 	// "bolt" (raft-boltdb/v2) or "wal" (hashicorp/raft-wal), opened by
-	// cluster.OpenLogStore exactly as a node opens it. Empty is "bolt".
+	// cluster.OpenLogStore exactly as a node opens it. Empty is graft's
+	// default (cluster.DefaultConfig).
 	LogStore string
 	// RaftAddr is the host:port the Raft transport listens on and
 	// advertises; required unless RaftListener is set.

@@ -13,6 +13,7 @@ import (
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
 	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
 )
 
@@ -25,15 +26,20 @@ var _ graftv1connect.ClusterServiceHandler = (*clusterService)(nil)
 
 // localStatus describes this node as it sees itself.
 func (n *Node) localStatus() *graftv1.NodeStatus {
+	storeErr := ""
+	if err := n.storeError(); err != nil {
+		storeErr = strings.ToValidUTF8(err.Error(), "?")
+	}
 	return &graftv1.NodeStatus{
-		Id:           n.cfg.ID,
-		ApiAddr:      n.apiAddr,
-		RaftAddr:     n.raftAddr,
-		State:        strings.ToLower(n.raft.State().String()),
-		AppliedIndex: n.fsm.Applied(),
-		CommitIndex:  n.raft.CommitIndex(),
-		LastLogIndex: n.raft.LastIndex(),
-		Term:         n.raft.CurrentTerm(),
+		ObjectStoreError: storeErr,
+		Id:               n.cfg.ID,
+		ApiAddr:          n.apiAddr,
+		RaftAddr:         n.raftAddr,
+		State:            strings.ToLower(n.raft.State().String()),
+		AppliedIndex:     n.fsm.Applied(),
+		CommitIndex:      n.raft.CommitIndex(),
+		LastLogIndex:     n.raft.LastIndex(),
+		Term:             n.raft.CurrentTerm(),
 	}
 }
 
@@ -42,7 +48,12 @@ func (n *Node) localStatus() *graftv1.NodeStatus {
 // a peer that does not answer within a second is reported unreachable.
 func (s *clusterService) Status(ctx context.Context, req *connect.Request[graftv1.StatusRequest]) (*connect.Response[graftv1.StatusResponse], error) {
 	n := s.n
-	out := &graftv1.StatusResponse{LeaderId: n.Leader()}
+	out := &graftv1.StatusResponse{LeaderId: n.Leader(), ClusterId: strings.ToValidUTF8(n.fsm.ClusterID(), "?")}
+	for _, q := range n.fsm.Quarantined() {
+		out.Quarantined = append(out.Quarantined, &graftv1.QuarantinedVolume{
+			Vid: q.VID.String(), Key: strings.ToValidUTF8(q.Key, "?"), Reason: strings.ToValidUTF8(q.Reason, "?"), Index: q.Index,
+		})
+	}
 	if req.Msg.GetLocal() {
 		out.Nodes = []*graftv1.NodeStatus{n.localStatus()}
 		return connect.NewResponse(out), nil
@@ -307,8 +318,8 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *connect.Re
 }
 
 // Flush flushes everything acknowledged before the call to the object
-// store and returns once it is durable there. The leader does the work;
-// followers forward.
+// store and returns once it is durable there. The leader does the work,
+// after making its state current (see Node.flushAll); followers forward.
 func (s *clusterService) Flush(ctx context.Context, req *connect.Request[graftv1.FlushRequest]) (*connect.Response[graftv1.FlushResponse], error) {
 	if s.n.flusher == nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("flush: this node has no object store configured (start it with --object-store)"))
@@ -320,10 +331,38 @@ func (s *clusterService) Flush(ctx context.Context, req *connect.Request[graftv1
 	if lc != nil {
 		return lc.Flush(ctx, forwarded(req, s.n.cfg.ID))
 	}
-	if err := s.n.flusher.FlushAll(ctx); err != nil {
+	if err := s.n.flushAll(ctx); err != nil {
 		return nil, toConnect(s.n.log, err)
 	}
 	return connect.NewResponse(&graftv1.FlushResponse{}), nil
+}
+
+// Unquarantine lifts a volume's quarantine (after an operator fixed or
+// removed the object it names). The leader does the work; followers
+// forward. A volume quarantined by recovery is read from the bucket again;
+// if its log still cannot be read, the quarantine stays and the error says
+// why.
+func (s *clusterService) Unquarantine(ctx context.Context, req *connect.Request[graftv1.UnquarantineRequest]) (*connect.Response[graftv1.UnquarantineResponse], error) {
+	vid, err := parseVID(req.Msg.GetVid())
+	if err != nil {
+		return nil, err
+	}
+	lc, err := s.leaderCluster(req.Header())
+	if err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	if lc != nil {
+		return lc.Unquarantine(ctx, forwarded(req, s.n.cfg.ID))
+	}
+	q, _ := s.n.fsm.Quarantine(vid)
+	if err := flusher.Unquarantine(ctx, s.n.fsm, s.n.objects, s.n.reader, proposer{s.n}, vid); err != nil {
+		return nil, toConnect(s.n.log, err)
+	}
+	s.n.log.Warn("quarantine lifted by an operator", "vid", vid, "key", q.Key, "reason", q.Reason)
+	if s.n.flusher != nil {
+		s.n.flusher.Kick()
+	}
+	return connect.NewResponse(&graftv1.UnquarantineResponse{}), nil
 }
 
 // ReadIndex serves followers' linearizable reads; only the leader answers.

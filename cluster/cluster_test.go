@@ -348,3 +348,46 @@ func TestCluster_WatchVolume(t *testing.T) {
 		t.Fatalf("watch saw %d, want %d: %v", seen, lsn, stream.Err())
 	}
 }
+
+// Close ends open WatchVolume streams (http.Server.Shutdown waits for
+// handlers but never cancels their contexts): it returns without error,
+// before the stream's own far deadline, and the stream ends with
+// unavailable so the client reconnects elsewhere.
+func TestNode_CloseEndsWatchStreams(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	f := follower(c)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	stream, err := c.Client(f).Volume(0).WatchVolume(sctx, connect.NewRequest(&graftv1.WatchVolumeRequest{Vid: volume.MustNewID().String()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() {
+		t.Fatalf("first message: %v", stream.Err())
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for stream.Receive() {
+		}
+		ended <- stream.Err()
+	}()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	err = c.Nodes[f].Close(cctx)
+	c.Nodes[f] = nil
+	if err != nil {
+		t.Fatalf("close with an open watch stream: %v", err)
+	}
+	if sctx.Err() != nil {
+		t.Fatal("the stream's own deadline passed before Close returned")
+	}
+	select {
+	case err := <-ended:
+		if connect.CodeOf(err) != connect.CodeUnavailable {
+			t.Fatalf("watch stream of a closed node ended with %v, want unavailable", err)
+		}
+	case <-testCtx(t).Done():
+		t.Fatal("watch stream still open after its node closed")
+	}
+}

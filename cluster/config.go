@@ -87,15 +87,13 @@ type RaftTuning struct {
 	// TrailingLogs are the log entries kept after a snapshot, so a briefly
 	// lagging follower catches up from the log. Default 2048.
 	TrailingLogs uint64
-	// LogStore is the Raft log store: "bolt" (raft-boltdb/v2, two
-	// fdatasyncs per append) or "wal" (hashicorp/raft-wal, one). Default
-	// "bolt". wal is faster (graft bench compare: 0.70x bolt's p50 with
-	// one client, 1.49x its commits/s with 64) but v0.4.0, its latest
-	// release, cannot reopen a log whose tail Raft truncated
-	// (hashicorp/raft-wal#31; fixed by #33, unreleased): a follower that
-	// dropped uncommitted entries after a leader change fails to restart.
-	// The consistency suite found it (kill,kill-leader). Benchmarks only
-	// until a release has the fix; see docs/BENCHMARKS.md.
+	// LogStore is the Raft log store: "wal" (hashicorp/raft-wal, one
+	// fdatasync per append) or "bolt" (raft-boltdb/v2, two). Default
+	// empty: the store the data directory already holds, else "wal" (so a
+	// node created when bolt was the default restarts on bolt). wal is faster (graft bench compare: 0.70x
+	// bolt's p50 with one client, 1.49x its commits/s with 64; see
+	// docs/BENCHMARKS.md). A data directory keeps the store it was created
+	// with: opening it with the other fails with ErrLogStoreMismatch.
 	LogStore string
 	// NoSync turns off fsync of the Raft log. Only for benchmarks that
 	// measure its cost; never in production. Default false.
@@ -136,6 +134,15 @@ type Config struct {
 	// object store: nothing is flushed, and the buffer limits bound how much
 	// a node accepts. Default empty.
 	ObjectStore string
+	// AdoptBucket lets this cluster take over an object-store prefix whose
+	// identity object names another cluster (or does not parse): its leader
+	// overwrites the object with this cluster's ID instead of refusing to
+	// flush, recover or collect garbage there. For an operator who knows the
+	// other cluster is gone; set it on every node (whichever leads acts),
+	// and remove it once the cluster has started. A new cluster with empty
+	// Raft state adopts an existing prefix's identity without it (disaster
+	// recovery). Default false.
+	AdoptBucket bool
 	// Flush tunes the flusher (used with ObjectStore).
 	Flush flusher.Config
 	// Cache bounds the caches of flushed history (used with ObjectStore).
@@ -185,7 +192,7 @@ func DefaultConfig() Config {
 			SnapshotInterval:   30 * time.Second,
 			SnapshotThreshold:  4096,
 			TrailingLogs:       2048,
-			LogStore:           LogStoreBolt,
+			LogStore:           "",
 		},
 		ForwardTimeout: 10 * time.Second,
 		RaftLogLevel:   "warn",

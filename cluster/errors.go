@@ -12,6 +12,7 @@ import (
 	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/segment"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -34,6 +35,8 @@ func toConnect(log *slog.Logger, err error) error {
 		return ce
 	}
 	var stale *fsm.StaleError
+	var quarantined *fsm.QuarantineError
+	var conflict *flusher.ConflictError
 	switch {
 	case errors.As(err, &stale):
 		e := connect.NewError(connect.CodeAborted, fmt.Errorf(
@@ -48,10 +51,31 @@ func toConnect(log *slog.Logger, err error) error {
 			"%w; retry in about %ds, once the buffer drains to the object store", err, retryAfterSeconds))
 		e.Meta().Set("Retry-After", fmt.Sprint(retryAfterSeconds))
 		return e
-	case errors.Is(err, flusher.ErrConflict):
-		log.Error("flush conflict", "err", err)
-		return connect.NewError(connect.CodeDataLoss, fmt.Errorf(
-			"flush blocked: the object store holds a log record with other commits than this cluster's (another writer on the prefix?): %w", err))
+	case errors.Is(err, ErrUnknownOutcome):
+		// Before the object-store cases: a commit whose retry could not be
+		// told from a stale one because its log record could not be read
+		// (missing, corrupt, store down) has an unknown outcome. A definite
+		// code such as data_loss would tell the client it failed (and stop
+		// its retries) while it may have landed.
+		if errors.Is(err, objstore.ErrNotFound) || errors.Is(err, flusher.ErrLayout) {
+			log.Error("log record of a flushed commit unreadable; its retries get unavailable", "err", err)
+		}
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf(
+			"%w; the commit may or may not have been applied: retry with the same content", err))
+	case errors.As(err, &quarantined):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
+			"volume %s is quarantined: object %s in the object store conflicts with the cluster's state (%s); "+
+				"its commits (and, if its head could not be recovered, its reads) are refused until an operator fixes or removes that object "+
+				"and runs `graft cluster unquarantine %s`", quarantined.VID, quarantined.Key, quarantined.Reason, quarantined.VID))
+	case errors.As(err, &conflict):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
+			"volume %s: object %s in the object store conflicts with the cluster's state (%s); fix or remove it first",
+			conflict.VID, conflict.Key, conflict.Reason))
+	case errors.Is(err, flusher.ErrForeignBucket), errors.Is(err, flusher.ErrNotQuarantined):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, segment.ErrCorrupt):
+		log.Error("corrupt object in the object store", "err", err)
+		return connect.NewError(connect.CodeDataLoss, fmt.Errorf("flushed data in the object store is corrupt: %w", err))
 	case errors.Is(err, flusher.ErrLayout):
 		log.Error("object store layout violated", "err", err)
 		return connect.NewError(connect.CodeDataLoss, err)
@@ -67,10 +91,7 @@ func toConnect(log *slog.Logger, err error) error {
 		return connect.NewError(connect.CodeOutOfRange, err)
 	case errors.Is(err, fsm.ErrNotBuffered):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, ErrUnknownOutcome):
-		return connect.NewError(connect.CodeUnavailable, fmt.Errorf(
-			"%w; the commit may or may not have been applied: retry with the same content", err))
-	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrClosed), errors.Is(err, ErrStoreNotReady):
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w; retry shortly", err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)

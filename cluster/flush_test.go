@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/graft-cluster/graft/cluster/clustertest"
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/objstore/s3test"
+	"github.com/graft-cluster/graft/segment"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -401,12 +403,19 @@ func recoverFromBucket(t *testing.T, url string) {
 	if err := cl.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	oldID := c.Nodes[c.WaitLeader()].FSM().ClusterID()
 	for i := range c.Nodes {
 		c.Stop(i)
 	}
 
 	c2 := clustertest.Start(t, 3, withStore(url, 0))
 	cl2 := c2.Client(0, 1, 2)
+	// The new cluster adopts the bucket's identity (disaster recovery).
+	l := c2.WaitLeader()
+	waitFor(t, func() bool { return c2.Nodes[l].FSM().Recovered() })
+	if got := c2.Nodes[l].FSM().ClusterID(); got == "" || got != oldID {
+		t.Fatalf("recovered cluster id %q, the bucket's %q", got, oldID)
+	}
 	for _, ch := range chains {
 		snap, err := cl2.Snapshot(ctx, ch.vid, 0, client.ReadOptions{})
 		if err != nil || snap.LSN != ch.head || snap.PageCount != chainPages {
@@ -433,5 +442,180 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 20s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A new leader whose FSM has not yet applied what the previous leader
+// acknowledged must not take its flush target from that state: Flush
+// answers only once everything acknowledged before the call is in the
+// bucket. The seam holds the new leader's FSM (it keeps receiving the log)
+// until the flush waits for the leader barrier.
+func TestCluster_FlushWaitsForLeaderBarrier(t *testing.T) {
+	url := s3test.URL(t)
+	c := clustertest.Start(t, 3, withStore(url, 0), func(_ int, cfg *cluster.Config) {
+		cfg.FlushOnLeave = 0 // the old leader must not flush on handing over
+	})
+	ctx := testCtx(t)
+	a := c.WaitLeader()
+	b := (a + 1) % len(c.Nodes)
+	ch := newChain()
+	ch.commit(t, ctx, c.Client(a))
+	if err := c.Client(a).Flush(ctx); err != nil {
+		t.Fatalf("first flush: %v", err)
+	}
+	waitFor(t, func() bool { return c.Nodes[b].FSM().History(ch.vid).Flushed == 1 })
+
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unhold := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unhold) // before the cluster's cleanup closes the nodes
+	waiting := make(chan struct{}, 1)
+	c.Nodes[b].SetHooks(cluster.Hooks{
+		BeforeApply: func() { <-release },
+		BarrierWait: func() {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		},
+	})
+	ch.commit(t, ctx, c.Client(a)) // acknowledged by a and the third node; b holds it unapplied
+	if err := transfer(t, ctx, c, a, b); err != nil {
+		t.Fatalf("transfer to the held node: %v", err)
+	}
+	flushed := make(chan error, 1)
+	go func() {
+		_, err := c.Client(b).Cluster(0).Flush(ctx, connect.NewRequest(&graftv1.FlushRequest{}))
+		flushed <- err
+	}()
+	var err error
+	select {
+	case err = <-flushed: // answered while b's FSM was still behind
+	case <-waiting:
+		unhold()
+		err = <-flushed
+	}
+	if err != nil {
+		t.Fatalf("flush on the new leader: %v", err)
+	}
+	store, err := objstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	objs, err := store.List(ctx, "volumes/"+ch.vid.String()+"/log/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 || !strings.HasSuffix(objs[1].Key, fmt.Sprintf("/%020d", 2)) {
+		t.Fatalf("flush succeeded with %d log records in the bucket, want 2: lsn 2, acknowledged before the flush, is not durable", len(objs))
+	}
+	unhold()
+}
+
+// A retry whose base+1 is flushed is answered from the log record. When
+// that record cannot be read (here: deleted behind the cluster's back) the
+// leader cannot tell a retry from a stale commit: the outcome is unknown,
+// answered unavailable (clients retry), never data_loss (clients give up,
+// and would report as failed a commit that landed). Reads of the lost
+// LSNs are data_loss: that data is gone.
+func TestCluster_RetryOfFlushedCommitWithoutRecord(t *testing.T) {
+	url := s3test.URL(t)
+	c := clustertest.Start(t, 3, withStore(url, 0))
+	ctx := testCtx(t)
+	l := c.WaitLeader()
+	cl := c.Client(l)
+	ch := newChain()
+	ch.commit(t, ctx, cl)
+	ch.commit(t, ctx, cl)
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store, err := objstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Delete(ctx, segment.LogKey(ch.vid, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var pages []*graftv1.Page
+	for _, p := range ch.pages[1] {
+		pages = append(pages, &graftv1.Page{Idx: uint32(p.Idx), Data: p.Data})
+	}
+	_, err = cl.Volume(0).Commit(ctx, connect.NewRequest(&graftv1.CommitRequest{
+		Vid: ch.vid.String(), BaseLsn: 0, PageCount: chainPages, Pages: pages,
+	}))
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("retry of lsn 1 with its log record missing: %v, want unavailable", err)
+	}
+	_, err = cl.Volume(0).ReadPages(ctx, connect.NewRequest(&graftv1.ReadPagesRequest{
+		Vid: ch.vid.String(), Lsn: 1, Pages: []uint32{1},
+	}))
+	if connect.CodeOf(err) != connect.CodeDataLoss {
+		t.Fatalf("read of lsn 1 with its log record missing: %v, want data_loss", err)
+	}
+}
+
+// On a new cluster recovering from a bucket, WatchVolume's first message
+// is the recovered head, never 0 for a volume the bucket holds. S3 stays
+// down (so recovery cannot finish) until the watch waits for recovery.
+func TestCluster_WatchVolumeWaitsForRecovery(t *testing.T) {
+	var sw s3Switch
+	srv := s3test.StartHandler(t, sw.wrap)
+	url := srv.URL("watch-recover")
+	c := clustertest.Start(t, 3, withStore(url, 0))
+	ctx := testCtx(t)
+	ch := newChain()
+	for range 3 {
+		ch.commit(t, ctx, c.Client(0, 1, 2))
+	}
+	if err := c.Client(0, 1, 2).Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Nodes {
+		c.Stop(i)
+	}
+
+	sw.down.Store(true)
+	t.Cleanup(func() { sw.down.Store(false) })
+	c2 := clustertest.Start(t, 3, withStore(url, 0))
+	waiting := make(chan struct{}, 1)
+	c2.Nodes[0].SetHooks(cluster.Hooks{RecoveryWait: func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}})
+	type first struct {
+		msg *graftv1.WatchVolumeResponse
+		err error
+	}
+	got := make(chan first, 1)
+	go func() {
+		stream, err := c2.Client(0).Volume(0).WatchVolume(ctx, connect.NewRequest(&graftv1.WatchVolumeRequest{Vid: ch.vid.String()}))
+		if err != nil {
+			got <- first{err: err}
+			return
+		}
+		defer stream.Close()
+		if !stream.Receive() {
+			got <- first{err: stream.Err()}
+			return
+		}
+		got <- first{msg: stream.Msg()}
+	}()
+	var f first
+	select {
+	case f = <-got: // answered while recovery could not finish
+	case <-waiting:
+		sw.down.Store(false)
+		f = <-got
+	}
+	if f.err != nil {
+		t.Fatalf("watch: %v", f.err)
+	}
+	if lsn := volume.LSN(f.msg.GetSnapshot().GetLsn()); lsn != ch.head {
+		t.Fatalf("first head of a recovered volume is lsn %d, want %d (the bucket's head)", lsn, ch.head)
 	}
 }

@@ -10,18 +10,23 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // Raft log stores (RaftTuning.LogStore).
 const (
-	// LogStoreBolt is raft-boltdb/v2: one bbolt file; every append costs
-	// two fdatasyncs (data, then meta page).
-	LogStoreBolt = "bolt"
-	// LogStoreWAL is hashicorp/raft-wal: append-only segment files; every
-	// append costs one fdatasync. For benchmarks only: v0.4.0 cannot reopen
-	// a log whose tail was truncated (see TestRaftWAL_TailTruncationBug).
+	// LogStoreWAL, the default, is hashicorp/raft-wal: append-only segment
+	// files and a bbolt meta DB; every append costs one fdatasync. It needs
+	// v0.4.1 or later: v0.4.0 could not reopen a log whose tail was
+	// truncated (TestOpenLogStore_WALTailTruncation) and leaked its meta
+	// DB's file lock on Close (TestOpenLogStore_WALReopen).
 	LogStoreWAL = "wal"
+	// LogStoreBolt is raft-boltdb/v2: one bbolt file; every append costs
+	// two fdatasyncs (data, then meta page). The default before wal; the
+	// only store that supports RaftTuning.NoSync.
+	LogStoreBolt = "bolt"
+	// DefaultLogStore is the store of a new data directory when none is
+	// configured (an existing directory keeps the store it holds).
+	DefaultLogStore = LogStoreWAL
 )
 
 // ErrLogStoreMismatch: the data directory was written by the other log
@@ -40,9 +45,9 @@ type RaftStore interface {
 	io.Closer
 }
 
-// OpenLogStore opens the configured log store under dir (t.LogStore and
-// t.NoSync; the rest of t is ignored). Benchmarks open bare Raft on
-// exactly the store a node uses through it. The stores keep
+// OpenLogStore opens the configured log store under dir (t.LogStore, empty
+// for the store the directory already holds, else wal; and t.NoSync; the rest of t is ignored). Benchmarks open
+// bare Raft on exactly the store a node uses through it. The stores keep
 // their files apart (raft.db vs wal/), so a data directory written by one
 // is not silently read by the other: switching stores means a new node
 // (remove, wipe, add), as with any change of on-disk format.
@@ -50,16 +55,24 @@ func OpenLogStore(dir string, t RaftTuning) (RaftStore, error) {
 	// A data directory written by the other store must not be mistaken
 	// for an empty one: the node would start with no log and no vote.
 	bolt, wdir := filepath.Join(dir, "raft.db"), filepath.Join(dir, "wal")
+	if t.LogStore == "" {
+		// Not chosen: keep what the directory holds (a node created when
+		// bolt was the default restarts on bolt), else the default.
+		t.LogStore = DefaultLogStore
+		if exists(bolt) && !exists(wdir) {
+			t.LogStore = LogStoreBolt
+		}
+	}
 	switch {
-	case (t.LogStore == LogStoreWAL) && exists(bolt) && !exists(wdir):
+	case t.LogStore == LogStoreWAL && exists(bolt) && !exists(wdir):
 		return nil, fmt.Errorf("%s holds a %q Raft log (raft.db) but the node is configured for %q: start it with --raft-log-store %s, or remove it from the cluster, wipe the directory and add it back: %w",
 			dir, LogStoreBolt, LogStoreWAL, LogStoreBolt, ErrLogStoreMismatch)
-	case (t.LogStore == LogStoreBolt || t.LogStore == "") && exists(wdir) && !exists(bolt):
+	case t.LogStore == LogStoreBolt && exists(wdir) && !exists(bolt):
 		return nil, fmt.Errorf("%s holds a %q Raft log (wal/) but the node is configured for %q: start it with --raft-log-store %s, or remove it from the cluster, wipe the directory and add it back: %w",
 			dir, LogStoreWAL, LogStoreBolt, LogStoreWAL, ErrLogStoreMismatch)
 	}
 	switch t.LogStore {
-	case LogStoreBolt, "":
+	case LogStoreBolt:
 		return raftboltdb.New(raftboltdb.Options{Path: bolt, NoSync: t.NoSync})
 	case LogStoreWAL:
 		if t.NoSync {
@@ -68,28 +81,12 @@ func OpenLogStore(dir string, t RaftTuning) (RaftStore, error) {
 		if err := os.MkdirAll(wdir, 0o755); err != nil {
 			return nil, err
 		}
-		// raft-wal v0.4.0's Close leaves its bbolt meta DB open, so the
-		// file lock outlives the store and reopening the same directory in
-		// the same process (a node restarted in-process) blocks forever in
-		// flock. We own the meta DB and close it after the WAL.
-		meta := &metadb.BoltMetaDB{}
-		w, err := wal.Open(wdir, wal.WithMetaStore(meta))
+		w, err := wal.Open(wdir)
 		if err != nil {
-			_ = meta.Close()
 			return nil, err
 		}
-		return &walStore{WAL: w, meta: meta}, nil
+		return w, nil
 	default:
 		return nil, fmt.Errorf("unknown raft log store %q (want %q or %q)", t.LogStore, LogStoreBolt, LogStoreWAL)
 	}
-}
-
-// walStore closes the WAL and then its meta DB (see OpenLogStore).
-type walStore struct {
-	*wal.WAL
-	meta *metadb.BoltMetaDB
-}
-
-func (s *walStore) Close() error {
-	return errors.Join(s.WAL.Close(), s.meta.Close())
 }

@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
 )
 
@@ -62,6 +64,15 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		}),
 		gauge("graft_buffer_bytes", "Page bytes buffered in the FSM, not yet flushed.", func() float64 { return float64(n.fsm.BufferBytes()) }),
 		gauge("graft_volumes", "Volumes with at least one commit.", func() float64 { return float64(n.fsm.Volumes()) }),
+		gauge("graft_quarantined_volumes", "Volumes quarantined because their log in the object store conflicts with the cluster's state: not flushed, commits refused (graft cluster status lists them).", func() float64 {
+			return float64(len(n.fsm.Quarantined()))
+		}),
+		gauge("graft_object_store_fenced", "1 while this node, as leader, refuses the object store because its identity object names another cluster.", func() float64 {
+			if errors.Is(n.storeError(), flusher.ErrForeignBucket) {
+				return 1
+			}
+			return 0
+		}),
 		gauge("graft_raft_applied_index", "Last Raft index applied to the FSM.", func() float64 { return float64(n.fsm.Applied()) }),
 		gauge("graft_raft_commit_index", "Raft commit index.", func() float64 {
 			if n.raft == nil {
@@ -94,10 +105,11 @@ func (m *metrics) observeCommit(outcome string, d time.Duration) {
 // meteredFSM records group-commit batch sizes around the FSM.
 type meteredFSM struct {
 	*fsm.FSM
-	m *metrics
+	n *Node
 }
 
 func (f *meteredFSM) ApplyBatch(logs []*raft.Log) []any {
-	f.m.applyBatch.Observe(float64(len(logs)))
+	runHook(f.n.hook().beforeApply)
+	f.n.metrics.applyBatch.Observe(float64(len(logs)))
 	return f.FSM.ApplyBatch(logs)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,10 +30,16 @@ var (
 	ErrNotLeader = errors.New("cluster: not leader")
 	// ErrUnknownOutcome means a proposal may or may not have committed
 	// (leadership lost, shutdown, or the caller's deadline passed while it
-	// was in flight). Retrying with the same content is safe.
+	// was in flight), or that a retry of a flushed commit could not be told
+	// from a stale commit because its log record could not be read (store
+	// down, record missing or corrupt). Retrying with the same content is
+	// safe. It maps to unavailable whatever it wraps.
 	ErrUnknownOutcome = errors.New("cluster: outcome unknown")
 	// ErrClosed means the node is shutting down.
 	ErrClosed = errors.New("cluster: node closed")
+	// ErrStoreNotReady means this leader has not yet fenced and recovered
+	// its object store, so it does not flush yet.
+	ErrStoreNotReady = errors.New("cluster: the leader is still preparing the object store (identity check, recovery)")
 )
 
 // Node is one member of a graft cluster: a Raft replica of the FSM plus the
@@ -57,6 +64,9 @@ type Node struct {
 	flusher  *flusher.Flusher // nil without an object store
 
 	mu        sync.Mutex
+	storeErr  error              // why this leader cannot use the object store; nil when it can
+	storeOK   bool               // this leader fenced and recovered the object store
+	leadGen   uint64             // counts startLeading calls
 	readyTerm uint64             // term whose barrier has been applied; 0 = none
 	readyCh   chan struct{}      // closed when readyTerm changes
 	leading   context.CancelFunc // ends the leader's background work; nil when not leading
@@ -67,6 +77,14 @@ type Node struct {
 	wg      sync.WaitGroup
 	closeMu sync.Mutex
 	closed  bool
+
+	// streams ends long-lived response streams (WatchVolume) when Close
+	// starts: http.Server.Shutdown waits for handlers but never cancels
+	// their contexts. Cancelled with ErrClosed as the cause.
+	streams     context.Context
+	stopStreams context.CancelCauseFunc
+
+	hooks atomic.Pointer[testHooks] // test seams; nil outside tests
 }
 
 // Open starts a node: Raft with its durable log, the leadership watcher
@@ -83,12 +101,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{}), removed: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.streams, n.stopStreams = context.WithCancelCause(context.Background())
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry, n)
 	ok := false
 	defer func() {
 		if !ok {
 			n.cancel()
+			n.stopStreams(ErrClosed)
 			n.closeResources()
 		}
 	}()
@@ -116,7 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // openStore opens the object store, the reader of flushed history and the
 // flusher (which runs only while this node leads).
 func (n *Node) openStore(ctx context.Context) error {
-	store, err := objstore.Open(ctx, n.cfg.ObjectStore)
+	store, err := objstore.Open(ctx, n.cfg.ObjectStore, objstore.WithRegisterer(n.registry))
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}
@@ -181,9 +201,6 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	n.store = store
-	if n.cfg.Raft.LogStore == LogStoreWAL {
-		n.log.Warn("raft log store wal is for benchmarks only: raft-wal v0.4.0 cannot reopen a log whose tail Raft truncated (hashicorp/raft-wal#31), so this node may fail to restart after a leader change")
-	}
 	logs, err := raft.NewLogCache(LogCacheEntries, store)
 	if err != nil {
 		return fmt.Errorf("create log cache: %w", err)
@@ -217,7 +234,7 @@ func (n *Node) openRaft() error {
 			n.log.Info("bootstrapped new cluster", "peers", len(conf.Servers))
 		}
 	}
-	r, err := raft.NewRaft(rc, &meteredFSM{FSM: n.fsm, m: n.metrics}, logs, store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, &meteredFSM{FSM: n.fsm, n: n}, logs, store, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -288,20 +305,29 @@ func (n *Node) startLeading() {
 	ctx, cancel := context.WithCancel(n.ctx)
 	n.mu.Lock()
 	n.leading = cancel
+	n.leadGen++
+	gen := n.leadGen
 	n.mu.Unlock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		backoff := 100 * time.Millisecond
 		for {
-			err := flusher.Recover(ctx, n.fsm, n.objects, n.reader, proposer{n}, n.log)
+			err := n.prepareStore(ctx)
+			n.setStoreErr(gen, err)
 			if err == nil {
 				break
 			}
 			if ctx.Err() != nil {
 				return
 			}
-			n.log.Warn("recovery from the object store failed; commits wait for it", "err", err, "retry_in", backoff)
+			if errors.Is(err, flusher.ErrForeignBucket) {
+				n.log.Error("the object store is fenced to another cluster: this leader does not recover, flush or collect garbage there (commits wait for recovery or fill the buffer)", "err", err, "retry_in", backoff)
+			} else if n.fsm.Recovered() {
+				n.log.Warn("object store check at leadership start failed; flushing waits for it", "err", err, "retry_in", backoff)
+			} else {
+				n.log.Warn("recovery from the object store failed; commits wait for it", "err", err, "retry_in", backoff)
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -315,10 +341,64 @@ func (n *Node) startLeading() {
 	}()
 }
 
+// prepareStore fences the object store to this cluster, then recovers
+// from it (once per cluster), before the flusher may run.
+func (n *Node) prepareStore(ctx context.Context) error {
+	if err := flusher.EnsureIdentity(ctx, n.fsm, n.objects, proposer{n}, n.cfg.AdoptBucket, n.log); err != nil {
+		return err
+	}
+	return flusher.Recover(ctx, n.fsm, n.objects, n.reader, proposer{n}, n.log)
+}
+
+// setStoreErr records the outcome of prepareStore for the leadership gen
+// (ignored if leadership has changed since).
+func (n *Node) setStoreErr(gen uint64, err error) {
+	n.mu.Lock()
+	if gen == n.leadGen && n.leading != nil {
+		n.storeErr, n.storeOK = err, err == nil
+	}
+	n.mu.Unlock()
+}
+
+// waitStoreReady waits until this leader has fenced and recovered the
+// object store: nil then, the reason if the store was refused,
+// ErrNotLeader if leadership ended first, ErrStoreNotReady with ctx's error
+// if ctx ended first.
+func (n *Node) waitStoreReady(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n.mu.Lock()
+		ok, serr, leading := n.storeOK, n.storeErr, n.leading != nil
+		n.mu.Unlock()
+		switch {
+		case serr != nil:
+			return serr
+		case ok:
+			return nil
+		case !leading:
+			return ErrNotLeader
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrStoreNotReady, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// storeError says why this leader cannot use the object store, or nil.
+func (n *Node) storeError() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.storeErr
+}
+
 func (n *Node) stopLeading() {
 	n.mu.Lock()
 	cancel := n.leading
 	n.leading = nil
+	n.storeErr, n.storeOK = nil, false
 	n.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -334,9 +414,33 @@ func (n *Node) flushBeforeLeaving(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.FlushOnLeave)
 	defer cancel()
-	if err := n.flusher.FlushAll(ctx); err != nil {
+	if err := n.flushAll(ctx); err != nil {
 		n.log.Warn("flush before handing over leadership", "err", err)
 	}
+}
+
+// flushAll flushes everything acknowledged before the call, on the
+// leader. The flusher takes its target from this node's FSM, which on a new
+// leader may still lag behind what earlier leaders acknowledged; so first
+// the state is made current as for a linearizable read (the term's barrier
+// applied, leadership confirmed, the FSM applied up to that read index).
+// A deposed leader that does not know it yet fails there too, instead of
+// answering success from an old state.
+//
+// Then it waits until this leader has fenced and recovered the object
+// store (prepareStore), or answers why the store is refused.
+func (n *Node) flushAll(ctx context.Context) error {
+	idx, err := n.leaderReadIndex(ctx)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if err := n.waitApplied(ctx, idx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if err := n.waitStoreReady(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return n.flusher.FlushAll(ctx)
 }
 
 // watchRemoval notices when Raft shuts itself down (ShutdownOnRemove: the
@@ -434,6 +538,7 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 	}
 	var errs []error
+	n.stopStreams(ErrClosed) // Shutdown would wait for every stream's own deadline
 	if err := n.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown api: %w", err))
 	}
@@ -487,6 +592,18 @@ func (n *Node) voters() int {
 	return c
 }
 
+// streamCtx returns ctx for a long-lived response stream: it also ends,
+// with ErrClosed as its cause, when the node starts closing. The returned
+// func releases it.
+func (n *Node) streamCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(n.streams, func() { cancel(context.Cause(n.streams)) })
+	return ctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
+
 // waitFuture waits for a raft future or ctx, whichever ends first. Raft
 // futures cannot be cancelled: on ctx expiry the operation may still
 // complete.
@@ -524,6 +641,7 @@ func (n *Node) Abort() error {
 	n.closed = true
 	n.closeMu.Unlock()
 	n.cancel()
+	n.stopStreams(ErrClosed)
 	n.http.Close()
 	err := n.raft.Shutdown().Error()
 	n.wg.Wait()

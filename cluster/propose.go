@@ -58,7 +58,7 @@ func (n *Node) commitLocal(ctx context.Context, a commitArgs) (*fsm.CommitResult
 		}
 		// Not decidable from committed state here: let Apply decide.
 	}
-	if err := n.fsm.WaitRecovered(ctx); err != nil {
+	if err := n.waitRecovered(ctx); err != nil {
 		return nil, fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNotLeader, err)
 	}
 	cmd := fsm.EncodeCommit(&fsm.CommitCommand{
@@ -119,39 +119,82 @@ func (n *Node) knownCommit(ctx context.Context, vid volume.ID, base volume.LSN, 
 }
 
 // readIndex returns an index that a linearizable read must wait for
-// (Raft thesis section 6.4). On the leader: wait until an entry of the
-// current term is applied (the barrier issued on election), take the
-// commit index, then confirm leadership with a quorum round. On a follower:
-// ask the leader.
+// (Raft thesis section 6.4). On a follower: ask the leader. On the leader:
+// see leaderReadIndex.
 func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return n.forwardReadIndex(ctx)
 	}
+	return n.leaderReadIndex(ctx)
+}
+
+// leaderReadIndex is the leader's half of ReadIndex, for a term T:
+//
+//  1. wait until the barrier this node issued on winning T is applied (so
+//     its commit index covers everything earlier leaders committed),
+//  2. take the commit index,
+//  3. confirm leadership with a quorum round (VerifyLeader),
+//  4. check that the term is still T and T's barrier still the applied
+//     one; otherwise start over.
+//
+// Step 4 is what makes step 3 mean "leader in T". VerifyLeader confirms
+// leadership at the time it runs, in whatever term that is: a leader that
+// took the index in T, lost an election to a node that acknowledged a
+// write, and won T+2 passes it, yet its index predates the write. Retries
+// are bounded by ctx. Not the leader: ErrNotLeader.
+func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
+	for {
+		term, err := n.waitLeaderBarrier(ctx)
+		if err != nil {
+			return 0, err
+		}
+		idx := n.raft.CommitIndex()
+		runHook(n.hook().afterCommitIndex)
+		if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
+			}
+			return 0, fmt.Errorf("verify leadership: %w", err)
+		}
+		if n.raft.CurrentTerm() == term && n.readyFor(term) {
+			return idx, nil
+		}
+		n.log.Debug("leadership changed during read index; retrying", "term", term)
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("read index: %w", err)
+		}
+	}
+}
+
+// waitLeaderBarrier waits until this node leads and the barrier it issued
+// on winning the current term is applied, and returns that term. Not the
+// leader: ErrNotLeader.
+func (n *Node) waitLeaderBarrier(ctx context.Context) (uint64, error) {
 	for {
 		term := n.raft.CurrentTerm()
 		n.mu.Lock()
 		ready, ch := n.readyTerm, n.readyCh
 		n.mu.Unlock()
-		if ready == term && ready != 0 {
-			break
-		}
 		if n.raft.State() != raft.Leader {
 			return 0, ErrNotLeader
 		}
+		if ready == term && ready != 0 {
+			return term, nil
+		}
+		runHook(n.hook().barrierWait)
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return 0, fmt.Errorf("wait for leader barrier: %w", ctx.Err())
 		}
 	}
-	idx := n.raft.CommitIndex()
-	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
-		}
-		return 0, fmt.Errorf("verify leadership: %w", err)
-	}
-	return idx, nil
+}
+
+// readyFor reports whether term's leader barrier is the applied one.
+func (n *Node) readyFor(term uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.readyTerm == term
 }
 
 // waitApplied waits until the FSM reflects every log entry up to index.

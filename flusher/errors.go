@@ -1,6 +1,11 @@
 package flusher
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/graft-cluster/graft/volume"
+)
 
 // Errors of the flusher and the reader.
 var (
@@ -11,11 +16,22 @@ var (
 	// allow: a record that disagrees with its key or with the history, a
 	// segment that disagrees with its record. It is never retried away.
 	ErrLayout = errors.New("flusher: object store layout violated")
-	// ErrConflict means a log record already in the object store holds
-	// other commits than the round being flushed: two writers share the
-	// prefix, or the bucket was changed behind the cluster's back. The round
-	// cannot complete and the buffer is not trimmed.
+	// ErrConflict means the object store holds a log record of a volume
+	// that the cluster cannot reconcile with its state: other commits than
+	// the round being flushed (two writers share the prefix, or the bucket
+	// was changed behind the cluster's back), a record that does not
+	// decode, or records the state does not know (the bucket is ahead of
+	// it). The volume is quarantined (see fsm.Quarantine); other volumes go
+	// on. Errors carrying it are *ConflictError.
 	ErrConflict = errors.New("flusher: conflicting log record")
+	// ErrForeignBucket means the object store's identity object names
+	// another cluster: this cluster does not flush, recover or collect
+	// garbage there unless told to adopt the bucket (Config.AdoptBucket in
+	// package cluster, graft node --adopt-bucket).
+	ErrForeignBucket = errors.New("flusher: object store belongs to another cluster")
+	// ErrNotQuarantined means an unquarantine named a volume that is not
+	// quarantined.
+	ErrNotQuarantined = errors.New("flusher: volume not quarantined")
 	// ErrNoStore means the node has no object store configured.
 	ErrNoStore = errors.New("flusher: no object store configured")
 )
@@ -32,3 +48,18 @@ func (e *StoreError) Error() string { return e.Op + ": " + e.Err.Error() }
 
 // Unwrap returns the object store's error.
 func (e *StoreError) Unwrap() error { return e.Err }
+
+// ConflictError is an ErrConflict about one volume: the object that
+// conflicts and why.
+type ConflictError struct {
+	VID    volume.ID
+	Key    string // the object-store key of the offending object
+	Reason string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s: volume %s: %s: %s", ErrConflict, e.VID, e.Key, e.Reason)
+}
+
+// Unwrap lets errors.Is(err, ErrConflict) match.
+func (e *ConflictError) Unwrap() error { return ErrConflict }

@@ -27,8 +27,10 @@ type Config struct {
 	// Interval is how often the leader checks the flush triggers.
 	// Default 100ms; 0 disables the loop (rounds run only on request).
 	Interval time.Duration
-	// MaxAge flushes a volume once its oldest unflushed commit is this old.
-	// Default 1s.
+	// MaxAge flushes once the oldest unflushed commit has waited this long,
+	// measured on this leader's monotonic clock from when it first saw the
+	// commit (or became leader), never from the commit's timestamp, which
+	// another node's clock minted. Default 1s.
 	MaxAge time.Duration
 	// TargetBytes flushes once this many page bytes are buffered across
 	// all volumes. Default 8 MiB.
@@ -52,6 +54,13 @@ type Config struct {
 	// collected, so an upload of a round in flight is never taken.
 	// Default 1h.
 	OrphanGrace time.Duration
+	// RoundTimeout bounds one flush round (FlushOnce: planning, uploads,
+	// proposals) and one orphan collection, on top of the object store's
+	// per-attempt deadlines; a round past it fails and is retried, and
+	// rounds are idempotent. It must exceed the time the largest round
+	// takes at the store's slowest accepted throughput. Default 5m; 0: no
+	// round deadline.
+	RoundTimeout time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -67,13 +76,14 @@ func DefaultConfig() Config {
 		RetryMax:           5 * time.Second,
 		OrphanInterval:     time.Hour,
 		OrphanGrace:        time.Hour,
+		RoundTimeout:       5 * time.Minute,
 	}
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 {
+	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 || c.RoundTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative, and retry max must be at least retry min"))
 	}
 	if c.MaxRoundBytes < volume.PageSize {
@@ -112,7 +122,28 @@ type Flusher struct {
 
 	round sync.Mutex // one round at a time
 	kick  chan struct{}
+	// seen holds, per volume with unflushed commits, when this leader first
+	// saw each head (ascending), so ages come from the local clock. Guarded
+	// by round.
+	seen map[volume.ID][]sighting
+
+	mu sync.Mutex
+	// verified holds the volumes whose log listing this leader has checked
+	// against the state (nothing the state does not know); see checkLog.
+	verified map[volume.ID]bool
 }
+
+// sighting is the local time a volume's head was first seen: every LSN up
+// to head was unflushed and present by then.
+type sighting struct {
+	head volume.LSN
+	at   time.Time
+}
+
+// maxSightings bounds the sightings kept per volume; past it, newer heads
+// are not recorded until older ones are flushed (their age then starts
+// late, so they wait at most another MaxAge).
+const maxSightings = 64
 
 // New returns a flusher writing to store; reader (over the same store)
 // serves orphan collection. reg may be nil.
@@ -126,6 +157,7 @@ func New(cfg Config, f *fsm.FSM, store objstore.Store, reader *Reader, prop Prop
 	return &Flusher{
 		cfg: cfg, fsm: f, store: store, reader: reader, prop: prop, log: logger,
 		m: newFlushMetrics(reg), now: time.Now, kick: make(chan struct{}, 1),
+		seen: map[volume.ID][]sighting{}, verified: map[volume.ID]bool{},
 	}, nil
 }
 
@@ -142,6 +174,7 @@ func (f *Flusher) Kick() {
 // leader and cancels ctx when it stops being leader. Failed rounds are
 // retried with backoff; an open round is always finished first.
 func (f *Flusher) Run(ctx context.Context) {
+	f.becameLeader()
 	if f.cfg.Interval <= 0 {
 		<-ctx.Done()
 		return
@@ -178,13 +211,35 @@ func (f *Flusher) Run(ctx context.Context) {
 		case <-tick.C:
 		case <-f.kick:
 		case <-orphans:
-			if n, err := f.CollectOrphans(ctx); err != nil {
+			octx, cancel := f.roundContext(ctx)
+			n, err := f.CollectOrphans(octx)
+			cancel()
+			if err != nil {
 				f.log.Warn("collect orphan segments", "err", err)
 			} else if n > 0 {
 				f.log.Info("collected orphan segments", "count", n)
 			}
 		}
 	}
+}
+
+// becameLeader forgets what an earlier term of leadership observed: ages
+// start from now, and every volume's log listing is checked again.
+func (f *Flusher) becameLeader() {
+	f.round.Lock()
+	clear(f.seen)
+	f.round.Unlock()
+	f.mu.Lock()
+	clear(f.verified)
+	f.mu.Unlock()
+}
+
+// roundContext bounds one round by Config.RoundTimeout.
+func (f *Flusher) roundContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if f.cfg.RoundTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, f.cfg.RoundTimeout)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -204,6 +259,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (f *Flusher) FlushOnce(ctx context.Context, force bool) (bool, error) {
 	f.round.Lock()
 	defer f.round.Unlock()
+	ctx, cancel := f.roundContext(ctx)
+	defer cancel()
 	if p := f.fsm.Plan(); p != nil {
 		return true, f.execute(ctx, p)
 	}
@@ -239,13 +296,13 @@ func (f *Flusher) FlushAll(ctx context.Context) error {
 	for {
 		pending := false
 		for vid, head := range target {
-			if f.fsm.History(vid).Flushed < head {
+			if _, q := f.fsm.Quarantine(vid); !q && f.fsm.History(vid).Flushed < head {
 				pending = true
 				break
 			}
 		}
 		if !pending {
-			return nil
+			return f.quarantinedUnflushed()
 		}
 		ran, err := f.FlushOnce(ctx, true)
 		if err != nil {
@@ -257,26 +314,69 @@ func (f *Flusher) FlushAll(ctx context.Context) error {
 	}
 }
 
+// quarantinedUnflushed returns an error naming the quarantined volumes that
+// hold unflushed commits (FlushAll cannot make those durable), or nil.
+func (f *Flusher) quarantinedUnflushed() error {
+	var stuck []fsm.Quarantine
+	for _, q := range f.fsm.Quarantined() {
+		if f.fsm.HasVolume(q.VID) && f.fsm.History(q.VID).Flushed < f.fsm.Head(q.VID).LSN {
+			stuck = append(stuck, q)
+		}
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
+	return fmt.Errorf("flushed every volume but %d quarantined one(s) whose commits stay buffered until an operator lifts the quarantine; first: %w",
+		len(stuck), &fsm.QuarantineError{Quarantine: stuck[0]})
+}
+
+// ages returns, per candidate, how long its oldest unflushed commit has
+// been waiting by this leader's clock: since this flusher first saw a head
+// at or past that commit. Commit timestamps are never used: another
+// leader's clock minted them. Called with round held.
+func (f *Flusher) ages(now time.Time, cands []fsm.FlushCandidate) map[volume.ID]time.Duration {
+	out := make(map[volume.ID]time.Duration, len(cands))
+	for _, c := range cands {
+		obs := f.seen[c.VID]
+		i := 0
+		for i < len(obs) && obs[i].head <= c.Flushed {
+			i++ // wholly flushed
+		}
+		obs = obs[i:]
+		if n := len(obs); n == 0 || (obs[n-1].head < c.Head && n < maxSightings) {
+			obs = append(obs, sighting{head: c.Head, at: now})
+		}
+		f.seen[c.VID] = obs
+		out[c.VID] = now.Sub(obs[0].at)
+	}
+	for vid := range f.seen {
+		if _, ok := out[vid]; !ok {
+			delete(f.seen, vid) // flushed, quarantined or gone
+		}
+	}
+	return out
+}
+
 // plan picks the volumes and ranges of a new round, or nil if no trigger
 // fired.
 func (f *Flusher) plan(force bool) *fsm.FlushPlan {
 	cands := f.fsm.FlushCandidates()
+	now := f.now()
+	ages := f.ages(now, cands)
 	if len(cands) == 0 {
 		return nil
 	}
-	now := f.now()
 	var total uint64
-	oldest := cands[0].OldestUnixMs
+	var oldest time.Duration
 	for _, c := range cands {
 		total += c.Bytes
-		oldest = min(oldest, c.OldestUnixMs)
+		oldest = max(oldest, ages[c.VID])
 	}
-	age := now.Sub(time.UnixMilli(oldest))
-	if !force && total < f.cfg.TargetBytes && age < f.cfg.MaxAge {
+	if !force && total < f.cfg.TargetBytes && oldest < f.cfg.MaxAge {
 		return nil
 	}
 	// Oldest first, so no volume starves when rounds are capped.
-	slices.SortStableFunc(cands, func(a, b fsm.FlushCandidate) int { return cmp.Compare(a.OldestUnixMs, b.OldestUnixMs) })
+	slices.SortStableFunc(cands, func(a, b fsm.FlushCandidate) int { return cmp.Compare(ages[b.VID], ages[a.VID]) })
 	if len(cands) > f.cfg.MaxVolumesPerRound {
 		cands = cands[:f.cfg.MaxVolumesPerRound]
 	}
@@ -318,28 +418,45 @@ func (f *Flusher) plan(force bool) *fsm.FlushPlan {
 // execute writes the round's segments and log records, then commits its
 // completion. It is idempotent: segments are rewritten with the same bytes
 // under the same key, and a log record already present with the same
-// commits counts as written.
+// commits counts as written. A volume whose log conflicts (ErrConflict) is
+// quarantined through the log, which takes it out of the round; the others
+// complete. Any other failure (the store is down) leaves the round open
+// for a retry.
 func (f *Flusher) execute(ctx context.Context, p *fsm.FlushPlan) error {
 	if planted, err := f.plantedExecute(ctx, p); planted {
 		return err
 	}
 	start := f.now()
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(f.cfg.Uploads)
-	var mu sync.Mutex
-	var written uint64
-	for _, pv := range p.Volumes {
+	errs := make([]error, len(p.Volumes))
+	written := make([]uint64, len(p.Volumes))
+	for i, pv := range p.Volumes {
 		g.Go(func() error {
-			n, err := f.flushVolume(gctx, pv)
-			mu.Lock()
-			written += n
-			mu.Unlock()
-			return err
+			written[i], errs[i] = f.flushVolume(ctx, pv)
+			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	_ = g.Wait()
+	var failed []error
+	for _, err := range errs {
+		var ce *ConflictError
+		switch {
+		case err == nil:
+		case errors.As(err, &ce):
+			if err := f.quarantine(ctx, ce); err != nil {
+				failed = append(failed, err)
+			}
+		default:
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
 		f.m.errors.Inc()
-		return fmt.Errorf("flush round %d: %w", p.Round, err)
+		return fmt.Errorf("flush round %d: %w", p.Round, errors.Join(failed...))
+	}
+	if cur := f.fsm.Plan(); cur == nil || cur.Round != p.Round {
+		return nil // every volume of the round was quarantined: it closed
 	}
 	resp, err := f.prop.Propose(ctx, fsm.EncodeFlushDone(p.Round))
 	if err != nil {
@@ -351,18 +468,104 @@ func (f *Flusher) execute(ctx context.Context, p *fsm.FlushPlan) error {
 		return fmt.Errorf("end of flush round %d: %v", p.Round, resp)
 	}
 	f.m.rounds.Inc()
-	f.m.volumes.Add(float64(len(p.Volumes)))
-	for _, pv := range p.Volumes {
+	var bytes uint64
+	for i, pv := range p.Volumes {
+		if errs[i] != nil {
+			continue
+		}
+		f.m.volumes.Inc()
 		f.m.commits.Add(float64(pv.To - pv.From + 1))
+		bytes += written[i]
 	}
-	f.m.bytes.Add(float64(written))
+	f.m.bytes.Add(float64(bytes))
 	f.m.seconds.Observe(f.now().Sub(start).Seconds())
-	f.log.Debug("flush round done", "round", p.Round, "volumes", len(p.Volumes), "bytes", written, "took", f.now().Sub(start))
+	f.log.Debug("flush round done", "round", p.Round, "volumes", len(p.Volumes), "bytes", bytes, "took", f.now().Sub(start))
 	return nil
+}
+
+// quarantine proposes the quarantine of a volume whose log conflicts.
+func (f *Flusher) quarantine(ctx context.Context, ce *ConflictError) error {
+	f.log.Error("QUARANTINE: a log record in the object store conflicts with this cluster's state; the volume stops flushing and its commits are refused until an operator fixes or removes the object and runs `graft cluster unquarantine VID`",
+		"vid", ce.VID, "key", ce.Key, "reason", ce.Reason)
+	f.mu.Lock()
+	delete(f.verified, ce.VID)
+	f.mu.Unlock()
+	if err := proposeAdmin(ctx, f.prop, fsm.EncodeQuarantine(fsm.Quarantine{VID: ce.VID, Key: ce.Key, Reason: ce.Reason})); err != nil {
+		return fmt.Errorf("quarantine volume %s: %w", ce.VID, err)
+	}
+	f.m.quarantines.Inc()
+	return nil
+}
+
+// proposeAdmin proposes an admin entry and returns its rejection, if any.
+func proposeAdmin(ctx context.Context, prop Proposer, cmd []byte) error {
+	resp, err := prop.Propose(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	res, ok := resp.(*fsm.AdminResult)
+	if !ok {
+		if cr, ok := resp.(*fsm.CommitResult); ok && cr.Err != nil {
+			return cr.Err
+		}
+		return fmt.Errorf("unexpected response %T", resp)
+	}
+	return res.Err
+}
+
+// checkLog lists the volume's log records once per leadership and checks
+// that the state knows every one of them (its history, or the record this
+// round writes). A record it does not know means the bucket is ahead of
+// the state (Raft state restored from an older backup, another cluster on
+// the prefix): writing our record next to it, or deleting what it names,
+// would corrupt the volume's log, so the volume is quarantined instead.
+func (f *Flusher) checkLog(ctx context.Context, pv fsm.PlanVolume) error {
+	f.mu.Lock()
+	done := f.verified[pv.VID]
+	f.mu.Unlock()
+	if done {
+		return nil
+	}
+	objs, err := f.store.List(ctx, segment.LogPrefix(pv.VID))
+	if err != nil {
+		return &StoreError{Op: "list log of " + pv.VID.String(), Err: err}
+	}
+	h := f.fsm.History(pv.VID)
+	for _, o := range objs {
+		if ce := knownRecord(h, pv.VID, pv.From, o.Key); ce != nil {
+			return ce
+		}
+	}
+	f.mu.Lock()
+	f.verified[pv.VID] = true
+	f.mu.Unlock()
+	return nil
+}
+
+// knownRecord checks that key, a key under vid's log prefix, is a log
+// record the state knows: one of h's records, or the one starting at next
+// (the record the open round writes; 0 for none).
+func knownRecord(h fsm.History, vid volume.ID, next volume.LSN, key string) *ConflictError {
+	v, from, err := segment.ParseLogKey(key)
+	if err != nil || v != vid {
+		return &ConflictError{VID: vid, Key: key, Reason: fmt.Sprintf("not a log record key of this volume: %v", err)}
+	}
+	if from == next {
+		return nil
+	}
+	if _, ok := slices.BinarySearch(h.Froms, from); ok {
+		return nil
+	}
+	return &ConflictError{VID: vid, Key: key, Reason: fmt.Sprintf(
+		"log record from lsn %d is not in this cluster's history (flushed up to %d, %d records): the bucket is ahead of the cluster's state (Raft state restored from an older backup, or another cluster writing this prefix)",
+		from, h.Flushed, len(h.Froms))}
 }
 
 // flushVolume writes one volume's segment and log record.
 func (f *Flusher) flushVolume(ctx context.Context, pv fsm.PlanVolume) (uint64, error) {
+	if err := f.checkLog(ctx, pv); err != nil {
+		return 0, err
+	}
 	commits, err := f.fsm.Buffered(pv.VID, pv.From, pv.To)
 	if err != nil {
 		return 0, fmt.Errorf("volume %s: %w", pv.VID, err)
@@ -427,13 +630,11 @@ func (f *Flusher) writeVolume(ctx context.Context, pv fsm.PlanVolume, commits []
 	have, err := segment.DecodeRecord(stored)
 	if err != nil {
 		f.m.conflicts.Inc()
-		return 0, fmt.Errorf("%w: %s holds an undecodable record: %w", ErrConflict, key, err)
+		return 0, &ConflictError{VID: pv.VID, Key: key, Reason: "undecodable record: " + err.Error()}
 	}
 	if err := sameCommits(&have, &rec); err != nil {
 		f.m.conflicts.Inc()
-		f.log.Error("ALARM: log record in the object store conflicts with the cluster's commits; the buffer will not be trimmed",
-			"key", key, "err", err)
-		return 0, fmt.Errorf("%w: %s: %w", ErrConflict, key, err)
+		return 0, &ConflictError{VID: pv.VID, Key: key, Reason: "record holds other commits than the cluster's: " + err.Error()}
 	}
 	if have.Segment != rec.Segment && rec.Segment != (segment.ID{}) {
 		// The stored record points at another upload of the same pages;

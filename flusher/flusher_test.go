@@ -94,6 +94,12 @@ func manualConfig() flusher.Config {
 // commit commits random pages to vid and records them in its model.
 func (e *env) commit(vid volume.ID, n int) {
 	e.t.Helper()
+	e.commitAt(vid, n, time.Now().UnixMilli())
+}
+
+// commitAt is commit with the commit time the proposer stamps.
+func (e *env) commitAt(vid volume.ID, n int, timeUnixMs int64) {
+	e.t.Helper()
 	m := e.models[vid]
 	if m == nil {
 		m = newModel()
@@ -120,7 +126,7 @@ func (e *env) commit(vid volume.ID, n int) {
 	}
 	hash := volume.CommitHash(vid, m.head+1, pageCount, sorted)
 	resp, err := e.log.Propose(context.Background(), fsm.EncodeCommit(&fsm.CommitCommand{
-		VID: vid, BaseLSN: m.head, PageCount: pageCount, TimeUnixMs: time.Now().UnixMilli(), Hash: hash, Pages: sorted,
+		VID: vid, BaseLSN: m.head, PageCount: pageCount, TimeUnixMs: timeUnixMs, Hash: hash, Pages: sorted,
 	}))
 	if err != nil {
 		e.t.Fatal(err)
@@ -272,8 +278,14 @@ func TestFlusher_Triggers(t *testing.T) {
 		t.Fatalf("flush at target ran=%v err=%v", ran, err)
 	}
 	e.commit(vid, 1)
-	cfg.TargetBytes, cfg.MaxAge = 1<<30, time.Nanosecond
+	cfg.TargetBytes, cfg.MaxAge = 1<<30, time.Second
 	fl = e.flusher(cfg)
+	now := time.Now()
+	flusher.SetClock(fl, func() time.Time { return now })
+	if ran, err := fl.FlushOnce(ctx, false); ran || err != nil {
+		t.Fatalf("flush of a commit younger than max age ran=%v err=%v", ran, err)
+	}
+	now = now.Add(time.Second)
 	if ran, err := fl.FlushOnce(ctx, false); !ran || err != nil {
 		t.Fatalf("flush of an old commit ran=%v err=%v", ran, err)
 	}
@@ -330,8 +342,8 @@ func TestFlusher_ResumeOpenRound(t *testing.T) {
 }
 
 // A retried round whose log record is already written (the response was
-// lost) completes; a record with other commits is an alarm and nothing is
-// trimmed.
+// lost) completes; a record with other commits is an alarm: the volume is
+// quarantined and nothing is trimmed.
 func TestFlusher_ExistingLogRecord(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, objstore.NewMemory())
@@ -381,8 +393,8 @@ func TestFlusher_ExistingLogRecord(t *testing.T) {
 	if err := e.store.Put(ctx, segment.LogKey(vid, 3), badBytes); err != nil {
 		t.Fatal(err)
 	}
-	if err := fl.FlushAll(ctx); !errors.Is(err, flusher.ErrConflict) {
-		t.Fatalf("flush over a conflicting record: %v", err)
+	if err := fl.FlushAll(ctx); !errors.Is(err, fsm.ErrQuarantined) || !strings.Contains(err.Error(), segment.LogKey(vid, 3)) {
+		t.Fatalf("flush over a conflicting record: %v; want the volume quarantined, naming the record", err)
 	}
 	if e.log.f.History(vid).Flushed != 2 || e.log.f.BufferBytes() == 0 {
 		t.Fatal("conflicting round trimmed the buffer")
@@ -409,6 +421,9 @@ func TestFlusher_StoreDown(t *testing.T) {
 	}
 	if e.log.f.History(vid).Flushed != 0 {
 		t.Fatal("flushed watermark moved while the store was down")
+	}
+	if q := e.log.f.Quarantined(); len(q) != 0 {
+		t.Fatalf("a store that is down quarantined %+v: only conflicts may", q)
 	}
 	fs.Up()
 	if err := fl.FlushAll(ctx); err != nil {

@@ -7,28 +7,30 @@ import (
 )
 
 type flushMetrics struct {
-	rounds    prometheus.Counter
-	volumes   prometheus.Counter
-	commits   prometheus.Counter
-	bytes     prometheus.Counter
-	errors    prometheus.Counter
-	conflicts prometheus.Counter
-	orphans   prometheus.Counter
-	seconds   prometheus.Histogram
-	puts      *prometheus.CounterVec
-	putErrors *prometheus.CounterVec
-	putTime   *prometheus.HistogramVec
+	rounds      prometheus.Counter
+	volumes     prometheus.Counter
+	commits     prometheus.Counter
+	bytes       prometheus.Counter
+	errors      prometheus.Counter
+	conflicts   prometheus.Counter
+	quarantines prometheus.Counter
+	orphans     prometheus.Counter
+	seconds     prometheus.Histogram
+	puts        *prometheus.CounterVec
+	putErrors   *prometheus.CounterVec
+	putTime     *prometheus.HistogramVec
 }
 
 func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 	m := &flushMetrics{
-		rounds:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_rounds_total", Help: "Flush rounds completed by this node as leader."}),
-		volumes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_volumes_total", Help: "Volume ranges flushed (one segment and one log record each at most)."}),
-		commits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_commits_total", Help: "Commits flushed to the object store by this node as leader."}),
-		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_bytes_total", Help: "Bytes written to the object store by flush rounds."}),
-		errors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_errors_total", Help: "Flush round attempts that failed and will be retried."}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_conflicts_total", Help: "Log records found in the object store with other commits than ours (an alarm)."}),
-		orphans:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_orphans_deleted_total", Help: "Orphan segments collected."}),
+		rounds:      prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_rounds_total", Help: "Flush rounds completed by this node as leader."}),
+		volumes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_volumes_total", Help: "Volume ranges flushed (one segment and one log record each at most)."}),
+		commits:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_commits_total", Help: "Commits flushed to the object store by this node as leader."}),
+		bytes:       prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_bytes_total", Help: "Bytes written to the object store by flush rounds."}),
+		errors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_errors_total", Help: "Flush round attempts that failed and will be retried."}),
+		conflicts:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_conflicts_total", Help: "Log records found in the object store with other commits than ours (an alarm)."}),
+		quarantines: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_quarantines_total", Help: "Volumes this node, as leader, quarantined because their log in the object store conflicts with the cluster's state (see graft_quarantined_volumes)."}),
+		orphans:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_orphans_deleted_total", Help: "Orphan segments collected."}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "graft_flush_round_seconds", Help: "Duration of completed flush rounds.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
@@ -41,7 +43,7 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rounds, m.volumes, m.commits, m.bytes, m.errors, m.conflicts, m.orphans, m.seconds, m.puts, m.putErrors, m.putTime)
+		reg.MustRegister(m.rounds, m.volumes, m.commits, m.bytes, m.errors, m.conflicts, m.quarantines, m.orphans, m.seconds, m.puts, m.putErrors, m.putTime)
 	}
 	return m
 }

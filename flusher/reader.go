@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
@@ -27,11 +29,16 @@ type ReaderConfig struct {
 	// Fetches bounds the concurrent object-store GETs of one call.
 	// Default 8.
 	Fetches int
+	// LoadTimeout bounds one load of a volume's page-version index (the
+	// log records a read needs that are not loaded yet). A load runs
+	// detached from the callers waiting for it, each of which still gives
+	// up at its own deadline. Default 1m.
+	LoadTimeout time.Duration
 }
 
 // DefaultReaderConfig returns a ReaderConfig with every default filled in.
 func DefaultReaderConfig() ReaderConfig {
-	return ReaderConfig{PageCacheBytes: 64 << 20, Segments: 1024, Records: 4096, Fetches: 8}
+	return ReaderConfig{PageCacheBytes: 64 << 20, Segments: 1024, Records: 4096, Fetches: 8, LoadTimeout: time.Minute}
 }
 
 // Reader reads flushed volume history from an object store: snapshots,
@@ -52,8 +59,9 @@ type Reader struct {
 	indexes *lru.Cache[segment.ID, segment.Index]
 	records *lru.Cache[recordKey, *segment.Record]
 
-	mu   sync.Mutex
-	vols map[volume.ID]*volIndex
+	mu    sync.Mutex
+	vols  map[volume.ID]*volIndex
+	loads singleflight.Group // index loads in flight, by volume
 }
 
 type pageKey struct {
@@ -66,7 +74,8 @@ type recordKey struct {
 	from volume.LSN
 }
 
-// volIndex is the page-version index of one volume's loaded records.
+// volIndex is the page-version index of one volume's loaded records. mu
+// guards the fields and is never held across a fetch.
 type volIndex struct {
 	mu    sync.Mutex
 	recs  []recordMeta                // loaded records, in history order
@@ -93,6 +102,9 @@ func NewReader(store objstore.Store, cfg ReaderConfig) (*Reader, error) {
 	}
 	if cfg.Fetches <= 0 {
 		cfg.Fetches = d.Fetches
+	}
+	if cfg.LoadTimeout <= 0 {
+		cfg.LoadTimeout = d.LoadTimeout
 	}
 	r := &Reader{store: store, cfg: cfg, vols: map[volume.ID]*volIndex{}}
 	var err error
@@ -390,7 +402,14 @@ func (r *Reader) segmentIndex(ctx context.Context, vid volume.ID, rec recordMeta
 }
 
 // index returns the volume's page-version index with every record up to
-// ordinal k loaded, fetching the missing records in parallel.
+// ordinal k loaded. Missing records are fetched by one load per volume at a
+// time, which concurrent callers share (singleflight): a caller waits for
+// it only as long as its own ctx allows and then returns ctx.Err(), while
+// the load goes on for the others. The load runs detached from the caller
+// that started it (context.WithoutCancel), bounded by LoadTimeout: were it
+// cancelled when its callers leave, callers whose deadlines are shorter
+// than one load would restart it forever; finished, it serves every later
+// read from memory.
 func (r *Reader) index(ctx context.Context, h fsm.History, k int) (*volIndex, error) {
 	r.mu.Lock()
 	vi := r.vols[h.VID]
@@ -399,9 +418,48 @@ func (r *Reader) index(ctx context.Context, h fsm.History, k int) (*volIndex, er
 		r.vols[h.VID] = vi
 	}
 	r.mu.Unlock()
+	for !vi.covers(h, k) {
+		ch := r.loads.DoChan(h.VID.String(), func() (any, error) {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.LoadTimeout)
+			defer cancel()
+			return nil, r.load(lctx, vi, h, k)
+		})
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				return nil, res.Err
+			}
+			// The load may have been another caller's, for fewer records
+			// or another history: look again.
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return vi, nil
+}
 
+// covers reports whether the records up to ordinal k are loaded and are
+// those of h.
+func (vi *volIndex) covers(h fsm.History, k int) bool {
 	vi.mu.Lock()
 	defer vi.mu.Unlock()
+	if len(vi.recs) <= k {
+		return false
+	}
+	for i, m := range vi.recs[:k+1] {
+		if from, to := h.Range(i); from != m.from || to != m.to {
+			return false
+		}
+	}
+	return true
+}
+
+// load fetches the records of h up to ordinal k that vi lacks, in
+// parallel, and adds them. Loads of one volume never overlap (index), so
+// vi.mu is held only to read and to extend the index, never across a
+// fetch, and vi.recs only grows while a load runs.
+func (r *Reader) load(ctx context.Context, vi *volIndex, h fsm.History, k int) error {
+	vi.mu.Lock()
 	// The loaded records must be a prefix of h; a different history (the
 	// volume was recovered into another cluster incarnation) starts over.
 	for i, m := range vi.recs {
@@ -413,15 +471,31 @@ func (r *Reader) index(ctx context.Context, h fsm.History, k int) (*volIndex, er
 			break
 		}
 	}
-	if len(vi.recs) > k {
-		return vi, nil
-	}
 	start := len(vi.recs)
-	recs := make([]*segment.Record, k+1-start)
+	vi.mu.Unlock()
+	// In batches, each added as soon as it is fetched: a load cut short by
+	// LoadTimeout keeps what it fetched, and the next one goes on from
+	// there, however long the history.
+	for ; start <= k; start += loadBatchSize {
+		if err := r.loadBatch(ctx, vi, h, start, min(k, start+loadBatchSize-1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadBatchSize is how many log records a load fetches before it adds them to
+// the index.
+const loadBatchSize = 256
+
+// loadBatch fetches the records of h at ordinals [lo, hi] and appends them
+// to vi, which holds exactly lo records.
+func (r *Reader) loadBatch(ctx context.Context, vi *volIndex, h fsm.History, lo, hi int) error {
+	recs := make([]*segment.Record, hi+1-lo)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Fetches)
 	for i := range recs {
-		from, to := h.Range(start + i)
+		from, to := h.Range(lo + i)
 		g.Go(func() error {
 			rec, err := r.record(gctx, h.VID, from)
 			if err != nil {
@@ -435,8 +509,10 @@ func (r *Reader) index(ctx context.Context, h fsm.History, k int) (*volIndex, er
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return err
 	}
+	vi.mu.Lock()
+	defer vi.mu.Unlock()
 	for _, rec := range recs {
 		ord := uint32(len(vi.recs))
 		union := rec.Graft()
@@ -449,7 +525,7 @@ func (r *Reader) index(ctx context.Context, h fsm.History, k int) (*volIndex, er
 			vi.pages[idx] = append(vi.pages[idx], ord)
 		}
 	}
-	return vi, nil
+	return nil
 }
 
 // ReadSnapshot reads pages of a flushed snapshot straight from the object

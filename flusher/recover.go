@@ -22,71 +22,132 @@ import (
 // flushed history, read from the bucket alone), then marks recovery done so
 // commits may start. A cluster started with empty Raft state against an
 // existing bucket thereby continues every flushed chain where the bucket
-// ends. With store nil there is nothing to adopt. Recover is idempotent: a
-// leader that takes over half way adopts only what is still missing.
+// ends. A volume whose log cannot be read back (its last record does not
+// decode, a key under its log does not parse) is quarantined instead of
+// adopted: its reads and commits answer an error naming the object, and
+// every other volume is served. Only object-store failures (network, 5xx)
+// make Recover fail, to be retried. With store nil there is nothing to
+// adopt. Recover is idempotent: a leader that takes over half way adopts
+// only what is still missing.
 func Recover(ctx context.Context, f *fsm.FSM, store objstore.Store, r *Reader, prop Proposer, log *slog.Logger) error {
 	if f.Recovered() {
 		return nil
 	}
 	if store != nil {
-		vols, err := listLogs(ctx, store)
+		vols, bad, err := listLogs(ctx, store, log)
 		if err != nil {
 			return err
 		}
-		for _, vid := range slices.SortedFunc(maps.Keys(vols), func(a, b volume.ID) int { return bytes.Compare(a[:], b[:]) }) {
-			if f.Head(vid).LSN > 0 {
+		ids := slices.Collect(maps.Keys(vols))
+		for vid := range bad {
+			if _, ok := vols[vid]; !ok {
+				ids = append(ids, vid)
+			}
+		}
+		slices.SortFunc(ids, func(a, b volume.ID) int { return bytes.Compare(a[:], b[:]) })
+		for _, vid := range ids {
+			if _, q := f.Quarantine(vid); q || f.HasVolume(vid) {
 				continue
 			}
-			froms := vols[vid]
-			last, err := r.Record(ctx, vid, froms[len(froms)-1])
-			if err != nil {
+			if key, ok := bad[vid]; ok {
+				if err := recoverQuarantine(ctx, prop, log, &ConflictError{VID: vid, Key: key, Reason: "key under the volume's log is not a log record key"}); err != nil {
+					return err
+				}
+				continue
+			}
+			adopt, err := readAdopt(ctx, r, vid, vols[vid])
+			var ce *ConflictError
+			switch {
+			case errors.As(err, &ce):
+				if err := recoverQuarantine(ctx, prop, log, ce); err != nil {
+					return err
+				}
+				continue
+			case err != nil:
 				return fmt.Errorf("recover volume %s: %w", vid, err)
 			}
-			head := volume.Snapshot{VID: vid, LSN: last.To, PageCount: last.Commits[len(last.Commits)-1].PageCount}
-			resp, err := prop.Propose(ctx, fsm.EncodeAdopt(&fsm.AdoptCommand{Head: head, Froms: froms}))
-			if err != nil {
+			if err := proposeAdmin(ctx, prop, fsm.EncodeAdopt(adopt)); err != nil {
 				return fmt.Errorf("adopt volume %s: %w", vid, err)
 			}
-			if res, ok := resp.(*fsm.AdminResult); !ok || res.Err != nil {
-				return fmt.Errorf("adopt volume %s: %v", vid, resp)
-			}
-			log.Info("recovered volume from the object store", "vid", vid, "head", head.LSN, "page_count", head.PageCount, "records", len(froms))
+			log.Info("recovered volume from the object store", "vid", vid, "head", adopt.Head.LSN, "page_count", adopt.Head.PageCount, "records", len(adopt.Froms))
 		}
 	}
-	resp, err := prop.Propose(ctx, fsm.EncodeRecovered())
-	if err != nil {
+	if err := proposeAdmin(ctx, prop, fsm.EncodeRecovered()); err != nil {
 		return fmt.Errorf("mark recovery done: %w", err)
 	}
-	if res, ok := resp.(*fsm.AdminResult); !ok || res.Err != nil {
-		return fmt.Errorf("mark recovery done: %v", resp)
+	return nil
+}
+
+// readAdopt reads a volume's head from its last log record. A record that
+// cannot be decoded (or does not match its key) is a *ConflictError; an
+// object-store failure is returned as is.
+func readAdopt(ctx context.Context, r *Reader, vid volume.ID, froms []volume.LSN) (*fsm.AdoptCommand, error) {
+	from := froms[len(froms)-1]
+	last, err := r.Record(ctx, vid, from)
+	if err != nil {
+		var se *StoreError
+		if errors.As(err, &se) || ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &ConflictError{VID: vid, Key: segment.LogKey(vid, from), Reason: "undecodable record: " + err.Error()}
+	}
+	head := volume.Snapshot{VID: vid, LSN: last.To, PageCount: last.Commits[len(last.Commits)-1].PageCount}
+	return &fsm.AdoptCommand{Head: head, Froms: froms}, nil
+}
+
+// recoverQuarantine quarantines a volume recovery could not adopt.
+func recoverQuarantine(ctx context.Context, prop Proposer, log *slog.Logger, ce *ConflictError) error {
+	log.Error("QUARANTINE: recovery cannot read this volume's log in the object store; its reads and commits fail until an operator repairs or removes the object and runs `graft cluster unquarantine VID`",
+		"vid", ce.VID, "key", ce.Key, "reason", ce.Reason)
+	if err := proposeAdmin(ctx, prop, fsm.EncodeQuarantine(fsm.Quarantine{VID: ce.VID, Key: ce.Key, Reason: ce.Reason})); err != nil {
+		return fmt.Errorf("quarantine volume %s: %w", ce.VID, err)
 	}
 	return nil
 }
 
 // listLogs lists every volume's log records: vid -> ascending first LSNs.
-func listLogs(ctx context.Context, store objstore.Store) (map[volume.ID][]volume.LSN, error) {
+// A key under a volume's log that is not a log record key goes into bad
+// (vid -> the first such key); a key whose volume ID does not parse is not
+// the layout's and is skipped with a warning.
+func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[volume.ID][]volume.LSN, map[volume.ID]string, error) {
 	objs, err := store.List(ctx, segment.VolumesPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("list volumes: %w", err)
+		return nil, nil, &StoreError{Op: "list volumes", Err: err}
 	}
 	out := map[volume.ID][]volume.LSN{}
+	bad := map[volume.ID]string{}
 	for _, o := range objs {
 		if !strings.Contains(o.Key, "/log/") {
 			continue
 		}
 		vid, from, err := segment.ParseLogKey(o.Key)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %w", ErrLayout, o.Key, err)
+			if v, verr := segment.ParseVolumeKey(o.Key); verr == nil {
+				if _, seen := bad[v]; !seen {
+					bad[v] = o.Key
+				}
+			} else {
+				log.Warn("object store key is not in the layout; ignored", "key", o.Key, "err", err)
+			}
+			continue
 		}
 		out[vid] = append(out[vid], from) // List is sorted, keys sort by LSN
 	}
-	return out, nil
+	return out, bad, nil
 }
 
 // CollectOrphans deletes segments that no log record references and that
 // are older than OrphanGrace (by the time in their ID), and returns how
 // many it deleted. Orphans come from rounds whose log record was found
 // already written with another segment; they are rare.
+//
+// The keep-rule: a segment is kept if the open round names it or if any
+// log record in the listing names it, whether or not this cluster's state
+// knows the record (a state older than the bucket must not delete what
+// readers of the bucket need). A volume whose listing holds a record the
+// state does not know (the bucket is ahead of the state), or a record that
+// does not decode, is quarantined and none of its segments is deleted; a
+// quarantined volume's segments are never deleted.
 func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 	if f.reader == nil {
 		return 0, nil
@@ -95,50 +156,91 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list volumes: %w", err)
 	}
+	// The state is read after the listing: a record this cluster wrote
+	// before the listing is by now in a volume's history or in the open
+	// round, so it is never taken for a stranger's.
 	cutoff := f.now().Add(-f.cfg.OrphanGrace)
 	keep := map[segment.ID]bool{}
+	next := map[volume.ID]volume.LSN{}
 	if p := f.fsm.Plan(); p != nil {
 		for _, pv := range p.Volumes {
 			keep[segment.ID(pv.Segment)] = true
+			next[pv.VID] = pv.From
 		}
 	}
-	loaded := map[volume.ID]bool{}
-	deleted := 0
+	type orphan struct {
+		key string
+		sid segment.ID
+	}
+	logs := map[volume.ID][]string{}
+	old := map[volume.ID][]orphan{}
+	var order []volume.ID
 	for _, o := range objs {
-		rest, ok := strings.CutPrefix(o.Key, segment.VolumesPrefix)
+		vid, err := segment.ParseVolumeKey(o.Key)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(o.Key, "/log/") {
+			logs[vid] = append(logs[vid], o.Key)
+			continue
+		}
+		_, sidText, ok := strings.Cut(o.Key, "/segments/")
 		if !ok {
 			continue
 		}
-		vs, sidText, ok := strings.Cut(rest, "/segments/")
-		if !ok {
+		sid, err := segment.ParseID(sidText)
+		if err != nil || !sid.Time().Before(cutoff) {
 			continue
 		}
-		vid, err1 := volume.ParseID(vs)
-		sid, err2 := segment.ParseID(sidText)
-		if err := errors.Join(err1, err2); err != nil || !sid.Time().Before(cutoff) {
+		if _, seen := old[vid]; !seen {
+			order = append(order, vid)
+		}
+		old[vid] = append(old[vid], orphan{o.Key, sid})
+	}
+	deleted := 0
+	defer func() { f.m.orphans.Add(float64(deleted)) }()
+	for _, vid := range order {
+		if _, q := f.fsm.Quarantine(vid); q {
 			continue
 		}
-		if !loaded[vid] {
-			h := f.fsm.History(vid)
-			for i := range h.Froms {
-				from, _ := h.Range(i)
-				rec, err := f.reader.Record(ctx, vid, from)
-				if err != nil {
+		h := f.fsm.History(vid)
+		safe := true
+		for _, key := range logs[vid] {
+			if ce := knownRecord(h, vid, next[vid], key); ce != nil {
+				safe = false
+				if err := f.quarantine(ctx, ce); err != nil {
 					return deleted, err
 				}
-				keep[rec.Segment] = true
+				break
 			}
-			loaded[vid] = true
+			_, from, _ := segment.ParseLogKey(key)
+			rec, err := f.reader.Record(ctx, vid, from)
+			if err != nil {
+				var se *StoreError
+				if errors.As(err, &se) || ctx.Err() != nil {
+					return deleted, err
+				}
+				safe = false
+				if err := f.quarantine(ctx, &ConflictError{VID: vid, Key: key, Reason: "undecodable record: " + err.Error()}); err != nil {
+					return deleted, err
+				}
+				break
+			}
+			keep[rec.Segment] = true
 		}
-		if keep[sid] {
+		if !safe {
 			continue
 		}
-		if err := f.store.Delete(ctx, o.Key); err != nil {
-			return deleted, fmt.Errorf("delete orphan %s: %w", o.Key, err)
+		for _, o := range old[vid] {
+			if keep[o.sid] {
+				continue
+			}
+			if err := f.store.Delete(ctx, o.key); err != nil {
+				return deleted, fmt.Errorf("delete orphan %s: %w", o.key, err)
+			}
+			f.log.Info("deleted orphan segment", "key", o.key, "age", f.now().Sub(o.sid.Time()).Round(time.Second))
+			deleted++
 		}
-		f.log.Info("deleted orphan segment", "key", o.Key, "age", time.Since(sid.Time()).Round(time.Second))
-		deleted++
 	}
-	f.m.orphans.Add(float64(deleted))
 	return deleted, nil
 }

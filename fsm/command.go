@@ -3,6 +3,7 @@ package fsm
 import (
 	"encoding/binary"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/graft-cluster/graft/volume"
 )
@@ -22,17 +23,23 @@ import (
 //	flush done:  round (8)
 //	adopt:       vid (16) | head_lsn (8) | page_count (4) | n (4) | n x from (8)
 //	recovered:   empty
+//	quarantine:  vid (16) | key, reason (u16 length + bytes each)
+//	unquarantine: vid (16)
+//	identity:    cluster id (u16 length + bytes)
 const (
 	cmdMagic   byte = 'G'
 	cmdVersion byte = 1
 
-	kindCommit     byte = 1
-	kindRegister   byte = 2
-	kindUnregister byte = 3
-	kindFlushPlan  byte = 4
-	kindFlushDone  byte = 5
-	kindAdopt      byte = 6
-	kindRecovered  byte = 7
+	kindCommit       byte = 1
+	kindRegister     byte = 2
+	kindUnregister   byte = 3
+	kindFlushPlan    byte = 4
+	kindFlushDone    byte = 5
+	kindAdopt        byte = 6
+	kindRecovered    byte = 7
+	kindQuarantine   byte = 8
+	kindUnquarantine byte = 9
+	kindIdentity     byte = 10
 
 	cmdHeaderLen    = 3
 	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
@@ -154,15 +161,48 @@ func EncodeAdopt(a *AdoptCommand) []byte {
 // EncodeRecovered encodes the end of recovery: commits may start.
 func EncodeRecovered() []byte { return []byte{cmdMagic, cmdVersion, kindRecovered} }
 
+// EncodeQuarantine encodes the quarantine of q.VID (q.Index is ignored).
+// Key and reason longer than 1024 bytes are cut.
+func EncodeQuarantine(q Quarantine) []byte {
+	b := append([]byte{cmdMagic, cmdVersion, kindQuarantine}, q.VID[:]...)
+	b = appendString(b, cut(q.Key, maxNodeFieldLen))
+	return appendString(b, cut(q.Reason, maxNodeFieldLen))
+}
+
+// EncodeUnquarantine encodes the lifting of a volume's quarantine.
+func EncodeUnquarantine(vid volume.ID) []byte {
+	return append([]byte{cmdMagic, cmdVersion, kindUnquarantine}, vid[:]...)
+}
+
+// EncodeIdentity encodes the cluster's identity in its object store. It
+// takes effect only while the state has none.
+func EncodeIdentity(clusterID string) []byte {
+	return appendString([]byte{cmdMagic, cmdVersion, kindIdentity}, cut(clusterID, maxNodeFieldLen))
+}
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // command is a decoded log entry: exactly one field is set.
 type command struct {
-	commit     *CommitCommand
-	register   *NodeInfo
-	unregister string
-	plan       *FlushPlan
-	done       uint64
-	adopt      *AdoptCommand
-	recovered  bool
+	commit       *CommitCommand
+	register     *NodeInfo
+	unregister   string
+	plan         *FlushPlan
+	done         uint64
+	adopt        *AdoptCommand
+	recovered    bool
+	quarantine   *Quarantine
+	unquarantine *volume.ID
+	identity     string
 }
 
 // decodeCommand decodes a log entry. Page slices alias b. Every length is
@@ -219,6 +259,38 @@ func decodeCommand(b []byte) (command, error) {
 			return command{}, fmt.Errorf("%w: recovered: %d trailing bytes", ErrInvalidCommand, len(body))
 		}
 		return command{recovered: true}, nil
+	case kindQuarantine:
+		if len(body) < 16 {
+			return command{}, fmt.Errorf("%w: quarantine: %d bytes, want a volume id", ErrInvalidCommand, len(body))
+		}
+		vid, err := volume.IDFromBytes(body[:16])
+		if err != nil {
+			return command{}, fmt.Errorf("%w: quarantine: %w", ErrInvalidCommand, err)
+		}
+		q := Quarantine{VID: vid}
+		rest := body[16:]
+		if q.Key, rest, err = readString(rest); err != nil || q.Key == "" {
+			return command{}, fmt.Errorf("%w: quarantine: malformed or empty key", ErrInvalidCommand)
+		}
+		if q.Reason, rest, err = readString(rest); err != nil || len(rest) != 0 {
+			return command{}, fmt.Errorf("%w: quarantine: malformed reason or trailing bytes", ErrInvalidCommand)
+		}
+		return command{quarantine: &q}, nil
+	case kindUnquarantine:
+		if len(body) != 16 {
+			return command{}, fmt.Errorf("%w: unquarantine: %d bytes, want a 16-byte volume id", ErrInvalidCommand, len(body))
+		}
+		vid, err := volume.IDFromBytes(body)
+		if err != nil {
+			return command{}, fmt.Errorf("%w: unquarantine: %w", ErrInvalidCommand, err)
+		}
+		return command{unquarantine: &vid}, nil
+	case kindIdentity:
+		id, rest, err := readString(body)
+		if err != nil || len(rest) != 0 || id == "" {
+			return command{}, fmt.Errorf("%w: identity: malformed or empty cluster id", ErrInvalidCommand)
+		}
+		return command{identity: id}, nil
 	default:
 		return command{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCommand, b[2])
 	}

@@ -107,6 +107,9 @@ func (s *state) applyPlan(p *FlushPlan, index uint64) *AdminResult {
 		if v == nil {
 			return &AdminResult{Err: fmt.Errorf("%w: volume %s has no commits", ErrFlushRejected, pv.VID)}
 		}
+		if _, ok := s.quarantine[pv.VID]; ok {
+			return &AdminResult{Err: fmt.Errorf("%w: volume %s is quarantined", ErrFlushRejected, pv.VID)}
+		}
 		if pv.From != v.first || pv.To < pv.From || pv.To > v.head.LSN {
 			return &AdminResult{Err: fmt.Errorf("%w: volume %s range [%d, %d], buffer holds [%d, %d]",
 				ErrFlushRejected, pv.VID, pv.From, pv.To, v.first, v.head.LSN)}
@@ -167,9 +170,11 @@ func (s *state) trim(v *volState, from, to volume.LSN) {
 }
 
 // applyAdopt installs a volume found in the object store by recovery: its
-// head and flushed history, with an empty buffer.
+// head and flushed history, with an empty buffer. After recovery it is
+// valid only for a volume quarantined before its head was known (the
+// operator repaired its log and lifts the quarantine).
 func (s *state) applyAdopt(a *AdoptCommand) *AdminResult {
-	if s.recovered {
+	if _, q := s.quarantine[a.Head.VID]; s.recovered && !q {
 		return &AdminResult{Err: fmt.Errorf("%w: recovery already finished", ErrFlushRejected)}
 	}
 	if s.volumes[a.Head.VID] != nil {
@@ -224,13 +229,14 @@ func (s *state) history(vid volume.ID) History {
 	return History{VID: vid, Froms: v.froms[:len(v.froms):len(v.froms)], Flushed: v.first - 1}
 }
 
-// FlushCandidates returns the volumes with unflushed commits, sorted by VID.
+// FlushCandidates returns the volumes with unflushed commits, sorted by VID;
+// quarantined volumes are left out.
 func (f *FSM) FlushCandidates() []FlushCandidate {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []FlushCandidate
 	for vid, v := range f.st.volumes {
-		if len(v.commits) == 0 {
+		if _, q := f.st.quarantine[vid]; len(v.commits) == 0 || q {
 			continue
 		}
 		out = append(out, FlushCandidate{

@@ -28,6 +28,12 @@ var (
 	// state (another round is open, a range does not start at the flushed
 	// watermark, the volume exists already...). It changed nothing.
 	ErrFlushRejected = errors.New("fsm: flush entry rejected")
+	// ErrQuarantined means the volume is quarantined: the object store holds
+	// a log record of it that conflicts with the cluster's state (another
+	// writer on the prefix, a damaged record, a bucket ahead of the state).
+	// Its commits are refused and it is not flushed until an operator lifts
+	// the quarantine. Errors carrying it are *QuarantineError.
+	ErrQuarantined = errors.New("fsm: volume quarantined")
 )
 
 // StaleError is the rejection of a commit whose base is not the head.
@@ -78,6 +84,12 @@ type state struct {
 	bufferBytes uint64     // page bytes buffered across all volumes
 	plan        *FlushPlan // the open flush round, or nil
 	recovered   bool       // recovery from the object store is done
+	// clusterID is the identity this cluster wrote into (or adopted from)
+	// its object store; "" until the first leader set it.
+	clusterID string
+	// quarantine holds the quarantined volumes. A quarantined volume may
+	// have no volState (recovery could not read its head).
+	quarantine map[volume.ID]Quarantine
 }
 
 type volState struct {
@@ -117,7 +129,7 @@ func New() *FSM {
 }
 
 func newState() *state {
-	return &state{volumes: map[volume.ID]*volState{}, nodes: map[string]NodeInfo{}}
+	return &state{volumes: map[volume.ID]*volState{}, nodes: map[string]NodeInfo{}, quarantine: map[volume.ID]Quarantine{}}
 }
 
 // Apply applies one committed log entry.
@@ -171,6 +183,12 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 	case cmd.recovered:
 		f.st.recovered = true
 		return &AdminResult{}
+	case cmd.quarantine != nil:
+		return f.st.applyQuarantine(cmd.quarantine, l.Index)
+	case cmd.unquarantine != nil:
+		return f.st.applyUnquarantine(*cmd.unquarantine)
+	case cmd.identity != "":
+		return f.st.applyIdentity(cmd.identity)
 	case cmd.register != nil:
 		f.st.nodes[cmd.register.ID] = *cmd.register
 	default:
@@ -186,6 +204,16 @@ func (s *state) applyCommit(c *CommitCommand) *CommitResult {
 		head = v.head
 	}
 	lsn := c.BaseLSN + 1
+	if q, ok := s.quarantine[c.VID]; ok {
+		// An identical retry of a commit the volume already has keeps its
+		// original ack; anything else is refused while quarantined.
+		if v != nil && head.LSN > c.BaseLSN {
+			if rec := v.commit(lsn); rec != nil && rec.hash == c.Hash {
+				return &CommitResult{Snapshot: volume.Snapshot{VID: c.VID, LSN: lsn, PageCount: rec.pageCount}, Hash: rec.hash, Duplicate: true}
+			}
+		}
+		return &CommitResult{Err: &QuarantineError{Quarantine: q}}
+	}
 	if PlantedSkipBaseCheck {
 		lsn = head.LSN + 1 // the planted bug: a stale base overwrites the head
 	} else if head.LSN != c.BaseLSN {

@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"testing"
 
@@ -24,6 +25,9 @@ func FuzzApply(f *testing.F) {
 	f.Add(fsm.EncodeFlushDone(1))
 	f.Add(fsm.EncodeAdopt(&fsm.AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: 3, PageCount: 1}, Froms: []volume.LSN{1, 2}}))
 	f.Add(fsm.EncodeRecovered())
+	f.Add(fsm.EncodeQuarantine(fsm.Quarantine{VID: vid, Key: "volumes/v/log/1", Reason: "undecodable"}))
+	f.Add(fsm.EncodeUnquarantine(vid))
+	f.Add(fsm.EncodeIdentity("0123456789abcdef"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := fsm.New()
 		r := m.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
@@ -46,6 +50,8 @@ func FuzzRestore(f *testing.F) {
 	r := h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 1, To: 1}}})).(*fsm.AdminResult)
 	h.apply(fsm.EncodeFlushDone(r.Round))
 	h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 2, To: 2}}}))
+	h.apply(fsm.EncodeIdentity("cluster-1"))
+	h.apply(fsm.EncodeQuarantine(fsm.Quarantine{VID: volume.MustNewID(), Key: "volumes/x/log/1", Reason: "undecodable"}))
 	snap, _ := h.f.Snapshot()
 	var sink memSink
 	if err := snap.Persist(&sink); err != nil {
@@ -71,7 +77,8 @@ func FuzzRestore(f *testing.F) {
 		if err := m2.Restore(io.NopCloser(bytes.NewReader(out.Bytes()))); err != nil {
 			t.Fatalf("re-restore: %v", err)
 		}
-		if m2.Applied() != m.Applied() || m2.BufferBytes() != m.BufferBytes() || m2.Volumes() != m.Volumes() {
+		if m2.Applied() != m.Applied() || m2.BufferBytes() != m.BufferBytes() || m2.Volumes() != m.Volumes() ||
+			m2.ClusterID() != m.ClusterID() || fmt.Sprint(m2.Quarantined()) != fmt.Sprint(m.Quarantined()) {
 			t.Fatal("round trip changed state")
 		}
 	})

@@ -115,6 +115,10 @@ func (f *FSM) wait(ctx context.Context, done func(*state) bool) error {
 // resolve turns lsn (0: head) into a snapshot of the volume.
 func (s *state) resolve(vid volume.ID, lsn volume.LSN) (*volState, volume.Snapshot, error) {
 	v := s.volumes[vid]
+	if q, ok := s.quarantine[vid]; ok && v == nil {
+		// Quarantined before its head was known: nothing can be told.
+		return nil, volume.Snapshot{}, &QuarantineError{Quarantine: q}
+	}
 	head := s.head(vid)
 	if lsn == 0 || lsn == head.LSN {
 		return v, head, nil

@@ -26,13 +26,18 @@ import (
 //	    | froms u32 | per record: from u64
 //	| plan u32 (0 or 1) | if 1: round u64 | time_unix_ms i64 | volumes u32
 //	    | per volume: vid (16) | from u64 | to u64 | segment (16)
+//	| cluster_id (u16 length + bytes)
+//	| quarantined u32 | per volume, sorted by vid: vid (16) | index u64
+//	    | key, reason (u16 length + bytes each)
 //	| crc32c u32 of everything before it
 //
 // Version 1 (before flushing existed) lacks recovered, froms and plan; it
-// restores as recovered with no flushed history.
+// restores as recovered with no flushed history. Version 2 (before
+// quarantine and the bucket identity) lacks cluster_id and quarantined; it
+// restores with neither. Version 3 is written.
 const (
 	snapMagic   = "GRAFTSNP"
-	snapVersion = 2
+	snapVersion = 3
 )
 
 // ErrBadSnapshot means a snapshot could not be decoded or failed a check.
@@ -41,11 +46,13 @@ var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type fsmSnapshot struct {
-	applied   uint64
-	recovered bool
-	nodes     map[string]NodeInfo
-	volumes   []volSnap
-	plan      *FlushPlan
+	applied    uint64
+	recovered  bool
+	nodes      map[string]NodeInfo
+	volumes    []volSnap
+	plan       *FlushPlan
+	clusterID  string
+	quarantine []Quarantine
 }
 
 type volSnap struct {
@@ -61,7 +68,10 @@ type volSnap struct {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	s := &fsmSnapshot{applied: f.st.applied, recovered: f.st.recovered, nodes: maps.Clone(f.st.nodes), plan: f.st.plan}
+	s := &fsmSnapshot{
+		applied: f.st.applied, recovered: f.st.recovered, nodes: maps.Clone(f.st.nodes), plan: f.st.plan,
+		clusterID: f.st.clusterID, quarantine: f.st.quarantined(),
+	}
 	for _, v := range f.st.volumes {
 		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)]})
 	}
@@ -132,6 +142,14 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 			e.raw(pv.Segment[:])
 		}
 	}
+	e.str(s.clusterID)
+	e.u32(uint32(len(s.quarantine)))
+	for _, q := range s.quarantine {
+		e.raw(q.VID[:])
+		e.u64(q.Index)
+		e.str(q.Key)
+		e.str(q.Reason)
+	}
 	if e.err != nil {
 		return e.err
 	}
@@ -169,8 +187,8 @@ func readSnapshot(r io.Reader) (*state, error) {
 		return bad("magic %q", magic)
 	}
 	version := d.u32()
-	if d.err == nil && version != snapVersion && version != 1 {
-		return bad("version %d, want 1 or %d", version, snapVersion)
+	if d.err == nil && (version < 1 || version > snapVersion) {
+		return bad("version %d, want 1 to %d", version, snapVersion)
 	}
 	st := newState()
 	st.applied = d.u64()
@@ -282,6 +300,32 @@ func readSnapshot(r io.Reader) (*state, error) {
 				return bad("flush plan round %d with %d volumes", p.Round, len(p.Volumes))
 			}
 			st.plan = p
+		}
+	}
+	if version >= 3 && d.err == nil {
+		st.clusterID = d.str()
+		var last *volume.ID
+		for n := d.u32(); n > 0 && d.err == nil; n-- {
+			vid, err := volume.IDFromBytes(d.bytes(16))
+			q := Quarantine{VID: vid, Index: d.u64(), Key: d.str(), Reason: d.str()}
+			if d.err != nil {
+				break
+			}
+			if err != nil || q.Key == "" || q.Index == 0 || q.Index > st.applied {
+				return bad("quarantine of volume %s: bad id, empty key or index %d past applied %d", vid, q.Index, st.applied)
+			}
+			if last != nil && compareVID(*last, vid) >= 0 {
+				return bad("quarantined volumes not sorted at %s", vid)
+			}
+			last = &vid
+			st.quarantine[vid] = q
+		}
+		if st.plan != nil && d.err == nil {
+			for _, pv := range st.plan.Volumes {
+				if _, ok := st.quarantine[pv.VID]; ok {
+					return bad("flush plan holds quarantined volume %s", pv.VID)
+				}
+			}
 		}
 	}
 	if d.err != nil {

@@ -28,11 +28,16 @@ type bucketState struct {
 // name, from the object store alone, as a stateless reader would. Unlike
 // flusher.Reader.History it does not stop at a gap in the log: the gap is
 // the finding (a flush that trimmed the buffer without writing its record).
+//
+// An object-store failure is returned as a *flusher.StoreError (the store
+// did not answer: finalReadError makes it unreadable), unless it is
+// objstore.ErrNotFound for a listed record (the data is gone). The chains
+// hold only the volumes read in full.
 func readBucket(ctx context.Context, url string, vids []volume.ID) (bucketState, error) {
 	out := bucketState{chains: map[string][]checker.Entry{}}
 	store, err := objstore.Open(ctx, url)
 	if err != nil {
-		return out, err
+		return out, &flusher.StoreError{Op: "open object store", Err: err}
 	}
 	defer store.Close()
 	r, err := flusher.NewReader(store, flusher.DefaultReaderConfig())
@@ -42,7 +47,7 @@ func readBucket(ctx context.Context, url string, vids []volume.ID) (bucketState,
 	for _, vid := range vids {
 		objs, err := store.List(ctx, segment.LogPrefix(vid))
 		if err != nil {
-			return out, fmt.Errorf("list log of %s: %w", vid, err)
+			return out, &flusher.StoreError{Op: "list log of " + vid.String(), Err: err}
 		}
 		var chain []checker.Entry
 		for _, o := range objs {
@@ -82,7 +87,7 @@ func checkSegment(ctx context.Context, store objstore.Store, rec *segment.Record
 		return []string{where + ", which is not in the bucket: the pages of those commits are lost"}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get segment %s of %s: %w", rec.Segment, rec.VID, err)
+		return nil, &flusher.StoreError{Op: fmt.Sprintf("get segment %s of %s", rec.Segment, rec.VID), Err: err}
 	}
 	_, ix, err := segment.Decode(b)
 	if err != nil {

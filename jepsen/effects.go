@@ -174,10 +174,11 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 }
 
 // exposure is a span during which a fault left a node isolated (it cannot
-// reach a majority, or a majority cannot reach it) or paused.
+// reach a majority, or a majority cannot reach it), paused, or slowed (its
+// outbound peer links delayed: slow-leader).
 type exposure struct {
 	Node     int
-	Kind     string // "isolated" or "paused"
+	Kind     string // "isolated", "paused" or "slowed"
 	From, To time.Duration
 }
 
@@ -199,9 +200,10 @@ func newExposures(start time.Time, n int) *exposures {
 const (
 	kindIsolated = 0
 	kindPaused   = 1
+	kindSlowed   = 2
 )
 
-var kindNames = [...]string{kindIsolated: "isolated", kindPaused: "paused"}
+var kindNames = [...]string{kindIsolated: "isolated", kindPaused: "paused", kindSlowed: "slowed"}
 
 // set opens or closes node i's exposure of kind k now.
 func (x *exposures) setLocked(i, k int, on bool) {
@@ -266,6 +268,19 @@ func (x *exposures) paused(i int, on bool) {
 	x.setLocked(i, kindPaused, on)
 }
 
+// slowed opens or closes node i's slowed exposure; i < 0 closes every one.
+func (x *exposures) slowed(i int, on bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if i >= 0 {
+		x.setLocked(i, kindSlowed, on)
+		return
+	}
+	for j := range x.n {
+		x.setLocked(j, kindSlowed, false)
+	}
+}
+
 // spans returns every exposure; those still open end at "forever".
 func (x *exposures) spans() []exposure {
 	x.mu.Lock()
@@ -303,7 +318,8 @@ func isolated(n int, cut map[[2]int]bool) []int {
 }
 
 // tracked is the nemeses' view of the cluster: the adapter, recording
-// which nodes each fault isolates or pauses.
+// which nodes each fault isolates, pauses or slows. Pause-leader acts
+// through Pause and Resume, so its pauses are exposures like pause's.
 type tracked struct {
 	adapter
 	x *exposures
@@ -321,9 +337,21 @@ func (t tracked) CutLinks(pairs [][2]int) error {
 	return err
 }
 
+// Heal clears the cuts and the outbound delays.
 func (t tracked) Heal() error {
 	err := t.adapter.Heal()
 	t.x.links(map[[2]int]bool{})
+	t.x.slowed(-1, false)
+	return err
+}
+
+// SetOutboundDelay (slow-leader) slows node i's peer links: the node can
+// believe it leads while the others elect a new leader.
+func (t tracked) SetOutboundDelay(i int, d, jitter time.Duration) error {
+	err := t.adapter.SetOutboundDelay(i, d, jitter)
+	if err == nil || d == 0 {
+		t.x.slowed(i, d > 0)
+	}
 	return err
 }
 
@@ -444,9 +472,12 @@ func effectOf(w nemesis.Window, until time.Duration, samples []sample, spans []e
 			// it answered on its own.
 			for _, x := range mine {
 				if x.Node == op.Node && inv.Time >= x.From && op.Time <= x.To {
-					if x.Kind == kindNames[kindPaused] {
+					switch x.Kind {
+					case kindNames[kindPaused]:
 						e.ReadsFromPaused++
-					} else {
+					case kindNames[kindSlowed]:
+						e.ReadsFromSlowed++
+					default:
 						e.ReadsFromIsolated++
 					}
 					break
@@ -581,7 +612,7 @@ func errorCode(msg string) string {
 func isWordByte(b byte) bool { return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }
 
 // Nemeses whose purpose is to move leadership.
-var leaderNemeses = []string{"partition-leader", "kill-leader", "kill-all", "pause-leader", "transfer"}
+var leaderNemeses = []string{"partition-leader", "kill-leader", "kill-all", "pause-leader", "slow-leader", "transfer"}
 
 // noEffect says what the window was expected to cause and did not, or "".
 func noEffect(e report.Effect) string {
@@ -641,7 +672,11 @@ func effectSummary(e report.Effect) string {
 		parts = append(parts, "errors "+strings.Join(codes, " "))
 	}
 	if len(e.Exposed) > 0 {
-		parts = append(parts, fmt.Sprintf("reads answered by an isolated node %d, by a paused node %d (%s)", e.ReadsFromIsolated, e.ReadsFromPaused, strings.Join(e.Exposed, ", ")))
+		reads := fmt.Sprintf("reads answered by an isolated node %d, by a paused node %d", e.ReadsFromIsolated, e.ReadsFromPaused)
+		if e.ReadsFromSlowed > 0 || slices.ContainsFunc(e.Exposed, func(s string) bool { return strings.HasSuffix(s, " "+kindNames[kindSlowed]) }) {
+			reads += fmt.Sprintf(", by a slowed node %d", e.ReadsFromSlowed)
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", reads, strings.Join(e.Exposed, ", ")))
 	}
 	if e.S3ErrorsInjected > 0 {
 		parts = append(parts, fmt.Sprintf("%d S3 errors injected", e.S3ErrorsInjected))

@@ -180,6 +180,8 @@ func TestExposures(t *testing.T) {
 	x.links(map[[2]int]bool{}) // heal
 	x.paused(1, false)
 	x.cutLinks([][2]int{{0, 1}, {0, 2}})
+	x.slowed(2, true)
+	x.slowed(-1, false) // heal
 	var kinds []string
 	for _, e := range x.spans() {
 		kinds = append(kinds, nodeName([]string{"n1", "n2", "n3"}, e.Node)+" "+e.Kind)
@@ -188,7 +190,7 @@ func TestExposures(t *testing.T) {
 		}
 	}
 	slices.Sort(kinds)
-	if want := []string{"n1 isolated", "n2 paused", "n3 isolated"}; !slices.Equal(kinds, want) {
+	if want := []string{"n1 isolated", "n2 paused", "n3 isolated", "n3 slowed"}; !slices.Equal(kinds, want) {
 		t.Errorf("spans %q, want %q", kinds, want)
 	}
 }
@@ -207,5 +209,28 @@ func TestEffectsOf_putsFailedButNoRound(t *testing.T) {
 	}
 	if !strings.Contains(got[0].Summary, "failed PUTs: segment 4, log 0") {
 		t.Errorf("summary %q lacks the failed PUTs", got[0].Summary)
+	}
+}
+
+// slow-leader: a read the slowed leader answered while its peer links were
+// delayed is counted as such, and a window with no new leader is a finding.
+func TestEffectsOf_slowLeader(t *testing.T) {
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	w := []nemesis.Window{{Name: "slow-leader", What: "delay leader n1's peer links 500ms +- 50ms", Start: sec(1), End: sec(3)}}
+	samp := func(at time.Duration) sample {
+		return sample{At: at, S3Injected: -1, S3Resets: -1, Nodes: nodes(
+			map[string]float64{metricRaftState: raftStateLeader, metricRaftTerm: 4}, map[string]float64{metricRaftTerm: 4})}
+	}
+	spans := []exposure{{Node: 0, Kind: "slowed", From: sec(1), To: sec(3)}}
+	ops := []history.Op{
+		{Process: 1, Type: history.Invoke, F: "read", Node: 0, Time: sec(1.5)},
+		{Process: 1, Type: history.OK, F: "read", Node: 0, Time: sec(2)},
+	}
+	got := effectsOf(w, []sample{samp(0), samp(4 * time.Second)}, spans, ops, []string{"n1", "n2"})[0]
+	if got.ReadsFromSlowed != 1 || got.ReadsFromIsolated != 0 || got.NoEffect != "no leadership change" {
+		t.Errorf("effect = %+v", got)
+	}
+	if !strings.Contains(got.Summary, "by a slowed node 1 (n1 slowed)") {
+		t.Errorf("summary %q lacks the slowed node's reads", got.Summary)
 	}
 }

@@ -26,9 +26,15 @@ type PlantedBug struct {
 	// TimeLimit is the row's run length in make jepsen-planted.
 	TimeLimit time.Duration
 	// Fast runs the bug in `go test ./jepsen` too, with FastTimeLimit and
-	// a faster fault schedule (1s quiet, 3s hold).
+	// a faster fault schedule (1s quiet, FastHold, default 3s), on each
+	// of FastSeeds (default: seed 1 alone) until one catches it, with
+	// FastProcesses clients (default 6). An entry not Fast runs only in
+	// make jepsen-planted.
 	Fast          bool
 	FastTimeLimit time.Duration
+	FastHold      time.Duration
+	FastSeeds     []uint64
+	FastProcesses int
 }
 
 // PlantedBugs is the catalog, one entry per planted bug.
@@ -65,5 +71,23 @@ var PlantedBugs = []PlantedBug{
 		What:     "the round's end (the trim) is committed before its uploads: an upload that then fails loses the commits",
 		Workload: "register", Nemeses: []string{"s3-reset"}, Checker: "bucket",
 		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 12 * time.Second,
+	},
+	{
+		// The window is a race at SIGCONT between the old leader's HTTP
+		// handlers and its Raft step-down: measured 2/3 seeds at 60 s
+		// (seeds 1, 2). The fast run tries up to three 30 s seeds with
+		// 6 s pauses and stops at the first catch.
+		Tag: "graft_bug_skip_read_index", Class: "read path",
+		What:     "a node that believes it leads answers linearizable reads from its local state, without ReadIndex or VerifyLeader (cluster/planted_read_*.go; call site service.go)",
+		Workload: "register", Nemeses: []string{"pause-leader"}, Checker: "linearizable",
+		TimeLimit: 60 * time.Second, Fast: true, FastTimeLimit: 30 * time.Second, FastHold: 6 * time.Second,
+		FastSeeds: []uint64{2, 1, 3}, FastProcesses: 10,
+	},
+	{
+		// Measured 2/3 seeds at 60 s (seeds 1, 3); make jepsen-planted only.
+		Tag: "graft_bug_skip_read_index", Class: "read path",
+		What:     "same, seen while the leader's peer links are slow and the others elect a new leader",
+		Workload: "register", Nemeses: []string{"slow-leader"}, Checker: "linearizable",
+		TimeLimit: 60 * time.Second,
 	},
 }

@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/jepsen/checker"
 	"github.com/graft-cluster/graft/jepsen/harness"
 	"github.com/graft-cluster/graft/jepsen/history"
@@ -28,6 +29,7 @@ import (
 	"github.com/graft-cluster/graft/jepsen/proxy"
 	"github.com/graft-cluster/graft/jepsen/report"
 	"github.com/graft-cluster/graft/jepsen/workload"
+	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -113,7 +115,9 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	hcfg := harness.DefaultConfig()
 	hcfg.Binary, hcfg.Dir, hcfg.Nodes, hcfg.Logger = opts.Binary, filepath.Join(opts.Out, "cluster"), opts.Nodes, log.With("component", "harness")
 	// Flush often, so the object store is in play during the run.
-	hcfg.NodeArgs = append([]string{"--flush-max-age", "300ms", "--flush-interval", "50ms"}, opts.NodeArgs...)
+	// --pprof: a final step that hangs saves the nodes' goroutine dumps
+	// (see readFinal).
+	hcfg.NodeArgs = append([]string{"--flush-max-age", "300ms", "--flush-interval", "50ms", "--pprof"}, opts.NodeArgs...)
 	c, err := harness.Start(ctx, hcfg)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start cluster: %w", err)
@@ -144,7 +148,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	go func() {
 		windowsCh <- nemesis.Run(runCtx, nem, nemesis.Schedule{
 			Names: opts.Nemeses, Seed: opts.Seed, Quiet: opts.Quiet, Hold: opts.Hold,
-			Start: rec.Start(), Log: log.With("component", "nemesis"),
+			Start: rec.Start(), OpTimeout: opts.OpTimeout, Log: log.With("component", "nemesis"),
 		})
 	}()
 	werr := w.Run(runCtx, env)
@@ -156,26 +160,23 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 
 	// Heal, let the cluster settle, then read the final state.
 	// Each step has its own budget: a cluster slow to settle must not leave
-	// the reads without time (they would all come back unknown).
+	// the reads without time (they would all come back unknown). Healing
+	// includes the membership: a node that a membership fault cut short
+	// left out of the configuration (removed, maybe restarted, not re-added)
+	// rejoins first; otherwise every later step waits on a node that can
+	// never catch up (seen: register membership seed 9). The nemeses'
+	// tracked view heals, so that the exposures close.
 	nemesis.HealAll(nem, log)
-	step := func(d time.Duration, f func(ctx context.Context) error, what string) {
-		sctx, scancel := context.WithTimeout(ctx, d)
-		defer scancel()
-		if err := f(sctx); err != nil {
-			log.Warn(what, "err", err)
-		}
-	}
-	step(time.Minute, c.WaitReady, "cluster not ready after healing")
-	step(time.Minute, func(ctx context.Context) error { _, err := c.WaitConverged(ctx); return err }, "cluster did not converge after healing")
+	step(ctx, 2*time.Minute, c.Rejoin, log, "members did not rejoin after healing")
+	step(ctx, time.Minute, c.WaitReady, log, "cluster not ready after healing")
+	step(ctx, time.Minute, func(ctx context.Context) error { _, err := c.WaitConverged(ctx); return err }, log, "cluster did not converge after healing")
 	var lastEnd time.Duration
 	if len(windows) > 0 {
 		lastEnd = windows[len(windows)-1].End
 	}
 	samples := probe.stop(lastEnd + effectsSettle)
 	ops := rec.Ops()
-	fctx, fcancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer fcancel()
-	results := check(fctx, c, w, ops, opts, log)
+	results := check(ctx, c, w, ops, opts, log)
 
 	run := report.Run{
 		Workload: w.Name(), Nemeses: opts.Nemeses, Seed: opts.Seed, Ops: ops, Results: results.results,
@@ -196,6 +197,25 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	return Outcome{Verdict: report.Overall(run), Summary: report.Summary(run), Dir: opts.Out}, nil
 }
 
+// Budgets of the final phase's steps. Each step gets its own, so that one
+// that cannot finish (a node that never converges, a flush that hangs)
+// does not leave the ones after it without time.
+const (
+	finalFlushBudget    = time.Minute
+	finalConvergeBudget = 30 * time.Second
+	finalReadBudget     = time.Minute // per node, and for the bucket
+	finalPagesBudget    = 3 * time.Minute
+)
+
+// step runs f with its own budget d and logs its error as what.
+func step(ctx context.Context, d time.Duration, f func(ctx context.Context) error, log *slog.Logger, what string) {
+	sctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := f(sctx); err != nil {
+		log.Warn(what, "err", err)
+	}
+}
+
 type checked struct {
 	results []checker.Result
 	lin     []checker.VolumeLinearization
@@ -206,7 +226,18 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 	var out checked
 	vids := w.VIDs()
 	cl, cerr := client.New(c.Endpoints())
-	fin := readFinal(ctx, c, cl, vids, log)
+	var dumped bool
+	diagnose := func(why string) {
+		if dumped {
+			return
+		}
+		dumped = true
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		files, err := c.DumpGoroutines(dctx, filepath.Join(opts.Out, "goroutines"))
+		log.Warn("final phase: saved the nodes' goroutine dumps", "why", why, "files", files, "err", err)
+	}
+	fin := readFinal(ctx, c, cl, vids, log, diagnose)
 	finals := fin.chains
 	// Porcupine gets the history with unknown commits settled by the
 	// final chains (see checker.ResolveUnknown); the others the original.
@@ -216,12 +247,15 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 	lin.Stats["unknown_commits_never_applied"] = dropped
 	out.results = append(out.results, lin)
 	out.lin = vl
-	out.results = append(out.results, withAnomalies(checker.Chain(ops, finals), fin.dataLoss))
+	chain, bucket := checkFinal(ops, fin, cerr)
+	out.results = append(out.results, chain)
 
 	if cerr == nil {
+		pctx, cancel := context.WithTimeout(ctx, finalPagesBudget)
 		out.results = append(out.results, checker.Pages(ops, func(vid string, lsn, seed uint64, pages []uint32) error {
-			return checkPages(ctx, cl, vid, lsn, seed, pages)
+			return checkPages(pctx, cl, vid, lsn, seed, pages)
 		}))
+		cancel()
 	}
 	switch w.Name() {
 	case "bank":
@@ -230,32 +264,6 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 		out.results = append(out.results, checker.ReadYourWrites(ops))
 	}
 
-	// The bucket after a final flush: a gap-free prefix of every chain.
-	bucket := checker.Result{Name: "bucket", Valid: checker.Unknown}
-	switch {
-	case cerr != nil:
-		bucket.Anomalies = []string{"client: " + cerr.Error()}
-	case fin.flushErr != nil:
-		bucket.Anomalies = []string{"final flush failed: " + fin.flushErr.Error()}
-	case fin.bucketErr != nil:
-		bucket.Anomalies = []string{"read bucket: " + fin.bucketErr.Error()}
-	default:
-		ref := finals[0]
-		for _, f := range finals {
-			if f != nil {
-				ref = f
-				break
-			}
-		}
-		if ref == nil {
-			// No chain to compare with: the bucket can still have gaps
-			// or miss the data its records name.
-			bucket.Anomalies = []string{"no node's chains could be read: the bucket is checked for gaps and missing data only"}
-			bucket = withAnomalies(bucket, append(bucketGaps(fin.bucket.chains), fin.bucket.missing...))
-			break
-		}
-		bucket = withAnomalies(checker.Bucket(ref, fin.bucket.chains, true), fin.bucket.missing)
-	}
 	out.results = append(out.results, bucket)
 
 	// A node that died on its own (not killed by a nemesis) is a bug.
@@ -268,15 +276,91 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 	return out
 }
 
+// checkFinal checks the final state: the chains read from every node (a
+// node that answered data_loss or not_found is unread and an anomaly: the
+// data it says is flushed is gone), and the bucket after a final flush (a
+// gap-free prefix of every chain, every record's segment present and
+// whole). cerr is the error of making the runner's client (nothing could
+// be asked).
+func checkFinal(ops []history.Op, fin final, cerr error) (chain, bucket checker.Result) {
+	chain = checker.Chain(ops, fin.chains, fin.unread...)
+	if cerr != nil {
+		bucket = checker.Result{Name: "bucket", Valid: checker.Unknown, Anomalies: []string{}, Stats: map[string]any{"unknown_because": "client: " + cerr.Error()}}
+		return chain, bucket
+	}
+	var ref map[string][]checker.Entry
+	for _, f := range fin.chains {
+		if f != nil {
+			ref = f
+			break
+		}
+	}
+	bucket = checker.FinalBucket(ref, fin.bucket.chains, fin.flushErr, fin.bucketErr)
+	// What the stateless reader found beyond the log (readBucket reads
+	// every record): data a record names and the bucket lacks. And where
+	// FinalBucket had nothing to compare with (no node's chain) or did not
+	// look (the read failed part way; the volumes read in full are in
+	// chains), the gaps in the log, which need no reference.
+	found := fin.bucket.missing
+	if ref == nil || fin.bucketErr != nil {
+		found = append(bucketGaps(fin.bucket.chains), found...)
+	}
+	return chain, withAnomalies(bucket, found)
+}
+
 // final is the cluster's end state: every node's chains and the bucket
 // after a final flush.
+//
+// Errors are classified as they are recorded (finalReadError): one that
+// wraps checker.ErrUnreadable says only that the read could not be made;
+// any other is an answer about the data, which the checkers report.
 type final struct {
 	chains              []map[string][]checker.Entry
+	unread              []checker.Unread // nodes whose chains are nil, and why
 	bucket              bucketState
 	flushErr, bucketErr error
-	// dataLoss are the final reads a node answered with data_loss: it
-	// names commits whose data is not where its state says.
-	dataLoss []string
+}
+
+func newFinal(nodes int) final {
+	return final{chains: make([]map[string][]checker.Entry, nodes)}
+}
+
+// setChains records node i's final read: its chains, or why there are none.
+func (f *final) setChains(i int, m map[string][]checker.Entry, err error) {
+	if err != nil {
+		f.chains[i] = nil
+		f.unread = append(f.unread, checker.Unread{Node: i, Err: finalReadError(err)})
+		return
+	}
+	f.chains[i] = m
+}
+
+// setFlush records the final flush's outcome.
+func (f *final) setFlush(err error) { f.flushErr = finalReadError(err) }
+
+// setBucket records the read of the bucket.
+func (f *final) setBucket(b bucketState, err error) {
+	f.bucket, f.bucketErr = b, finalReadError(err)
+}
+
+// finalReadError classifies an error of a final read (a node's chains,
+// the bucket, the final flush). An error that says only that no answer
+// came (a timeout, unavailable, the object store unreachable) is wrapped
+// in checker.ErrUnreadable: the checkers can then not decide. Any other
+// error is an answer about the data and is returned as is, for the
+// checkers to report: data_loss or not_found from a node (it says the
+// range is flushed and the object store lacks it), an object listed and
+// then not found, a gap before the flushed LSNs, a corrupt object, a
+// layout violation, an internal error.
+func finalReadError(err error) error {
+	if err == nil || errors.Is(err, checker.ErrUnreadable) {
+		return err
+	}
+	var se *flusher.StoreError
+	if transient(err) || errors.As(err, &se) && !errors.Is(err, objstore.ErrNotFound) {
+		return fmt.Errorf("%w: %w", checker.ErrUnreadable, err)
+	}
+	return err
 }
 
 // readFinal flushes, then reads every volume's chain from every node and
@@ -287,35 +371,88 @@ type final struct {
 // like replicas that differ or a bucket ahead of the chain (seen: register
 // pause seed 2). So all of it is repeated until the common applied index
 // is the same after the reads and a second flush as after the first.
-func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids []volume.ID, log *slog.Logger) final {
+//
+// Each step has its own budget (finalFlushBudget and the others): a node
+// that never converges must not use up the time of the reads after it.
+// Only voting members are read: a node outside the configuration (one
+// that could not rejoin) holds no replica, and its empty state would look
+// like lost commits; it is left unread, which makes the chain verdict
+// unknown, never valid.
+//
+// diagnose is called when a step fails for want of an answer (the flush,
+// the convergence), to save what the nodes were doing.
+func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids []volume.ID, log *slog.Logger, diagnose func(why string)) final {
+	within := func(d time.Duration, f func(ctx context.Context) error) error {
+		sctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return f(sctx)
+	}
+	flush := func() error {
+		if cl == nil {
+			return nil
+		}
+		return within(finalFlushBudget, cl.Flush)
+	}
+	converged := func() (idx uint64, err error) {
+		err = within(finalConvergeBudget, func(ctx context.Context) error {
+			idx, err = c.WaitConverged(ctx)
+			return err
+		})
+		return idx, err
+	}
 	var f final
 	for attempt := 1; ; attempt++ {
-		f = final{chains: make([]map[string][]checker.Entry, c.Nodes())}
-		if cl != nil {
-			f.flushErr = cl.Flush(ctx)
+		f = newFinal(c.Nodes())
+		f.setFlush(flush())
+		if f.flushErr != nil {
+			log.Warn("final flush", "err", f.flushErr)
+			diagnose("final flush: " + f.flushErr.Error())
 		}
-		before, berr := c.WaitConverged(ctx)
+		before, berr := converged()
+		if berr != nil {
+			log.Warn("final reads: nodes did not converge", "err", berr)
+			diagnose("convergence: " + berr.Error())
+		}
+		var members map[int]string
+		if err := within(finalConvergeBudget, func(ctx context.Context) (err error) {
+			members, err = c.Members(ctx)
+			return err
+		}); err != nil {
+			log.Warn("final reads: read the configuration", "err", err)
+		}
 		for i, ep := range c.Endpoints() {
-			m, err := readChains(ctx, ep, vids)
-			if err != nil {
-				log.Warn("final read", "node", i, "err", err)
-				if connect.CodeOf(err) == connect.CodeDataLoss {
-					f.dataLoss = append(f.dataLoss, fmt.Sprintf("node %s: %s", c.NodeID(i), err))
-				}
+			if members != nil && members[i] != "voter" {
+				log.Warn("final read: not a voting member; left unread", "node", i, "suffrage", members[i])
+				f.setChains(i, nil, fmt.Errorf("%w: node %d is not a voting member (%q)", checker.ErrUnreadable, i, members[i]))
 				continue
 			}
-			f.chains[i] = m
+			var m map[string][]checker.Entry
+			err := within(finalReadBudget, func(ctx context.Context) (err error) {
+				m, err = readChains(ctx, ep, vids)
+				return err
+			})
+			if err != nil {
+				log.Warn("final read", "node", i, "err", err)
+			}
+			f.setChains(i, m, err)
 		}
-		if cl != nil && f.flushErr == nil {
-			f.bucket, f.bucketErr = readBucket(ctx, c.DirectObjectStoreURL(), vids)
+		// The bucket is read even when the flush failed: it must still
+		// be a gap-free prefix, and what it lacks is a finding.
+		if cl != nil {
+			var b bucketState
+			err := within(finalReadBudget, func(ctx context.Context) (err error) {
+				b, err = readBucket(ctx, c.DirectObjectStoreURL(), vids)
+				return err
+			})
+			f.setBucket(b, err)
 		}
 		// A commit that landed between the flush and the first index is
 		// in the chains but not in the bucket: flush again; with nothing
 		// buffered that writes no entry, so the index does not move.
-		if cl != nil && f.flushErr == nil {
-			f.flushErr = cl.Flush(ctx)
+		if f.flushErr == nil {
+			f.setFlush(flush())
 		}
-		after, aerr := c.WaitConverged(ctx)
+		after, aerr := converged()
 		if berr != nil || aerr != nil || before == after || attempt == 5 {
 			if before != after {
 				log.Warn("final reads: the cluster kept applying entries; checking the last reads", "attempts", attempt)
@@ -399,6 +536,12 @@ func (a adapter) S3Delay(d time.Duration) error              { return a.c.S3Dela
 func (a adapter) RemoveAndReadd(ctx context.Context, i int) error {
 	return a.c.RemoveAndReadd(ctx, i)
 }
+
+func (a adapter) SetOutboundDelay(i int, d, jitter time.Duration) error {
+	return a.c.SetOutboundDelay(i, d, jitter)
+}
+
+func (a adapter) Rejoin(ctx context.Context) error { return a.c.Rejoin(ctx) }
 
 func (a adapter) TransferLeadership(ctx context.Context) error {
 	_, err := a.c.TransferLeadership(ctx)

@@ -39,13 +39,26 @@
 //     errors or the underlying I/O, network or context error (test it with
 //     errors.Is; a canceled ctx yields an error wrapping ctx.Err()).
 //
-// # Retries
+// # Retries, deadlines and hedging
 //
 // The S3 backend retries transient failures (5xx, throttling, connection
-// errors) with the SDK's standard retryer, up to Config.MaxAttempts. A
-// retried PutIfAbsent whose first attempt reached S3 but whose response was
-// lost returns ErrExists although this very call created the object: callers
-// that use PutIfAbsent for idempotent writes compare the stored content with
-// their own on ErrExists (DESIGN.md §4: a conflict whose stored hash equals
-// ours is success).
+// errors, attempt timeouts) with the SDK's standard retryer, up to
+// Config.MaxAttempts, with exponential backoff. Every attempt has its own
+// deadlines, so a stalled path (a blackholed connection never resets) costs
+// an attempt, not the hours TCP takes to give up: no response byte within
+// Config.FirstByteTimeout, or the whole attempt not done within
+// Config.AttemptTimeout, both plus the time the attempt's bytes take at
+// Config.MinThroughput. A call whose last attempt timed out returns an
+// error wrapping ErrTimeout. Small GETs are hedged: with no response byte
+// after a recent-latency quantile (Config.HedgeAfter..HedgeMax), a second
+// request goes out and the first to answer wins. The caller's ctx bounds
+// the whole call as usual. With Config.Registerer set, the backend counts
+// graft_objstore_timeouts_total{op,kind}, graft_objstore_retries_total{op},
+// graft_objstore_hedges_total{op} and graft_objstore_hedge_wins_total{op}.
+//
+// A retried PutIfAbsent whose first attempt reached S3 but whose response
+// was lost (or timed out) returns ErrExists although this very call created
+// the object: callers that use PutIfAbsent for idempotent writes compare
+// the stored content with their own on ErrExists (DESIGN.md §4: a conflict
+// whose stored hash equals ours is success).
 package objstore

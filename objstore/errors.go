@@ -27,6 +27,12 @@ var (
 	// parameter.
 	ErrInvalidURL = errors.New("objstore: invalid url")
 
+	// ErrTimeout reports an S3 call whose last attempt ran past its
+	// per-attempt deadline (Config.FirstByteTimeout, AttemptTimeout): the
+	// network path or the server is stalled. It is transient, like any
+	// network error, and distinct from the caller's own context deadline.
+	ErrTimeout = errors.New("objstore: timed out")
+
 	// ErrClosed reports a call on a Store after Close.
 	ErrClosed = errors.New("objstore: closed")
 )

@@ -33,6 +33,18 @@ import (
 //	secret_key     session_token) they replace the SDK's default chain
 //	session_token  (environment AWS_ACCESS_KEY_ID..., shared files, IMDS)
 //
+// and these, which override the Config fields they name (see Config for
+// units and defaults):
+//
+//	max_attempts        Config.MaxAttempts, an integer
+//	max_backoff         Config.MaxBackoff, a Go duration (100ms, 5s)
+//	first_byte_timeout  Config.FirstByteTimeout, a duration
+//	attempt_timeout     Config.AttemptTimeout, a duration
+//	min_throughput      Config.MinThroughput, bytes per second, an integer
+//	hedge_after         Config.HedgeAfter, a duration; 0 turns hedging off
+//	hedge_max           Config.HedgeMax, a duration
+//	hedge_quantile      Config.HedgeQuantile, a number in (0, 1]
+//
 // An unknown parameter is an error (ErrInvalidURL), so a typo does not go
 // unnoticed. Open does no network I/O: a store whose server is down opens
 // fine and fails on use. ctx bounds loading the SDK's shared configuration.

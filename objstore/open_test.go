@@ -21,6 +21,9 @@ func TestOpen_URLs(t *testing.T) {
 		"s3://bucket/a/prefix/",
 		"s3://bucket/p?endpoint=http://127.0.0.1:7300&region=eu-west-1&path_style=false",
 		"s3://bucket/p?endpoint=https://s3.example.com&access_key=AK&secret_key=SK&session_token=T",
+		"s3://bucket/p?max_attempts=2&max_backoff=100ms&first_byte_timeout=2s&attempt_timeout=5s&min_throughput=100000",
+		"s3://bucket/p?hedge_after=0",
+		"s3://bucket/p?hedge_after=10ms&hedge_max=200ms&hedge_quantile=0.99",
 	} {
 		s, err := objstore.Open(t.Context(), raw)
 		if err != nil {
@@ -52,6 +55,14 @@ func TestOpen_InvalidURLs(t *testing.T) {
 		"s3://bucket/p?session_token=T",
 		"s3://bucket/p?region=a&region=b",
 		"s3://bucket/p?acess_key=typo",
+		"s3://bucket/p?attempt_timeout=fast",
+		"s3://bucket/p?attempt_timeout=0s",
+		"s3://bucket/p?first_byte_timeout=-1s",
+		"s3://bucket/p?min_throughput=1MiB",
+		"s3://bucket/p?min_throughput=0",
+		"s3://bucket/p?max_attempts=0",
+		"s3://bucket/p?hedge_after=2s&hedge_max=1s",
+		"s3://bucket/p?hedge_quantile=1.5",
 		"%zz",
 	} {
 		if s, err := objstore.Open(t.Context(), raw); !errors.Is(err, objstore.ErrInvalidURL) {
@@ -94,6 +105,13 @@ func TestConfig_Validate(t *testing.T) {
 		"negative backoff":   func(c *objstore.Config) { c.MaxBackoff = -1 },
 		"zero page size":     func(c *objstore.Config) { c.ListPageSize = 0 },
 		"page size over max": func(c *objstore.Config) { c.ListPageSize = 1001 },
+		"zero first byte":    func(c *objstore.Config) { c.FirstByteTimeout = 0 },
+		"zero attempt":       func(c *objstore.Config) { c.AttemptTimeout = 0 },
+		"zero throughput":    func(c *objstore.Config) { c.MinThroughput = 0 },
+		"negative hedge":     func(c *objstore.Config) { c.HedgeAfter = -1 },
+		"hedge max below":    func(c *objstore.Config) { c.HedgeMax = c.HedgeAfter - 1 },
+		"zero quantile":      func(c *objstore.Config) { c.HedgeQuantile = 0 },
+		"negative hedge max": func(c *objstore.Config) { c.HedgeMaxBytes = -1 },
 	} {
 		c := objstore.DefaultConfig()
 		mut(&c)

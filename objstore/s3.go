@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // defaultRegion is the signing region when neither the URL nor the SDK's
@@ -32,6 +34,10 @@ type s3Store struct {
 	bucket string
 	prefix string // "" or "a/b/" (with the trailing slash)
 	cfg    Config
+	// metrics count timeouts, retries and hedges; latency keeps recent GET
+	// first-byte latencies for the hedge delay.
+	metrics *s3Metrics
+	latency latencies
 	// closeIdle closes the idle connections of the HTTP client Open made
 	// (nil when the caller passed Config.HTTPClient).
 	closeIdle func()
@@ -45,14 +51,53 @@ type s3Params struct {
 	accessKey, secretKey, sessionToken string
 }
 
-func parseS3Params(q url.Values) (s3Params, error) {
+// parseS3Params reads the s3:// URL's query parameters, setting the
+// Config knobs it names in cfg.
+func parseS3Params(q url.Values, cfg *Config) (s3Params, error) {
 	var p s3Params
 	for name, vals := range q {
 		if len(vals) != 1 {
 			return p, fmt.Errorf("%w: s3 url parameter %q given %d times", ErrInvalidURL, name, len(vals))
 		}
 		v := vals[0]
+		duration := func(dst *time.Duration) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%w: s3 %s %q is not a duration (like 500ms or 10s)", ErrInvalidURL, name, v)
+			}
+			*dst = d
+			return nil
+		}
+		var err error
 		switch name {
+		case "max_attempts":
+			n, perr := strconv.Atoi(v)
+			if perr != nil {
+				return p, fmt.Errorf("%w: s3 max_attempts %q is not an integer", ErrInvalidURL, v)
+			}
+			cfg.MaxAttempts = n
+		case "max_backoff":
+			err = duration(&cfg.MaxBackoff)
+		case "first_byte_timeout":
+			err = duration(&cfg.FirstByteTimeout)
+		case "attempt_timeout":
+			err = duration(&cfg.AttemptTimeout)
+		case "min_throughput":
+			n, perr := strconv.ParseInt(v, 10, 64)
+			if perr != nil {
+				return p, fmt.Errorf("%w: s3 min_throughput %q is not an integer (bytes per second)", ErrInvalidURL, v)
+			}
+			cfg.MinThroughput = n
+		case "hedge_after":
+			err = duration(&cfg.HedgeAfter)
+		case "hedge_max":
+			err = duration(&cfg.HedgeMax)
+		case "hedge_quantile":
+			f, perr := strconv.ParseFloat(v, 64)
+			if perr != nil {
+				return p, fmt.Errorf("%w: s3 hedge_quantile %q is not a number", ErrInvalidURL, v)
+			}
+			cfg.HedgeQuantile = f
 		case "endpoint":
 			eu, err := url.Parse(v)
 			if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
@@ -75,6 +120,9 @@ func parseS3Params(q url.Values) (s3Params, error) {
 			p.sessionToken = v
 		default:
 			return p, fmt.Errorf("%w: unknown s3 url parameter %q", ErrInvalidURL, name)
+		}
+		if err != nil {
+			return p, err
 		}
 	}
 	if (p.accessKey == "") != (p.secretKey == "") {
@@ -105,12 +153,18 @@ func openS3(ctx context.Context, u *url.URL, cfg Config) (Store, error) {
 		// The parse error quotes the query, which may hold a secret key.
 		return nil, fmt.Errorf("%w: malformed s3 url query", ErrInvalidURL)
 	}
-	p, err := parseS3Params(q)
+	p, err := parseS3Params(q, &cfg)
 	if err != nil {
 		return nil, err
 	}
-
-	s := &s3Store{bucket: u.Host, prefix: prefix, cfg: cfg}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+	}
+	metrics, err := newS3Metrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("open s3 store: register metrics: %w", err)
+	}
+	s := &s3Store{bucket: u.Host, prefix: prefix, cfg: cfg, metrics: metrics, latency: latencies{q: cfg.HedgeQuantile}}
 	var loadOpts []func(*config.LoadOptions) error
 	if p.region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(p.region))
@@ -132,13 +186,13 @@ func openS3(ctx context.Context, u *url.URL, cfg Config) (Store, error) {
 	if cfg.HTTPClient != nil {
 		awsCfg.HTTPClient = cfg.HTTPClient
 	} else if bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		// Freeze it into an *http.Client, so Close can release its
-		// connections.
-		hc := bc.Freeze()
-		awsCfg.HTTPClient = hc
-		if c, ok := hc.(interface{ CloseIdleConnections() }); ok {
-			s.closeIdle = c.CloseIdleConnections
-		}
+		// An *http.Client of our own over the transport the SDK built
+		// (AWS_CA_BUNDLE applied), so Close and an attempt timeout can close
+		// its idle connections: the SDK's Freeze hides the transport behind
+		// a wrapper without CloseIdleConnections.
+		tr := bc.GetTransport()
+		awsCfg.HTTPClient = &http.Client{Transport: tr, CheckRedirect: limitedRedirect}
+		s.closeIdle = tr.CloseIdleConnections
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = defaultRegion
@@ -163,9 +217,33 @@ func openS3(ctx context.Context, u *url.URL, cfg Config) (Store, error) {
 		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = cfg.MaxAttempts
 			so.MaxBackoff = cfg.MaxBackoff
+			so.Retryables = append([]retry.IsErrorRetryable{isRetryableAttemptError}, so.Retryables...)
+		})
+		// One deadline per attempt: inside the retry loop.
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Insert(attemptDeadline{s}, "Retry", middleware.After)
 		})
 	})
 	return s, nil
+}
+
+// limitedRedirect follows only 307 and 308 redirects, which keep the
+// method and body, as the SDK's own client does; any other 3xx reaches the
+// SDK as an error response (S3 answers a wrong region with a 301 without a
+// Location).
+func limitedRedirect(r *http.Request, via []*http.Request) error {
+	switch r.Response.StatusCode {
+	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if len(via) > 0 && via[len(via)-1].URL.Host != r.URL.Host {
+			// Like Authorization, the session token stays with its host.
+			r.Header.Del("X-Amz-Security-Token")
+		}
+		return nil
+	}
+	return http.ErrUseLastResponse
 }
 
 func (s *s3Store) check(ctx context.Context, key string) error {
@@ -246,10 +324,12 @@ func (s *s3Store) put(ctx context.Context, key string, data []byte, ifAbsent boo
 		ContentLength: aws.Int64(int64(len(data))),
 		ContentType:   aws.String("application/octet-stream"),
 	}
+	op := opPut
 	if ifAbsent {
 		in.IfNoneMatch = aws.String("*")
+		op = opPutIfAbsent
 	}
-	_, err := s.client.PutObject(ctx, in)
+	_, err := s.client.PutObject(withCall(ctx, &callState{op: op, reqBytes: int64(len(data))}), in)
 	return err
 }
 
@@ -257,27 +337,52 @@ func (s *s3Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx, key); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+	got, err := s.getObject(ctx, opGet, &s3.GetObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
-	})
+	}, true)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
 		}
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
-	if err != nil {
-		return nil, fmt.Errorf("get %s: read body: %w", key, err)
+	return got.data, nil
+}
+
+// gotObject is a GetObject's response, body read.
+type gotObject struct {
+	data   []byte
+	ranged bool // the response had a Content-Range
+}
+
+// getObject sends a GetObject and reads its body, hedged if hedge is set.
+func (s *s3Store) getObject(ctx context.Context, op string, in *s3.GetObjectInput, hedge bool) (gotObject, error) {
+	get := func(ctx context.Context) (gotObject, error) {
+		in := *in // each hedged leg sends its own copy
+		out, err := s.client.GetObject(ctx, &in)
+		if err != nil {
+			return gotObject{}, err
+		}
+		data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
+		if err != nil {
+			return gotObject{}, fmt.Errorf("read body: %w", err)
+		}
+		return gotObject{data: data, ranged: out.ContentRange != nil}, nil
 	}
-	return data, nil
+	if !hedge {
+		return get(withCall(ctx, &callState{op: op}))
+	}
+	return hedged(ctx, s, op, get)
 }
 
 // readBody reads and closes an object body, preallocating its announced
 // length (-1 or 0 when unknown).
 func readBody(body io.ReadCloser, length int64) ([]byte, error) {
 	defer body.Close()
+	if b, ok := body.(*bufferedBody); ok {
+		return b.data, nil // read by attemptDeadline
+	}
 	if length <= 0 {
 		return io.ReadAll(body)
 	}
@@ -299,11 +404,11 @@ func (s *s3Store) GetRange(ctx context.Context, key string, off, n int64) ([]byt
 		// HTTP cannot ask for zero bytes; check the object instead.
 		return s.emptyRange(ctx, key, off)
 	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+	got, err := s.getObject(ctx, opGetRange, &s3.GetObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
 		Range:  aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1)),
-	})
+	}, n <= s.cfg.HedgeMaxBytes)
 	if err != nil {
 		switch {
 		case isNotFound(err):
@@ -313,11 +418,8 @@ func (s *s3Store) GetRange(ctx context.Context, key string, off, n int64) ([]byt
 		}
 		return nil, fmt.Errorf("get %s [%d, +%d): %w", key, off, n, err)
 	}
-	data, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
-	if err != nil {
-		return nil, fmt.Errorf("get %s [%d, +%d): read body: %w", key, off, n, err)
-	}
-	if out.ContentRange == nil && int64(len(data)) > n {
+	data := got.data
+	if !got.ranged && int64(len(data)) > n {
 		// A server that ignores Range sends the whole object (200).
 		if off+n > int64(len(data)) {
 			return nil, fmt.Errorf("get %s [%d, +%d) of %d bytes: %w", key, off, n, len(data), ErrRange)
@@ -333,7 +435,7 @@ func (s *s3Store) GetRange(ctx context.Context, key string, off, n int64) ([]byt
 }
 
 func (s *s3Store) emptyRange(ctx context.Context, key string, off int64) ([]byte, error) {
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+	out, err := s.client.HeadObject(withCall(ctx, &callState{op: opHead}), &s3.HeadObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
 	})
@@ -366,7 +468,7 @@ func (s *s3Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 	})
 	var out []ObjectInfo
 	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+		page, err := pages.NextPage(withCall(ctx, &callState{op: opList}))
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", prefix, err)
 		}
@@ -387,7 +489,7 @@ func (s *s3Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, key); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
+	_, err := s.client.DeleteObject(withCall(ctx, &callState{op: opDelete}), &s3.DeleteObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
 	})

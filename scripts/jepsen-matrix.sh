@@ -21,6 +21,8 @@ combos=(
   "register kill,kill-leader"
   "register kill-all"
   "register pause"
+  "register pause-leader"
+  "register slow-leader"
   "register net-slow,transfer"
   "register membership"
   "register s3"

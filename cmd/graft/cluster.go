@@ -15,11 +15,12 @@ import (
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return subcommands(ctx, "cluster", args, stdout, stderr, map[string]command{
-		"status":   {"show every member's Raft state", clusterStatus},
-		"add":      {"add a voter: cluster add ID RAFT_ADDR API_ADDR", clusterAdd},
-		"remove":   {"remove a member: cluster remove ID", clusterRemove},
-		"transfer": {"transfer leadership: cluster transfer [ID]", clusterTransfer},
-		"flush":    {"flush everything acknowledged to the object store, and wait until it is durable", clusterFlush},
+		"status":       {"show every member's Raft state", clusterStatus},
+		"add":          {"add a voter: cluster add ID RAFT_ADDR API_ADDR", clusterAdd},
+		"remove":       {"remove a member: cluster remove ID", clusterRemove},
+		"transfer":     {"transfer leadership: cluster transfer [ID]", clusterTransfer},
+		"flush":        {"flush everything acknowledged to the object store, and wait until it is durable", clusterFlush},
+		"unquarantine": {"lift a volume's quarantine after fixing or removing the object it names: cluster unquarantine VID", clusterUnquarantine},
 	})
 }
 
@@ -52,13 +53,25 @@ func clusterStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 			CommitIndex  uint64 `json:"commit_index"`
 			LastLogIndex uint64 `json:"last_log_index"`
 			Error        string `json:"error,omitempty"`
+			StoreError   string `json:"object_store_error,omitempty"`
+		}
+		type quarantineJSON struct {
+			VID    string `json:"vid"`
+			Key    string `json:"key"`
+			Reason string `json:"reason"`
+			Index  uint64 `json:"index"`
 		}
 		out := struct {
-			LeaderID string     `json:"leader_id"`
-			Nodes    []nodeJSON `json:"nodes"`
-		}{LeaderID: st.GetLeaderId(), Nodes: []nodeJSON{}}
+			LeaderID    string           `json:"leader_id"`
+			ClusterID   string           `json:"cluster_id,omitempty"`
+			Nodes       []nodeJSON       `json:"nodes"`
+			Quarantined []quarantineJSON `json:"quarantined"`
+		}{LeaderID: st.GetLeaderId(), ClusterID: st.GetClusterId(), Nodes: []nodeJSON{}, Quarantined: []quarantineJSON{}}
 		for _, n := range st.GetNodes() {
-			out.Nodes = append(out.Nodes, nodeJSON{n.GetId(), n.GetApiAddr(), n.GetRaftAddr(), n.GetState(), n.GetSuffrage(), n.GetTerm(), n.GetAppliedIndex(), n.GetCommitIndex(), n.GetLastLogIndex(), n.GetError()})
+			out.Nodes = append(out.Nodes, nodeJSON{n.GetId(), n.GetApiAddr(), n.GetRaftAddr(), n.GetState(), n.GetSuffrage(), n.GetTerm(), n.GetAppliedIndex(), n.GetCommitIndex(), n.GetLastLogIndex(), n.GetError(), n.GetObjectStoreError()})
+		}
+		for _, q := range st.GetQuarantined() {
+			out.Quarantined = append(out.Quarantined, quarantineJSON{q.GetVid(), q.GetKey(), q.GetReason(), q.GetIndex()})
 		}
 		return printResult(stdout, true, out, "")
 	}
@@ -72,7 +85,46 @@ func clusterStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", n.GetId(), state, n.GetSuffrage(), n.GetTerm(), n.GetAppliedIndex(), n.GetCommitIndex(), n.GetLastLogIndex(), n.GetApiAddr(), n.GetRaftAddr())
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range st.GetNodes() {
+		if e := n.GetObjectStoreError(); e != "" {
+			fmt.Fprintf(stdout, "OBJECT STORE: %s cannot use the object store: %s\n", n.GetId(), e)
+		}
+	}
+	if q := st.GetQuarantined(); len(q) > 0 {
+		fmt.Fprintf(stdout, "QUARANTINED: %d volume(s) not flushed, commits refused; fix or remove the object, then `graft cluster unquarantine VID`\n", len(q))
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VID\tOBJECT\tREASON")
+		for _, v := range q {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", v.GetVid(), v.GetKey(), v.GetReason())
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+func clusterUnquarantine(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("cluster unquarantine", "cluster unquarantine VID", stderr)
+	var cf clientFlags
+	cf.register(fs, false)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("cluster unquarantine: want VID, got %q", fs.Args())
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.Cluster(0).Unquarantine(ctx, connect.NewRequest(&graftv1.UnquarantineRequest{Vid: fs.Arg(0)})); err != nil {
+		return err
+	}
+	return printResult(stdout, cf.json, map[string]string{"unquarantined": fs.Arg(0)}, "lifted the quarantine of "+fs.Arg(0)+"; it flushes again from its flushed watermark")
 }
 
 func firstLine(s string) string {

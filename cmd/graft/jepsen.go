@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graft-cluster/graft/cluster"
 	"github.com/graft-cluster/graft/jepsen"
 	"github.com/graft-cluster/graft/jepsen/checker"
 	"github.com/graft-cluster/graft/jepsen/nemesis"
@@ -18,7 +19,7 @@ import (
 // of this very binary. Exit status: 0 when every checker passed, 1 on an
 // anomaly, 2 when the run could not decide (or could not run).
 func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("jepsen", "jepsen [--workload W] [--nemesis N1,N2] [--time-limit D] [--seed S] [--out DIR]", stderr)
+	fs := newFlags("jepsen", "jepsen [--workload W] [--nemesis N1,N2] [--time-limit D] [--seed S] [--out DIR] [--raft-log-store bolt|wal]", stderr)
 	var o jepsen.Options
 	fs.StringVar(&o.Workload, "workload", "register", "workload: register (commit chains), bank, ryw (read-your-writes)")
 	nem := fs.String("nemesis", "none", "comma-separated nemeses: "+strings.Join(nemesis.Names, ", "))
@@ -30,6 +31,7 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&o.Quiet, "quiet", 3*time.Second, "healthy time before each fault (jittered)")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "how long each fault lasts (jittered)")
 	fs.DurationVar(&o.OpTimeout, "op-timeout", 2*time.Second, "timeout of one client operation")
+	logStore := fs.String("raft-log-store", cluster.DefaultLogStore, "the nodes' Raft log store (graft node --raft-log-store): "+cluster.LogStoreBolt+" or "+cluster.LogStoreWAL)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	listPlanted := fs.Bool("list-planted", false, "print the planted-bug catalog (tag, class, workload, nemeses, checker, time limit; tab-separated) and exit")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -41,6 +43,10 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
+	if *logStore != cluster.LogStoreBolt && *logStore != cluster.LogStoreWAL {
+		return exitWith(2, fmt.Errorf("--raft-log-store %q: want %s or %s", *logStore, cluster.LogStoreBolt, cluster.LogStoreWAL))
+	}
+	o.NodeArgs = []string{"--raft-log-store", *logStore}
 	var err error
 	if o.Nemeses, err = nemesis.Parse(*nem); err != nil {
 		return exitWith(2, err)
@@ -56,6 +62,7 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	o.Log = logger
+	logger.Info("nodes", "raft_log_store", *logStore)
 	out, err := jepsen.Run(ctx, o)
 	if err != nil {
 		return exitWith(2, err)

@@ -107,12 +107,14 @@ func subcommands(ctx context.Context, name string, args []string, stdout, stderr
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "usage: graft %s <command> [flags]\n\ncommands:\n", name)
 		names := make([]string, 0, len(subs))
+		width := 9
 		for n := range subs {
 			names = append(names, n)
+			width = max(width, len(n))
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Fprintf(w, "  %-9s %s\n", n, subs[n].summary)
+			fmt.Fprintf(w, "  %-*s %s\n", width, n, subs[n].summary)
 		}
 	}
 	if len(args) == 0 {

@@ -24,6 +24,7 @@ type nodeFile struct {
 	Peers                []string `json:"peers"`
 	Bootstrap            bool     `json:"bootstrap"`
 	ObjectStore          string   `json:"object_store"`
+	AdoptBucket          bool     `json:"adopt_bucket"`
 	MaxPagesPerCommit    *int     `json:"max_pages_per_commit"`
 	MaxRequestBytes      *int     `json:"max_request_bytes"`
 	MaxBufferBytes       *uint64  `json:"max_buffer_bytes"`
@@ -65,7 +66,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("parse config %s: %w", path, err)
 		}
 		cfg.ID, cfg.Dir, cfg.RaftAddr, cfg.APIAddr, cfg.Bootstrap = file.ID, file.Dir, file.RaftAddr, file.APIAddr, file.Bootstrap
-		cfg.ObjectStore = file.ObjectStore
+		cfg.ObjectStore, cfg.AdoptBucket = file.ObjectStore, file.AdoptBucket
 		for _, p := range file.Peers {
 			peer, err := cluster.ParsePeer(p)
 			if err != nil {
@@ -81,7 +82,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logLevel, logFormat := or(file.LogLevel, "info"), or(file.LogFormat, "text")
 
 	fs := newFlags("node", "node --id ID --dir DIR --raft-addr HOST:PORT --api-addr HOST:PORT [--peer ID,RAFT,API]... [--bootstrap]", stderr)
-	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, object_store, max_*, log_*); flags override it")
+	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, object_store, adopt_bucket, max_*, log_*); flags override it")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique, stable node ID")
 	fs.StringVar(&cfg.Dir, "dir", cfg.Dir, "data directory (Raft log and snapshots)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "host:port for Raft traffic")
@@ -92,6 +93,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&dial, "dial", "reach a peer through other addresses than it advertises, as id,raft_addr,api_addr (a proxy; repeatable)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", cfg.Bootstrap, "bootstrap a new cluster from --peer when the node has no state (safe on every peer)")
 	fs.StringVar(&cfg.ObjectStore, "object-store", cfg.ObjectStore, "object store URL to flush to: s3://bucket/prefix?endpoint=...&region=..., file:///abs/dir or mem:// (empty: no flushing)")
+	fs.BoolVar(&cfg.AdoptBucket, "adopt-bucket", cfg.AdoptBucket, "take over an object-store prefix whose identity object names another cluster (overwrite it with this cluster's ID) instead of refusing to flush there; only when that cluster is gone")
 	fs.DurationVar(&cfg.Flush.Interval, "flush-interval", cfg.Flush.Interval, "how often the leader checks the flush triggers (0: flush only on request)")
 	fs.DurationVar(&cfg.Flush.MaxAge, "flush-max-age", cfg.Flush.MaxAge, "flush once the oldest unflushed commit is this old")
 	fs.Uint64Var(&cfg.Flush.TargetBytes, "flush-target-bytes", cfg.Flush.TargetBytes, "flush once this many page bytes are buffered")
@@ -104,7 +106,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.Raft.MaxAppendEntries, "raft-max-append-entries", cfg.Raft.MaxAppendEntries, "Raft group-commit batch: entries per log write and per AppendEntries")
 	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", cfg.Raft.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", cfg.Raft.ElectionTimeout, "Raft election timeout")
-	fs.StringVar(&cfg.Raft.LogStore, "raft-log-store", cfg.Raft.LogStore, "Raft log store: bolt (raft-boltdb/v2, 2 fdatasyncs per append) or wal (hashicorp/raft-wal v0.4.0, 1 fdatasync; BENCHMARKS ONLY: it cannot reopen a log whose tail was truncated, hashicorp/raft-wal#31); a data dir keeps the store it was created with")
+	fs.StringVar(&cfg.Raft.LogStore, "raft-log-store", cfg.Raft.LogStore, "Raft log store: wal (hashicorp/raft-wal, 1 fdatasync per append) or bolt (raft-boltdb/v2, 2; the only one --unsafe-no-fsync works with); default: the store the data dir holds, else wal; a dir is refused by the other store")
 	fs.BoolVar(&cfg.Raft.NoSync, "unsafe-no-fsync", false, "UNSAFE: do not fsync the Raft log (benchmarks of fsync cost only)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the API address")
 	fs.StringVar(&cfg.RaftLogLevel, "raft-log-level", cfg.RaftLogLevel, "hashicorp/raft log level: trace, debug, info, warn, error")

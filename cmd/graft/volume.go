@@ -4,6 +4,8 @@ import (
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -22,7 +24,7 @@ func runVolume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return subcommands(ctx, "volume", args, stdout, stderr, map[string]command{
 		"create": {"print a new volume ID (a volume exists from its first commit)", volumeCreate},
 		"commit": {"commit pages to a volume", volumeCommit},
-		"read":   {"write one page's raw 4096 bytes to stdout", volumeRead},
+		"read":   {"write pages' raw bytes (4096 each) to stdout", volumeRead},
 		"pull":   {"show the pages changed between two LSNs (a graft)", volumePull},
 		"info":   {"show a volume's snapshot", volumeInfo},
 		"log":    {"list a volume's commits", volumeLog},
@@ -38,8 +40,20 @@ type clientFlags struct {
 	minLSN      uint64
 }
 
+// EndpointEnv names the environment variable that, when set, replaces
+// http://127.0.0.1:7001 as the default --endpoint of the client commands.
+const EndpointEnv = "GRAFT_ENDPOINT"
+
+// defaultEndpoint is $GRAFT_ENDPOINT, else fallback.
+func defaultEndpoint(fallback string) string {
+	if v := strings.TrimSpace(os.Getenv(EndpointEnv)); v != "" {
+		return v
+	}
+	return fallback
+}
+
 func (c *clientFlags) register(fs flagSet, reads bool) {
-	fs.StringVar(&c.endpoints, "endpoint", "http://127.0.0.1:7001", "cluster endpoint(s), comma-separated")
+	fs.StringVar(&c.endpoints, "endpoint", defaultEndpoint("http://127.0.0.1:7001"), "cluster endpoint(s), comma-separated; $"+EndpointEnv+" sets the default")
 	fs.BoolVar(&c.json, "json", false, "print JSON")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "overall timeout")
 	if reads {
@@ -160,6 +174,9 @@ func parsePage(s string) (volume.PageWrite, error) {
 	if err != nil {
 		return volume.PageWrite{}, fmt.Errorf("page %q: index: %w", s, err)
 	}
+	if idx == 0 {
+		return volume.PageWrite{}, fmt.Errorf("page %q: pages start at 1", s)
+	}
 	var data []byte
 	if path, ok := strings.CutPrefix(val, "@"); ok {
 		if data, err = os.ReadFile(path); err != nil {
@@ -169,19 +186,84 @@ func parsePage(s string) (volume.PageWrite, error) {
 		data = []byte(val)
 	}
 	if len(data) > volume.PageSize {
-		return volume.PageWrite{}, fmt.Errorf("page %d: %d bytes, more than a page (%d)", idx, len(data), volume.PageSize)
+		return volume.PageWrite{}, fmt.Errorf("page %d: %d bytes, more than a page (%d); write a larger file with --file %s --at %d", idx, len(data), volume.PageSize, or(strings.TrimPrefix(val, "@"), "FILE"), idx)
 	}
 	page := make([]byte, volume.PageSize)
 	copy(page, data)
 	return volume.PageWrite{Idx: volume.PageIdx(idx), Data: page}, nil
 }
 
+// filePages splits data (the file name) into consecutive pages from at,
+// the last one zero-padded.
+func filePages(name string, data []byte, at uint64) ([]volume.PageWrite, error) {
+	if at == 0 || at > volume.MaxPageIdx {
+		return nil, fmt.Errorf("--at %d: want a page index in [1, %d]", at, uint64(volume.MaxPageIdx))
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("--file %s is empty: nothing to write", name)
+	}
+	n := (uint64(len(data)) + volume.PageSize - 1) / volume.PageSize
+	if last := at + n - 1; last > volume.MaxPageIdx {
+		return nil, fmt.Errorf("--file %s: %d bytes need pages %d-%d, past the last page index %d", name, len(data), at, last, uint64(volume.MaxPageIdx))
+	}
+	writes := make([]volume.PageWrite, 0, n)
+	for i := range n {
+		page := make([]byte, volume.PageSize)
+		copy(page, data[i*volume.PageSize:])
+		writes = append(writes, volume.PageWrite{Idx: volume.PageIdx(at + i), Data: page})
+	}
+	return writes, nil
+}
+
+// readFileArg reads --file's argument; - is stdin.
+func readFileArg(name string, stdin io.Reader) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// commitPages assembles a commit from --page values and the --file pages,
+// refusing a page written twice.
+func commitPages(pages []string, file string, fileWrites []volume.PageWrite) ([]volume.PageWrite, error) {
+	from := map[volume.PageIdx]string{}
+	var writes []volume.PageWrite
+	add := func(w volume.PageWrite, src string) error {
+		if prev, ok := from[w.Idx]; ok {
+			return fmt.Errorf("page %d is written twice: by %s and by %s", w.Idx, prev, src)
+		}
+		from[w.Idx] = src
+		writes = append(writes, w)
+		return nil
+	}
+	for _, p := range pages {
+		w, err := parsePage(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(w, "--page "+p); err != nil {
+			return nil, err
+		}
+	}
+	if len(fileWrites) > 0 {
+		src := fmt.Sprintf("--file %s (pages %d-%d)", file, fileWrites[0].Idx, fileWrites[len(fileWrites)-1].Idx)
+		for _, w := range fileWrites {
+			if err := add(w, src); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return writes, nil
+}
+
 func volumeCommit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume commit", "volume commit VID --page IDX=@FILE|IDX=TEXT... [--base LSN] [--page-count N]", stderr)
+	fs := newFlags("volume commit", "volume commit VID [--page IDX=@FILE|IDX=TEXT]... [--file FILE --at IDX] [--base LSN] [--page-count N]", stderr)
 	var cf clientFlags
 	cf.register(fs, false)
 	var pages pageFlags
-	fs.Var(&pages, "page", "a page to write: IDX=@FILE or IDX=TEXT, zero-padded to 4096 bytes (repeatable)")
+	fs.Var(&pages, "page", "a page to write: IDX=@FILE or IDX=TEXT, at most 4096 bytes, zero-padded to 4096 (repeatable)")
+	file := fs.String("file", "", "a file of any size to write across consecutive pages from --at, the last one zero-padded (- reads stdin)")
+	at := fs.Uint64("at", 1, "with --file: the page the file starts at")
 	base := fs.Int64("base", -1, "base LSN the commit builds on (default: the current head, read linearizably)")
 	pageCount := fs.Int64("page-count", -1, "the volume's size in pages after the commit (default: max of the head's and the highest page written)")
 	if helpRequested(args) {
@@ -191,21 +273,34 @@ func volumeCommit(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	atSet := false
+	fs.Visit(func(f *flag.Flag) { atSet = atSet || f.Name == "at" })
+	var fileWrites []volume.PageWrite
+	switch {
+	case *file != "":
+		data, err := readFileArg(*file, os.Stdin)
+		if err != nil {
+			return fmt.Errorf("--file: %w", err)
+		}
+		if fileWrites, err = filePages(*file, data, *at); err != nil {
+			return err
+		}
+	case atSet:
+		return errors.New("--at needs --file")
+	}
+	writes, err := commitPages(pages, *file, fileWrites)
+	if err != nil {
+		return err
+	}
+	var maxIdx uint32
+	for _, w := range writes {
+		maxIdx = max(maxIdx, uint32(w.Idx))
+	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	c, err := cf.client()
 	if err != nil {
 		return err
-	}
-	var writes []volume.PageWrite
-	var maxIdx uint32
-	for _, p := range pages {
-		w, err := parsePage(p)
-		if err != nil {
-			return err
-		}
-		writes = append(writes, w)
-		maxIdx = max(maxIdx, uint32(w.Idx))
 	}
 	b, pc := volume.LSN(*base), uint32(*pageCount)
 	if *base < 0 || *pageCount < 0 {
@@ -222,16 +317,43 @@ func volumeCommit(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	snap, err := c.Commit(ctx, vid, b, pc, writes)
 	if err != nil {
-		return err
+		return fmt.Errorf("commit %d pages: %w", len(writes), err)
 	}
 	return printResult(stdout, cf.json, snapJSON(snap), fmt.Sprintf("committed %s lsn %d page_count %d", snap.VID, snap.LSN, snap.PageCount))
 }
 
+// readChunk is the pages one read asks for (the server caps a ReadPages
+// call at 1024 by default).
+const readChunk = 256
+
+// parsePageRange reads N (one page) or N-M (pages N to M, inclusive).
+func parsePageRange(s string) (first, last uint32, err error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := strconv.ParseUint(lo, 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("--pages %q: want N or N-M", s)
+	}
+	b := a
+	if isRange {
+		if b, err = strconv.ParseUint(hi, 10, 32); err != nil {
+			return 0, 0, fmt.Errorf("--pages %q: want N or N-M", s)
+		}
+	}
+	switch {
+	case a == 0:
+		return 0, 0, fmt.Errorf("--pages %q: pages start at 1", s)
+	case b < a:
+		return 0, 0, fmt.Errorf("--pages %q: the range ends before it starts", s)
+	}
+	return uint32(a), uint32(b), nil
+}
+
 func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume read", "volume read VID --page N [--lsn L] [--object-store URL] > page.bin", stderr)
+	fs := newFlags("volume read", "volume read VID --page N|--pages N-M [--lsn L] [--object-store URL] > pages.bin", stderr)
 	var cf clientFlags
 	cf.register(fs, true)
-	idx := fs.Uint("page", 0, "page index to read (required)")
+	idx := fs.Uint("page", 0, "page index to read")
+	rng := fs.String("pages", "", "pages to read, N-M inclusive: their raw bytes, 4096 per page, in order (pages never written, or past the page count, read as zeros)")
 	lsn := fs.Uint64("lsn", 0, "snapshot LSN to read at (default: the head; with --object-store, the newest flushed snapshot)")
 	store := fs.String("object-store", "", "read a flushed snapshot straight from this object store (s3://bucket/prefix?endpoint=..., file:///dir), no cluster needed")
 	if helpRequested(args) {
@@ -241,8 +363,18 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if *idx == 0 || *idx > math.MaxUint32 {
-		return fmt.Errorf("--page is required and must be in [1, %d]", uint32(math.MaxUint32))
+	var first, last uint32
+	switch {
+	case *rng != "" && *idx != 0:
+		return errors.New("give --page or --pages, not both")
+	case *rng != "":
+		if first, last, err = parsePageRange(*rng); err != nil {
+			return err
+		}
+	case *idx == 0 || *idx > math.MaxUint32:
+		return fmt.Errorf("--page (or --pages) is required; a page index is in [1, %d]", uint32(math.MaxUint32))
+	default:
+		first, last = uint32(*idx), uint32(*idx)
 	}
 	ro, err := cf.readOptions()
 	if err != nil {
@@ -250,60 +382,105 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
-	var snap volume.Snapshot
-	var page client.Page
+	var read func(ctx context.Context, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []client.Page, error)
 	if *store != "" {
-		snap, page, err = readFromStore(ctx, *store, vid, volume.LSN(*lsn), volume.PageIdx(*idx))
+		r, closeStore, err := openStoreReader(ctx, *store)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		read = func(ctx context.Context, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []client.Page, error) {
+			return readFromStore(ctx, r, vid, lsn, idxs)
+		}
 	} else {
-		snap, page, err = readFromCluster(ctx, cf, ro, vid, volume.LSN(*lsn), volume.PageIdx(*idx))
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		read = func(ctx context.Context, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []client.Page, error) {
+			return readFromCluster(ctx, c, ro, vid, lsn, idxs)
+		}
 	}
-	if err != nil {
-		return err
+	// Read in chunks, every chunk at the snapshot the first one found, and
+	// stream the raw pages unless --json collects them.
+	type pageJSON struct {
+		Idx  uint32 `json:"idx"`
+		LSN  uint64 `json:"lsn"`
+		Data []byte `json:"data"`
 	}
-	if cf.json {
+	var snap volume.Snapshot
+	var all []pageJSON
+	at := volume.LSN(*lsn)
+	for lo := uint64(first); lo <= uint64(last); lo += readChunk {
+		hi := min(lo+readChunk-1, uint64(last))
+		idxs := make([]volume.PageIdx, 0, hi-lo+1)
+		for i := lo; i <= hi; i++ {
+			idxs = append(idxs, volume.PageIdx(i))
+		}
+		s, pages, err := read(ctx, at, idxs)
+		if err != nil {
+			return err
+		}
+		if len(pages) != len(idxs) {
+			return fmt.Errorf("read pages %d-%d: got %d pages, want %d", lo, hi, len(pages), len(idxs))
+		}
+		snap, at = s, s.LSN
+		for i, p := range pages {
+			if p.Idx != idxs[i] || len(p.Data) != volume.PageSize {
+				return fmt.Errorf("read pages %d-%d: got page %d (%d bytes) in place of page %d", lo, hi, p.Idx, len(p.Data), idxs[i])
+			}
+			if cf.json {
+				all = append(all, pageJSON{Idx: uint32(p.Idx), LSN: uint64(p.LSN), Data: p.Data})
+			} else if _, err := stdout.Write(p.Data); err != nil {
+				return err
+			}
+		}
+	}
+	if !cf.json {
+		return nil
+	}
+	if *rng == "" {
+		p := all[0]
 		return printResult(stdout, true, map[string]any{
-			"snapshot": snapJSON(snap), "idx": page.Idx, "lsn": page.LSN, "data": page.Data,
+			"snapshot": snapJSON(snap), "idx": p.Idx, "lsn": p.LSN, "data": p.Data,
 		}, "")
 	}
-	_, err = stdout.Write(page.Data)
-	return err
+	return printResult(stdout, true, map[string]any{"snapshot": snapJSON(snap), "pages": all}, "")
 }
 
-func readFromCluster(ctx context.Context, cf clientFlags, ro client.ReadOptions, vid volume.ID, lsn volume.LSN, idx volume.PageIdx) (volume.Snapshot, client.Page, error) {
-	c, err := cf.client()
-	if err != nil {
-		return volume.Snapshot{}, client.Page{}, err
-	}
-	snap, pages, err := c.ReadPages(ctx, vid, lsn, []volume.PageIdx{idx}, ro)
-	if err != nil {
-		return volume.Snapshot{}, client.Page{}, err
-	}
-	if len(pages) != 1 {
-		return volume.Snapshot{}, client.Page{}, fmt.Errorf("server returned %d pages, want 1", len(pages))
-	}
-	return snap, pages[0], nil
+func readFromCluster(ctx context.Context, c *client.Client, ro client.ReadOptions, vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []client.Page, error) {
+	return c.ReadPages(ctx, vid, lsn, idxs, ro)
 }
 
-// readFromStore reads a page of a flushed snapshot from the bucket alone.
-func readFromStore(ctx context.Context, url string, vid volume.ID, lsn volume.LSN, idx volume.PageIdx) (volume.Snapshot, client.Page, error) {
+// openStoreReader opens a reader of flushed snapshots in the bucket alone.
+func openStoreReader(ctx context.Context, url string) (*flusher.Reader, func(), error) {
 	store, err := objstore.Open(ctx, url)
 	if err != nil {
-		return volume.Snapshot{}, client.Page{}, err
+		return nil, nil, err
 	}
-	defer store.Close()
 	r, err := flusher.NewReader(store, flusher.DefaultReaderConfig())
 	if err != nil {
-		return volume.Snapshot{}, client.Page{}, err
+		store.Close()
+		return nil, nil, err
 	}
-	snap, pages, err := r.ReadSnapshot(ctx, vid, lsn, []volume.PageIdx{idx})
+	return r, func() { store.Close() }, nil
+}
+
+// readFromStore reads pages of a flushed snapshot from the bucket.
+func readFromStore(ctx context.Context, r *flusher.Reader, vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []client.Page, error) {
+	snap, pages, err := r.ReadSnapshot(ctx, vid, lsn, idxs)
 	if err != nil {
-		return volume.Snapshot{}, client.Page{}, err
+		return volume.Snapshot{}, nil, err
 	}
-	data := pages[0].Data
-	if data == nil {
-		data = volume.ZeroPage()
+	out := make([]client.Page, len(pages))
+	for i, p := range pages {
+		data := p.Data
+		if data == nil {
+			data = volume.ZeroPage()
+		}
+		out[i] = client.Page{Idx: idxs[i], LSN: p.LSN, Data: data}
 	}
-	return snap, client.Page{Idx: idx, LSN: pages[0].LSN, Data: data}, nil
+	return snap, out, nil
 }
 
 func volumePull(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,5 +1,10 @@
 package checker
 
+import (
+	"errors"
+	"fmt"
+)
+
 // Bucket checks the object store after a final flush: for every volume,
 // the bucket's log (bucket[vid], as read by a stateless reader) is a
 // gap-free prefix 1..k of the cluster's chain (chains[vid], say Chain's
@@ -8,6 +13,12 @@ package checker
 // (a final flush should have written everything).
 func Bucket(chains map[string][]Entry, bucket map[string][]Entry, requireFull bool) Result {
 	var an anomalies
+	stats := checkBucket(&an, chains, bucket, requireFull)
+	return an.result("bucket", Valid, stats)
+}
+
+// checkBucket adds Bucket's anomalies to an and returns its stats.
+func checkBucket(an *anomalies, chains map[string][]Entry, bucket map[string][]Entry, requireFull bool) map[string]any {
 	var flushed, lagging int
 	vids := map[string]bool{}
 	for vid := range chains {
@@ -53,10 +64,54 @@ func Bucket(chains map[string][]Entry, bucket map[string][]Entry, requireFull bo
 			}
 		}
 	}
-	return an.result("bucket", Valid, map[string]any{
+	return map[string]any{
 		"volumes":         len(vids),
 		"flushed_commits": flushed,
 		"lagging_volumes": lagging,
 		"require_full":    requireFull,
-	})
+	}
+}
+
+// FinalBucket checks the bucket at the end of a run: bucket is what a
+// stateless reader read from it after the final flush, chains the
+// cluster's chains (Chain's reference node; nil when no node could be
+// read). flushErr and readErr are the final flush's and the bucket read's
+// errors. An error that wraps ErrUnreadable says nothing about the data
+// (the store or the cluster did not answer in time): the verdict is then
+// at best Unknown. Any other error is an answer about the data and an
+// anomaly: the bucket read found an object missing (not found, a gap
+// before the flushed LSNs) or broken (corrupt, layout violated), or the
+// flush was refused for what the bucket holds (data_loss).
+//
+// A flush that failed to be made leaves the bucket to be checked as a
+// prefix only; a flush that succeeded requires the whole chain.
+func FinalBucket(chains, bucket map[string][]Entry, flushErr, readErr error) Result {
+	var an anomalies
+	var unknown []string
+	for _, e := range []struct {
+		what string
+		err  error
+	}{{"final flush", flushErr}, {"read bucket", readErr}} {
+		switch {
+		case e.err == nil:
+		case errors.Is(e.err, ErrUnreadable):
+			unknown = append(unknown, fmt.Sprintf("%s: %v", e.what, e.err))
+		default:
+			an.addf("%s: the data is gone or broken: %v", e.what, e.err)
+		}
+	}
+	stats := map[string]any{}
+	switch {
+	case readErr != nil:
+	case chains == nil:
+		unknown = append(unknown, "no node's chain to compare the bucket with")
+	default:
+		stats = checkBucket(&an, chains, bucket, flushErr == nil)
+	}
+	fallback := Valid
+	if len(unknown) > 0 {
+		fallback = Unknown
+		stats["unknown_because"] = unknown
+	}
+	return an.result("bucket", fallback, stats)
 }

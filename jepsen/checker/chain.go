@@ -23,14 +23,23 @@ type chainIndex struct {
 
 // Chain checks the final chains read from every node after the faults
 // healed: finals[i] maps each volume to node i's chain, and a nil map
-// means node i could not be read (the verdict is then at best Unknown).
+// means node i was not read. Why is in unread: a node not read for a
+// reason that wraps ErrUnreadable (a timeout, unavailable) makes the
+// verdict at best Unknown; any other reason is the cluster's answer that
+// the data is gone (data_loss, not_found: a range it says is flushed is
+// missing from the object store) or broken, and is an anomaly.
 // It checks that each chain is gap-free from 1 to its head with one hash
 // per LSN; that the replicas are identical; that every acknowledged commit
 // is at its LSN with its hash on every node; that no failed commit appears
 // anywhere; and that every hash in a chain is a commit some client sent on
 // the matching base with an ok or unknown outcome.
-func Chain(ops []history.Op, finals []map[string][]Entry) Result {
+func Chain(ops []history.Op, finals []map[string][]Entry, unread ...Unread) Result {
 	var an anomalies
+	for _, u := range unread {
+		if u.Gone() {
+			an.addf("node %d: the final read shows data gone: %v", u.Node, u.Err)
+		}
+	}
 	idx := make([]*chainIndex, len(finals))
 	var read []int
 	for i, f := range finals {

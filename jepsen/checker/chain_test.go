@@ -1,6 +1,8 @@
 package checker_test
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/graft-cluster/graft/jepsen/checker"
@@ -155,4 +157,20 @@ func TestChain_Stats(t *testing.T) {
 			t.Errorf("%s = %v, want %d", k, r.Stats[k], want)
 		}
 	}
+}
+
+// A node not read because the read could not be made leaves the verdict
+// unknown; a node whose read answered that the data is gone is an anomaly.
+func TestChain_Unread(t *testing.T) {
+	full := entries("a", "b", "d")
+	finals := []map[string][]checker.Entry{{"vol": full}, nil, {"vol": full}}
+	unreadable := fmt.Errorf("%w: deadline_exceeded", checker.ErrUnreadable)
+	gone := errors.New("pull commits of vol since 0: data_loss: flushed data missing from the object store")
+	wantVerdict(t, checker.Chain(chainHistory(), finals, checker.Unread{Node: 1, Err: unreadable}), checker.Unknown)
+	wantVerdict(t, checker.Chain(chainHistory(), finals, checker.Unread{Node: 1, Err: gone}), checker.Invalid,
+		"node 1", "data gone", "flushed data missing")
+	// Every node answering that data is gone: nothing read, still invalid.
+	none := make([]map[string][]checker.Entry, 3)
+	r := checker.Chain(chainHistory(), none, checker.Unread{Node: 0, Err: gone}, checker.Unread{Node: 1, Err: gone}, checker.Unread{Node: 2, Err: gone})
+	wantVerdict(t, r, checker.Invalid, "node 2", "data gone")
 }

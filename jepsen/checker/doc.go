@@ -18,7 +18,17 @@
 //   - Bank: every balance read conserves the total.
 //   - ReadYourWrites: an at_least_lsn read after an acknowledged commit
 //     sees that commit or a later one.
-//   - Bucket: the object store holds a gap-free prefix of each chain.
+//   - Bucket: the object store holds a gap-free prefix of each chain
+//     (FinalBucket: the whole chain after a final flush).
+//
+// A final read that returned no data is one of two things. If its error
+// wraps ErrUnreadable (a timeout, unavailable, the store unreachable: the
+// runner classifies), nothing was learned and the verdict is at best
+// unknown. Any other error is an answer about the data: a node that says
+// a range is flushed while the bucket lacks it (data_loss, not_found), an
+// object listed and then missing, a gap before the flushed LSNs, a
+// corrupt object. That is a violation (Chain's unread, FinalBucket's
+// errors, Pages' errors), never unknown.
 //
 // Invariants: checkers are pure functions of their inputs (no I/O, except
 // through a PageCheck the caller passes), every checker can fail, and an

@@ -12,6 +12,18 @@ import (
 // that the page is missing or different is an anomaly, never this.
 var ErrUnreadable = errors.New("could not read")
 
+// Unread is a final read of node Node (its chains) that returned no data,
+// and why.
+type Unread struct {
+	Node int
+	Err  error
+}
+
+// Gone reports whether the read's error is an answer about the data (it
+// is gone or broken), not a read that could not be made: any error that
+// does not wrap ErrUnreadable.
+func (u Unread) Gone() bool { return u.Err != nil && !errors.Is(u.Err, ErrUnreadable) }
+
 // PageCheck verifies the bytes a commit wrote: it reads pages of volume
 // vid at lsn and compares them with what the commit's seed generates,
 // returning an error describing the first mismatch.

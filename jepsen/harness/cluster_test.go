@@ -443,6 +443,61 @@ func TestCluster_RemoveAndReadd(t *testing.T) {
 	waitConverged(t, c, vid, 5, "five")
 }
 
+// A RemoveAndReadd cut short by its context right after the wiped node's
+// new process started (what the run's time limit did to register
+// membership seed 9) leaves the node out of the configuration, and the
+// others never converge with it. Rejoin brings it back as a voter with the
+// others' data.
+func TestCluster_RejoinAfterCutShortRemoveAndReadd(t *testing.T) {
+	c := startCluster(t, nil)
+	cl := newClient(t, c.ClientEndpoints()...)
+	vid := volume.MustNewID()
+	commit(t, cl, vid, 0, "one")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	f := others(c, leader(t, c))[0]
+	pid := c.PID(f)
+	cut, cutNow := context.WithCancel(ctx)
+	defer cutNow()
+	go func() {
+		defer cutNow()
+		for cut.Err() == nil {
+			if p := c.PID(f); p != 0 && p != pid {
+				return // the wiped node's new process exists: cut here
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	if err := c.RemoveAndReadd(cut, f); err == nil {
+		t.Fatal("RemoveAndReadd succeeded; the test needs it cut short")
+	} else {
+		t.Logf("cut short: %v", err)
+	}
+	// What healing did before: resume and restart every node.
+	for i := range c.Nodes() {
+		_ = c.Resume(i)
+		_ = c.Restart(i)
+	}
+	members, err := c.Members(ctx)
+	must(t, err)
+	if members[f] == "voter" {
+		t.Fatalf("node %d is a voter after the cut; members %v", f, members)
+	}
+	commit(t, cl, vid, 1, "two")
+
+	must(t, c.Rejoin(ctx))
+	members, err = c.Members(ctx)
+	must(t, err)
+	for i := range c.Nodes() {
+		if members[i] != "voter" {
+			t.Errorf("node %d is %q after Rejoin, want voter; members %v", i, members[i], members)
+		}
+	}
+	waitConverged(t, c, vid, 2, "two")
+	must(t, c.Rejoin(ctx)) // nothing left to do
+}
+
 func TestCluster_S3(t *testing.T) {
 	c := startCluster(t, func(cfg *harness.Config) {
 		// Flush only on request, so the test decides when S3 is used.

@@ -276,6 +276,103 @@ func (c *Cluster) RemoveAndReadd(ctx context.Context, i int) error {
 	return nil
 }
 
+// Members returns the suffrage ("voter", "nonvoter") of every node in the
+// current leader's Raft configuration, by node index; a node missing from
+// the map is not a member.
+func (c *Cluster) Members(ctx context.Context) (map[int]string, error) {
+	out := map[int]string{}
+	err := c.onLeader(ctx, "read configuration", func(ctx context.Context, l *node) error {
+		resp, err := l.cluster.Status(ctx, connect.NewRequest(&graftv1.StatusRequest{}))
+		if err != nil {
+			return err
+		}
+		clear(out)
+		for _, s := range resp.Msg.GetNodes() {
+			if i := c.NodeIndex(s.GetId()); i >= 0 {
+				out[i] = s.GetSuffrage()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Rejoin makes every node a voting member again, finishing what a
+// RemoveAndReadd cut short (its context ended, or a call failed) left
+// undone: a node missing from the leader's configuration is killed if it
+// runs (its data is stale once removed), wiped, started without
+// --bootstrap and added; a nonvoter is added again (AddNode resumes its
+// catch-up); then each waits until it is a voter and a follower. Nodes
+// that are voters are left alone (Restart brings back a dead one). The
+// final phase of a run calls it before reading, so a fault cut off by the
+// time limit never leaves a member out of the final checks.
+func (c *Cluster) Rejoin(ctx context.Context) error {
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	members, err := c.Members(ctx)
+	if err != nil {
+		return fmt.Errorf("rejoin: %w", err)
+	}
+	var errs []error
+	for _, n := range c.nodes {
+		suffrage, member := members[n.idx]
+		if member && suffrage == "voter" {
+			continue
+		}
+		if err := c.rejoin(ctx, n, member); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rejoin brings n back as a voter; member says whether it is in the
+// configuration (as a nonvoter) already.
+func (c *Cluster) rejoin(ctx context.Context, n *node, member bool) error {
+	n.op.Lock()
+	defer n.op.Unlock()
+	if err := c.checkLive(); err != nil {
+		return fmt.Errorf("rejoin %s: %w", n.id, err)
+	}
+	if !member {
+		c.log.Info("nemesis: rejoining node that is not a member", "node", n.id)
+		if p := n.current(); p.alive() {
+			p.expected.Store(true)
+			if err := c.kill(n); err != nil && n.current().alive() {
+				return fmt.Errorf("rejoin: %w", err)
+			}
+		}
+		if err := wipe(n.dir); err != nil {
+			return fmt.Errorf("rejoin %s: %w", n.id, err)
+		}
+		n.mu.Lock()
+		n.bootstrap = false
+		n.mu.Unlock()
+		if err := c.startNode(ctx, n); err != nil {
+			return fmt.Errorf("rejoin: restart %s: %w", n.id, err)
+		}
+	} else if !n.current().alive() {
+		if err := c.startNode(ctx, n); err != nil {
+			return fmt.Errorf("rejoin: restart %s: %w", n.id, err)
+		}
+	}
+	err := c.onLeader(ctx, "add "+n.id, func(ctx context.Context, l *node) error {
+		_, err := l.cluster.AddNode(ctx, connect.NewRequest(&graftv1.AddNodeRequest{Id: n.id, RaftAddr: n.raftAddr, ApiAddr: n.apiAddr}))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rejoin: %w", err)
+	}
+	if err := c.waitMember(ctx, n); err != nil {
+		return fmt.Errorf("rejoin: %w", err)
+	}
+	c.log.Info("nemesis: rejoined node", "node", n.id)
+	return nil
+}
+
 // waitMember polls node n's own Status until it lists itself as a voter
 // and is a follower.
 func (c *Cluster) waitMember(ctx context.Context, n *node) error {

@@ -33,12 +33,18 @@ type Cluster interface {
 	Heal() error
 	// SetLinkDelay delays every peer link.
 	SetLinkDelay(d, jitter time.Duration) error
+	// SetOutboundDelay delays node i's peer links (its connections to the
+	// other nodes) and no other link; Heal clears it.
+	SetOutboundDelay(i int, d, jitter time.Duration) error
 	Kill(i int) error
 	Restart(i int) error
 	Pause(i int) error
 	Resume(i int) error
 	TransferLeadership(ctx context.Context) error
 	RemoveAndReadd(ctx context.Context, i int) error
+	// Rejoin makes every node a voting member again (what a
+	// RemoveAndReadd cut short left undone).
+	Rejoin(ctx context.Context) error
 	// S3Down cuts (true) or restores (false) the object store's link;
 	// S3Delay delays it.
 	S3Down(down bool) error
@@ -56,7 +62,7 @@ type Window struct {
 // Names lists every nemesis name the command line accepts.
 var Names = []string{
 	"none", "partition-leader", "partition-half", "partition-ring", "partition-bridge",
-	"kill", "kill-leader", "kill-all", "pause", "net-slow", "transfer", "membership",
+	"kill", "kill-leader", "kill-all", "pause", "pause-leader", "slow-leader", "net-slow", "transfer", "membership",
 	"s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors", // see S3Modes
 }
 
@@ -90,7 +96,10 @@ type Schedule struct {
 	Quiet, Hold time.Duration
 	// Start is the run's start (fault windows are relative to it).
 	Start time.Time
-	Log   *slog.Logger
+	// OpTimeout is the workload's operation timeout; pause-leader sizes
+	// its pauses from it. Default 2s.
+	OpTimeout time.Duration
+	Log       *slog.Logger
 }
 
 // Run injects faults until ctx ends, then heals everything, and returns
@@ -119,7 +128,7 @@ func Run(ctx context.Context, c Cluster, s Schedule) []Window {
 			break
 		}
 		name := names[rng.IntN(len(names))]
-		f := newFault(name, rng)
+		f := newFault(name, rng, s.OpTimeout)
 		w := Window{Name: name, Start: time.Since(s.Start)}
 		what, err := f.start(ctx, c)
 		w.What = what
@@ -175,7 +184,7 @@ type fault struct {
 	stop  func(ctx context.Context, c Cluster) error
 }
 
-func newFault(name string, rng *rand.Rand) fault {
+func newFault(name string, rng *rand.Rand, opTimeout time.Duration) fault {
 	heal := func(_ context.Context, c Cluster) error { return c.Heal() }
 	switch name {
 	case "partition-leader":
@@ -294,12 +303,33 @@ func newFault(name string, rng *rand.Rand) fault {
 			return "transfer leadership repeatedly", nil
 		}, stop: func(_ context.Context, c Cluster) error { close(done); <-stopped; return nil }}
 	case "membership":
+		// A step cut short (the run's time ran out between the removal and
+		// the re-add) is finished at stop: the node rejoins. A step starts
+		// from a whole cluster: it never removes a second member while an
+		// earlier one is still out.
+		var failed bool
 		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
 			victim := rng.IntN(c.N())
-			return fmt.Sprintf("remove n%d, wipe its data, add it back", victim+1), c.RemoveAndReadd(ctx, victim)
-		}, stop: func(context.Context, Cluster) error { return nil }}
+			what := fmt.Sprintf("remove n%d, wipe its data, add it back", victim+1)
+			if err := c.Rejoin(ctx); err != nil {
+				failed = true
+				return what, fmt.Errorf("not every node is a member; not removing another: %w", err)
+			}
+			err := c.RemoveAndReadd(ctx, victim)
+			failed = err != nil
+			return what, err
+		}, stop: func(ctx context.Context, c Cluster) error {
+			if !failed {
+				return nil
+			}
+			return c.Rejoin(ctx)
+		}}
 	case "s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors":
 		return s3Fault(name, rng)
+	case "pause-leader":
+		return pauseLeaderFault(rng, opTimeout)
+	case "slow-leader":
+		return slowLeaderFault(rng)
 	default:
 		return fault{
 			start: func(context.Context, Cluster) (string, error) { return "nothing", nil },

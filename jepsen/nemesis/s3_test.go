@@ -45,7 +45,7 @@ func TestS3Fault(t *testing.T) {
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
 			f := &fakeS3{}
-			ft := newFault(name, rand.New(rand.NewPCG(1, 2)))
+			ft := newFault(name, rand.New(rand.NewPCG(1, 2)), 0)
 			what, err := ft.start(t.Context(), f)
 			if err != nil {
 				t.Fatalf("start: %v", err)
@@ -71,7 +71,7 @@ func TestS3Fault(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 7))
 		for range 100 {
 			f := &fakeS3{}
-			what, err := newFault("s3", rng).start(t.Context(), f)
+			what, err := newFault("s3", rng, 0).start(t.Context(), f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestS3Fault(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 3))
 		for range 50 {
 			f := &fakeS3{}
-			if _, err := newFault("s3-errors", rng).start(t.Context(), f); err != nil {
+			if _, err := newFault("s3-errors", rng, 0).start(t.Context(), f); err != nil {
 				t.Fatal(err)
 			}
 			if strings.HasSuffix(f.calls[0], `"/segments/"`) {
@@ -109,7 +109,7 @@ func TestS3Fault(t *testing.T) {
 
 	t.Run("a cluster without object-store faults", func(t *testing.T) {
 		type plain struct{ Cluster }
-		if _, err := newFault("s3-reset", rand.New(rand.NewPCG(1, 1))).start(t.Context(), plain{}); err == nil {
+		if _, err := newFault("s3-reset", rand.New(rand.NewPCG(1, 1)), 0).start(t.Context(), plain{}); err == nil {
 			t.Error("start on a cluster without S3Faults succeeded")
 		}
 	})

@@ -52,12 +52,14 @@ type Effect struct {
 	UnknownOutcomes int            `json:"unknown_outcomes"`
 	ErrorsByCode    map[string]int `json:"errors_by_code,omitempty"`
 
-	// Exposed are the nodes the fault isolated (cut from a majority) or
-	// paused; ReadsFromIsolated and ReadsFromPaused count the reads sent
-	// to such a node and answered ok, both while it was so.
+	// Exposed are the nodes the fault isolated (cut from a majority),
+	// paused, or slowed (outbound peer links delayed: slow-leader);
+	// ReadsFromIsolated, ReadsFromPaused and ReadsFromSlowed count the
+	// reads sent to such a node and answered ok, both while it was so.
 	Exposed           []string `json:"exposed,omitempty"`
 	ReadsFromIsolated int      `json:"reads_answered_by_isolated_node"`
 	ReadsFromPaused   int      `json:"reads_answered_by_paused_node"`
+	ReadsFromSlowed   int      `json:"reads_answered_by_slowed_node"`
 
 	// S3ErrorsInjected and S3Resets are what the object store and its
 	// proxy did: HTTP errors answered, connections reset.
@@ -97,7 +99,7 @@ func writeEffectsHTML(b *strings.Builder, effects []Effect) {
 		return
 	}
 	b.WriteString("<h2>Fault effects</h2>\n<p>What each fault window caused, from the nodes' metrics scraped around it and from the history. A fault with no effect is a finding: the test did not exercise what it meant to.</p>\n")
-	b.WriteString("<table><tr><th>fault</th><th>window (s)</th><th>flush rounds failed</th><th>leaders</th><th>term</th><th>unknown</th><th>errors</th><th>reads by isolated / paused node</th><th>effect</th></tr>\n")
+	b.WriteString("<table><tr><th>fault</th><th>window (s)</th><th>flush rounds failed</th><th>leaders</th><th>term</th><th>unknown</th><th>errors</th><th>reads by isolated / paused / slowed node</th><th>effect</th></tr>\n")
 	for _, e := range effects {
 		name := e.Nemesis
 		if e.Mode != "" {
@@ -111,10 +113,10 @@ func writeEffectsHTML(b *strings.Builder, effects []Effect) {
 		if e.NoEffect != "" {
 			verdict, class = "no effect: "+e.NoEffect, "Unknown"
 		}
-		fmt.Fprintf(b, "<tr><td title=\"%s\">%s</td><td>%.1f-%.1f</td><td>%d</td><td>%s</td><td>%d-%d</td><td>%d</td><td>%s</td><td>%d / %d</td><td class=\"%s\">%s</td></tr>\n",
+		fmt.Fprintf(b, "<tr><td title=\"%s\">%s</td><td>%.1f-%.1f</td><td>%d</td><td>%s</td><td>%d-%d</td><td>%d</td><td>%s</td><td>%d / %d / %d</td><td class=\"%s\">%s</td></tr>\n",
 			html.EscapeString(e.What), html.EscapeString(name), e.Start, e.End, e.FlushRoundsFailed,
 			html.EscapeString(strings.Join(e.Leaders, " > ")), e.TermBefore, e.TermAfter, e.UnknownOutcomes,
-			html.EscapeString(strings.Join(codes, " ")), e.ReadsFromIsolated, e.ReadsFromPaused, class, html.EscapeString(verdict))
+			html.EscapeString(strings.Join(codes, " ")), e.ReadsFromIsolated, e.ReadsFromPaused, e.ReadsFromSlowed, class, html.EscapeString(verdict))
 	}
 	b.WriteString("</table>\n")
 }

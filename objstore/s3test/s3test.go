@@ -6,6 +6,10 @@
 // on 127.0.0.1. It does not check signatures; it does honour
 // If-None-Match: * on PUT (412 PreconditionFailed), atomically.
 //
+// StartProxy puts a TCP proxy in front of a server, to blackhole the path
+// or hold one connection's responses (network faults an HTTP handler
+// cannot fake); Server.URLVia addresses the server through it.
+//
 // URL also lets a test run against an independent S3-compatible server: set
 // GRAFT_TEST_S3_URL to an s3:// URL (see objstore.Open) and every test gets
 // a fresh prefix below it, emptied on cleanup.
@@ -78,9 +82,14 @@ func StartHandler(tb testing.TB, wrap func(http.Handler) http.Handler) *Server {
 }
 
 // URL returns the s3:// URL of a store under prefix in the server's bucket.
-func (s *Server) URL(prefix string) string {
+func (s *Server) URL(prefix string) string { return s.url(s.Endpoint, prefix) }
+
+// URLVia is URL through a proxy in front of the server (StartProxy).
+func (s *Server) URLVia(p *Proxy, prefix string) string { return s.url(p.Endpoint, prefix) }
+
+func (s *Server) url(endpoint, prefix string) string {
 	q := url.Values{
-		"endpoint":   {s.Endpoint},
+		"endpoint":   {endpoint},
 		"region":     {"us-east-1"},
 		"path_style": {"true"},
 		"access_key": {AccessKey},

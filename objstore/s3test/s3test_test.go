@@ -1,10 +1,13 @@
 package s3test_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/objstore/s3test"
@@ -59,5 +62,38 @@ func TestURL_OpensEmptyStore(t *testing.T) {
 	}
 	if err := s.Put(t.Context(), "k", []byte("x")); err != nil {
 		t.Fatalf("Put: %v", err)
+	}
+}
+
+// The proxy passes traffic, swallows it while blackholed (the client sees
+// no answer and no reset), and passes new connections after the heal.
+func TestProxy_BlackholeAndHeal(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	p := s3test.StartProxy(t, srv.Endpoint)
+	get := func(timeout time.Duration) error {
+		ctx, cancel := context.WithTimeout(t.Context(), timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Endpoint+"/"+srv.Bucket, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	if err := get(10 * time.Second); err != nil {
+		t.Fatalf("GET through the proxy: %v", err)
+	}
+	p.Blackhole()
+	if err := get(200 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GET through the blackhole = %v, want the caller's deadline", err)
+	}
+	p.Heal()
+	if err := get(10 * time.Second); err != nil {
+		t.Fatalf("GET after the heal: %v", err)
 	}
 }

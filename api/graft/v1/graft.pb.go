@@ -1122,9 +1122,18 @@ func (x *StatusRequest) GetLocal() bool {
 }
 
 type StatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	Nodes         []*NodeStatus          `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Nodes    []*NodeStatus          `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// cluster_id is the identity fencing the object store to this cluster
+	// (the object "cluster" under its prefix); empty without an object store
+	// or before the first leader set it.
+	ClusterId string `protobuf:"bytes,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// quarantined lists the volumes whose flushing stopped because the object
+	// store holds a log record of them that conflicts with the cluster's
+	// state. Their commits answer failed_precondition until an operator fixes
+	// or removes the object and calls Unquarantine.
+	Quarantined   []*QuarantinedVolume `protobuf:"bytes,4,rep,name=quarantined,proto3" json:"quarantined,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1173,6 +1182,92 @@ func (x *StatusResponse) GetNodes() []*NodeStatus {
 	return nil
 }
 
+func (x *StatusResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetQuarantined() []*QuarantinedVolume {
+	if x != nil {
+		return x.Quarantined
+	}
+	return nil
+}
+
+// QuarantinedVolume is one quarantined volume.
+type QuarantinedVolume struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Vid   string                 `protobuf:"bytes,1,opt,name=vid,proto3" json:"vid,omitempty"`
+	// key is the object-store key of the offending object.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// reason says what is wrong with it.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// index is the Raft index of the entry that quarantined the volume.
+	Index         uint64 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarantinedVolume) Reset() {
+	*x = QuarantinedVolume{}
+	mi := &file_graft_v1_graft_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarantinedVolume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarantinedVolume) ProtoMessage() {}
+
+func (x *QuarantinedVolume) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarantinedVolume.ProtoReflect.Descriptor instead.
+func (*QuarantinedVolume) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *QuarantinedVolume) GetVid() string {
+	if x != nil {
+		return x.Vid
+	}
+	return ""
+}
+
+func (x *QuarantinedVolume) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *QuarantinedVolume) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *QuarantinedVolume) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type NodeStatus struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1187,14 +1282,18 @@ type NodeStatus struct {
 	// suffrage is voter or nonvoter.
 	Suffrage string `protobuf:"bytes,9,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
 	// error says why a peer could not be asked.
-	Error         string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	// object_store_error says why this node, as leader, cannot flush, recover
+	// or collect garbage in the object store (another cluster's identity,
+	// the store unreachable); empty when it can or is not leader.
+	ObjectStoreError string `protobuf:"bytes,11,opt,name=object_store_error,json=objectStoreError,proto3" json:"object_store_error,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_graft_v1_graft_proto_msgTypes[18]
+	mi := &file_graft_v1_graft_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1305,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[18]
+	mi := &file_graft_v1_graft_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1318,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{18}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -1292,6 +1391,13 @@ func (x *NodeStatus) GetError() string {
 	return ""
 }
 
+func (x *NodeStatus) GetObjectStoreError() string {
+	if x != nil {
+		return x.ObjectStoreError
+	}
+	return ""
+}
+
 type AddNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1303,7 +1409,7 @@ type AddNodeRequest struct {
 
 func (x *AddNodeRequest) Reset() {
 	*x = AddNodeRequest{}
-	mi := &file_graft_v1_graft_proto_msgTypes[19]
+	mi := &file_graft_v1_graft_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1421,7 @@ func (x *AddNodeRequest) String() string {
 func (*AddNodeRequest) ProtoMessage() {}
 
 func (x *AddNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[19]
+	mi := &file_graft_v1_graft_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1434,7 @@ func (x *AddNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddNodeRequest.ProtoReflect.Descriptor instead.
 func (*AddNodeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{19}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddNodeRequest) GetId() string {
@@ -1360,7 +1466,7 @@ type AddNodeResponse struct {
 
 func (x *AddNodeResponse) Reset() {
 	*x = AddNodeResponse{}
-	mi := &file_graft_v1_graft_proto_msgTypes[20]
+	mi := &file_graft_v1_graft_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1478,7 @@ func (x *AddNodeResponse) String() string {
 func (*AddNodeResponse) ProtoMessage() {}
 
 func (x *AddNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[20]
+	mi := &file_graft_v1_graft_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1491,7 @@ func (x *AddNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddNodeResponse.ProtoReflect.Descriptor instead.
 func (*AddNodeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{20}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{21}
 }
 
 type RemoveNodeRequest struct {
@@ -1397,7 +1503,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_graft_v1_graft_proto_msgTypes[21]
+	mi := &file_graft_v1_graft_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1515,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[21]
+	mi := &file_graft_v1_graft_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1528,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{21}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveNodeRequest) GetId() string {
@@ -1440,7 +1546,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_graft_v1_graft_proto_msgTypes[22]
+	mi := &file_graft_v1_graft_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1558,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[22]
+	mi := &file_graft_v1_graft_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1571,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{22}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{23}
 }
 
 type TransferLeadershipRequest struct {
@@ -1478,7 +1584,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_graft_v1_graft_proto_msgTypes[23]
+	mi := &file_graft_v1_graft_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1596,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[23]
+	mi := &file_graft_v1_graft_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1609,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{23}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TransferLeadershipRequest) GetId() string {
@@ -1522,7 +1628,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_graft_v1_graft_proto_msgTypes[24]
+	mi := &file_graft_v1_graft_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1640,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[24]
+	mi := &file_graft_v1_graft_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1653,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{24}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TransferLeadershipResponse) GetLeaderId() string {
@@ -1567,7 +1673,7 @@ type FlushRequest struct {
 
 func (x *FlushRequest) Reset() {
 	*x = FlushRequest{}
-	mi := &file_graft_v1_graft_proto_msgTypes[25]
+	mi := &file_graft_v1_graft_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1685,7 @@ func (x *FlushRequest) String() string {
 func (*FlushRequest) ProtoMessage() {}
 
 func (x *FlushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[25]
+	mi := &file_graft_v1_graft_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1698,7 @@ func (x *FlushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushRequest.ProtoReflect.Descriptor instead.
 func (*FlushRequest) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{25}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{26}
 }
 
 type FlushResponse struct {
@@ -1603,7 +1709,7 @@ type FlushResponse struct {
 
 func (x *FlushResponse) Reset() {
 	*x = FlushResponse{}
-	mi := &file_graft_v1_graft_proto_msgTypes[26]
+	mi := &file_graft_v1_graft_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1721,7 @@ func (x *FlushResponse) String() string {
 func (*FlushResponse) ProtoMessage() {}
 
 func (x *FlushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[26]
+	mi := &file_graft_v1_graft_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1734,7 @@ func (x *FlushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResponse.ProtoReflect.Descriptor instead.
 func (*FlushResponse) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{26}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{27}
 }
 
 type ReadIndexRequest struct {
@@ -1639,7 +1745,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_graft_v1_graft_proto_msgTypes[27]
+	mi := &file_graft_v1_graft_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1757,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[27]
+	mi := &file_graft_v1_graft_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1770,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{27}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{28}
 }
 
 type ReadIndexResponse struct {
@@ -1676,7 +1782,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_graft_v1_graft_proto_msgTypes[28]
+	mi := &file_graft_v1_graft_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1794,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[28]
+	mi := &file_graft_v1_graft_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1807,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{28}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1709,6 +1815,86 @@ func (x *ReadIndexResponse) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+type UnquarantineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vid           string                 `protobuf:"bytes,1,opt,name=vid,proto3" json:"vid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnquarantineRequest) Reset() {
+	*x = UnquarantineRequest{}
+	mi := &file_graft_v1_graft_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnquarantineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnquarantineRequest) ProtoMessage() {}
+
+func (x *UnquarantineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnquarantineRequest.ProtoReflect.Descriptor instead.
+func (*UnquarantineRequest) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UnquarantineRequest) GetVid() string {
+	if x != nil {
+		return x.Vid
+	}
+	return ""
+}
+
+type UnquarantineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnquarantineResponse) Reset() {
+	*x = UnquarantineResponse{}
+	mi := &file_graft_v1_graft_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnquarantineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnquarantineResponse) ProtoMessage() {}
+
+func (x *UnquarantineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnquarantineResponse.ProtoReflect.Descriptor instead.
+func (*UnquarantineResponse) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{31}
 }
 
 var File_graft_v1_graft_proto protoreflect.FileDescriptor
@@ -1787,10 +1973,18 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x13WatchVolumeResponse\x12.\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x12.graft.v1.SnapshotR\bsnapshot\"%\n" +
 	"\rStatusRequest\x12\x14\n" +
-	"\x05local\x18\x01 \x01(\bR\x05local\"Y\n" +
+	"\x05local\x18\x01 \x01(\bR\x05local\"\xb7\x01\n" +
 	"\x0eStatusResponse\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12*\n" +
-	"\x05nodes\x18\x02 \x03(\v2\x14.graft.v1.NodeStatusR\x05nodes\"\x9e\x02\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x14.graft.v1.NodeStatusR\x05nodes\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\tR\tclusterId\x12=\n" +
+	"\vquarantined\x18\x04 \x03(\v2\x1b.graft.v1.QuarantinedVolumeR\vquarantined\"e\n" +
+	"\x11QuarantinedVolume\x12\x10\n" +
+	"\x03vid\x18\x01 \x01(\tR\x03vid\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\"\xcc\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
@@ -1803,7 +1997,8 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x04term\x18\b \x01(\x04R\x04term\x12\x1a\n" +
 	"\bsuffrage\x18\t \x01(\tR\bsuffrage\x12\x14\n" +
 	"\x05error\x18\n" +
-	" \x01(\tR\x05error\"X\n" +
+	" \x01(\tR\x05error\x12,\n" +
+	"\x12object_store_error\x18\v \x01(\tR\x10objectStoreError\"X\n" +
 	"\x0eAddNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
@@ -1820,7 +2015,10 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\rFlushResponse\"\x12\n" +
 	"\x10ReadIndexRequest\")\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index*}\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"'\n" +
+	"\x13UnquarantineRequest\x12\x10\n" +
+	"\x03vid\x18\x01 \x01(\tR\x03vid\"\x16\n" +
+	"\x14UnquarantineResponse*}\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x01\x12\x1c\n" +
@@ -1832,7 +2030,7 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\tPullGraft\x12\x1a.graft.v1.PullGraftRequest\x1a\x1b.graft.v1.PullGraftResponse\x12J\n" +
 	"\vPullCommits\x12\x1c.graft.v1.PullCommitsRequest\x1a\x1d.graft.v1.PullCommitsResponse\x12I\n" +
 	"\tReadPages\x12\x1a.graft.v1.ReadPagesRequest\x1a\x1b.graft.v1.ReadPagesResponse\"\x03\x90\x02\x01\x12L\n" +
-	"\vWatchVolume\x12\x1c.graft.v1.WatchVolumeRequest\x1a\x1d.graft.v1.WatchVolumeResponse0\x012\xb7\x03\n" +
+	"\vWatchVolume\x12\x1c.graft.v1.WatchVolumeRequest\x1a\x1d.graft.v1.WatchVolumeResponse0\x012\x86\x04\n" +
 	"\x0eClusterService\x12;\n" +
 	"\x06Status\x12\x17.graft.v1.StatusRequest\x1a\x18.graft.v1.StatusResponse\x12>\n" +
 	"\aAddNode\x12\x18.graft.v1.AddNodeRequest\x1a\x19.graft.v1.AddNodeResponse\x12G\n" +
@@ -1840,7 +2038,8 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"RemoveNode\x12\x1b.graft.v1.RemoveNodeRequest\x1a\x1c.graft.v1.RemoveNodeResponse\x12_\n" +
 	"\x12TransferLeadership\x12#.graft.v1.TransferLeadershipRequest\x1a$.graft.v1.TransferLeadershipResponse\x128\n" +
 	"\x05Flush\x12\x16.graft.v1.FlushRequest\x1a\x17.graft.v1.FlushResponse\x12D\n" +
-	"\tReadIndex\x12\x1a.graft.v1.ReadIndexRequest\x1a\x1b.graft.v1.ReadIndexResponseB5Z3github.com/graft-cluster/graft/api/graft/v1;graftv1b\x06proto3"
+	"\tReadIndex\x12\x1a.graft.v1.ReadIndexRequest\x1a\x1b.graft.v1.ReadIndexResponse\x12M\n" +
+	"\fUnquarantine\x12\x1d.graft.v1.UnquarantineRequest\x1a\x1e.graft.v1.UnquarantineResponseB5Z3github.com/graft-cluster/graft/api/graft/v1;graftv1b\x06proto3"
 
 var (
 	file_graft_v1_graft_proto_rawDescOnce sync.Once
@@ -1855,7 +2054,7 @@ func file_graft_v1_graft_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_v1_graft_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_graft_v1_graft_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: graft.v1.Consistency
 	(*Snapshot)(nil),                   // 1: graft.v1.Snapshot
@@ -1876,17 +2075,20 @@ var file_graft_v1_graft_proto_goTypes = []any{
 	(*WatchVolumeResponse)(nil),        // 16: graft.v1.WatchVolumeResponse
 	(*StatusRequest)(nil),              // 17: graft.v1.StatusRequest
 	(*StatusResponse)(nil),             // 18: graft.v1.StatusResponse
-	(*NodeStatus)(nil),                 // 19: graft.v1.NodeStatus
-	(*AddNodeRequest)(nil),             // 20: graft.v1.AddNodeRequest
-	(*AddNodeResponse)(nil),            // 21: graft.v1.AddNodeResponse
-	(*RemoveNodeRequest)(nil),          // 22: graft.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),         // 23: graft.v1.RemoveNodeResponse
-	(*TransferLeadershipRequest)(nil),  // 24: graft.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 25: graft.v1.TransferLeadershipResponse
-	(*FlushRequest)(nil),               // 26: graft.v1.FlushRequest
-	(*FlushResponse)(nil),              // 27: graft.v1.FlushResponse
-	(*ReadIndexRequest)(nil),           // 28: graft.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),          // 29: graft.v1.ReadIndexResponse
+	(*QuarantinedVolume)(nil),          // 19: graft.v1.QuarantinedVolume
+	(*NodeStatus)(nil),                 // 20: graft.v1.NodeStatus
+	(*AddNodeRequest)(nil),             // 21: graft.v1.AddNodeRequest
+	(*AddNodeResponse)(nil),            // 22: graft.v1.AddNodeResponse
+	(*RemoveNodeRequest)(nil),          // 23: graft.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),         // 24: graft.v1.RemoveNodeResponse
+	(*TransferLeadershipRequest)(nil),  // 25: graft.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 26: graft.v1.TransferLeadershipResponse
+	(*FlushRequest)(nil),               // 27: graft.v1.FlushRequest
+	(*FlushResponse)(nil),              // 28: graft.v1.FlushResponse
+	(*ReadIndexRequest)(nil),           // 29: graft.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 30: graft.v1.ReadIndexResponse
+	(*UnquarantineRequest)(nil),        // 31: graft.v1.UnquarantineRequest
+	(*UnquarantineResponse)(nil),       // 32: graft.v1.UnquarantineResponse
 }
 var file_graft_v1_graft_proto_depIdxs = []int32{
 	2,  // 0: graft.v1.CommitRequest.pages:type_name -> graft.v1.Page
@@ -1903,36 +2105,39 @@ var file_graft_v1_graft_proto_depIdxs = []int32{
 	2,  // 11: graft.v1.ReadPagesResponse.pages:type_name -> graft.v1.Page
 	1,  // 12: graft.v1.ReadPagesResponse.snapshot:type_name -> graft.v1.Snapshot
 	1,  // 13: graft.v1.WatchVolumeResponse.snapshot:type_name -> graft.v1.Snapshot
-	19, // 14: graft.v1.StatusResponse.nodes:type_name -> graft.v1.NodeStatus
-	3,  // 15: graft.v1.VolumeService.Commit:input_type -> graft.v1.CommitRequest
-	6,  // 16: graft.v1.VolumeService.GetSnapshot:input_type -> graft.v1.GetSnapshotRequest
-	8,  // 17: graft.v1.VolumeService.PullGraft:input_type -> graft.v1.PullGraftRequest
-	10, // 18: graft.v1.VolumeService.PullCommits:input_type -> graft.v1.PullCommitsRequest
-	13, // 19: graft.v1.VolumeService.ReadPages:input_type -> graft.v1.ReadPagesRequest
-	15, // 20: graft.v1.VolumeService.WatchVolume:input_type -> graft.v1.WatchVolumeRequest
-	17, // 21: graft.v1.ClusterService.Status:input_type -> graft.v1.StatusRequest
-	20, // 22: graft.v1.ClusterService.AddNode:input_type -> graft.v1.AddNodeRequest
-	22, // 23: graft.v1.ClusterService.RemoveNode:input_type -> graft.v1.RemoveNodeRequest
-	24, // 24: graft.v1.ClusterService.TransferLeadership:input_type -> graft.v1.TransferLeadershipRequest
-	26, // 25: graft.v1.ClusterService.Flush:input_type -> graft.v1.FlushRequest
-	28, // 26: graft.v1.ClusterService.ReadIndex:input_type -> graft.v1.ReadIndexRequest
-	4,  // 27: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
-	7,  // 28: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
-	9,  // 29: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
-	12, // 30: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
-	14, // 31: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
-	16, // 32: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
-	18, // 33: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
-	21, // 34: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
-	23, // 35: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
-	25, // 36: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
-	27, // 37: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
-	29, // 38: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
-	27, // [27:39] is the sub-list for method output_type
-	15, // [15:27] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	20, // 14: graft.v1.StatusResponse.nodes:type_name -> graft.v1.NodeStatus
+	19, // 15: graft.v1.StatusResponse.quarantined:type_name -> graft.v1.QuarantinedVolume
+	3,  // 16: graft.v1.VolumeService.Commit:input_type -> graft.v1.CommitRequest
+	6,  // 17: graft.v1.VolumeService.GetSnapshot:input_type -> graft.v1.GetSnapshotRequest
+	8,  // 18: graft.v1.VolumeService.PullGraft:input_type -> graft.v1.PullGraftRequest
+	10, // 19: graft.v1.VolumeService.PullCommits:input_type -> graft.v1.PullCommitsRequest
+	13, // 20: graft.v1.VolumeService.ReadPages:input_type -> graft.v1.ReadPagesRequest
+	15, // 21: graft.v1.VolumeService.WatchVolume:input_type -> graft.v1.WatchVolumeRequest
+	17, // 22: graft.v1.ClusterService.Status:input_type -> graft.v1.StatusRequest
+	21, // 23: graft.v1.ClusterService.AddNode:input_type -> graft.v1.AddNodeRequest
+	23, // 24: graft.v1.ClusterService.RemoveNode:input_type -> graft.v1.RemoveNodeRequest
+	25, // 25: graft.v1.ClusterService.TransferLeadership:input_type -> graft.v1.TransferLeadershipRequest
+	27, // 26: graft.v1.ClusterService.Flush:input_type -> graft.v1.FlushRequest
+	29, // 27: graft.v1.ClusterService.ReadIndex:input_type -> graft.v1.ReadIndexRequest
+	31, // 28: graft.v1.ClusterService.Unquarantine:input_type -> graft.v1.UnquarantineRequest
+	4,  // 29: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
+	7,  // 30: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
+	9,  // 31: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
+	12, // 32: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
+	14, // 33: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
+	16, // 34: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
+	18, // 35: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
+	22, // 36: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
+	24, // 37: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
+	26, // 38: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
+	28, // 39: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
+	30, // 40: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
+	32, // 41: graft.v1.ClusterService.Unquarantine:output_type -> graft.v1.UnquarantineResponse
+	29, // [29:42] is the sub-list for method output_type
+	16, // [16:29] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_graft_v1_graft_proto_init() }
@@ -1946,7 +2151,7 @@ func file_graft_v1_graft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_v1_graft_proto_rawDesc), len(file_graft_v1_graft_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

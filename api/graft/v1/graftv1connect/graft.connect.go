@@ -68,6 +68,9 @@ const (
 	// ClusterServiceReadIndexProcedure is the fully-qualified name of the ClusterService's ReadIndex
 	// RPC.
 	ClusterServiceReadIndexProcedure = "/graft.v1.ClusterService/ReadIndex"
+	// ClusterServiceUnquarantineProcedure is the fully-qualified name of the ClusterService's
+	// Unquarantine RPC.
+	ClusterServiceUnquarantineProcedure = "/graft.v1.ClusterService/Unquarantine"
 )
 
 // VolumeServiceClient is a client for the graft.v1.VolumeService service.
@@ -303,6 +306,9 @@ type ClusterServiceClient interface {
 	// ReadIndex returns a commit index that a linearizable read must wait
 	// for; followers call it on the leader (Raft thesis section 6.4).
 	ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error)
+	// Unquarantine lifts a volume's quarantine once an operator has fixed or
+	// removed the object it names (see StatusResponse.quarantined).
+	Unquarantine(context.Context, *connect.Request[v1.UnquarantineRequest]) (*connect.Response[v1.UnquarantineResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the graft.v1.ClusterService service. By default,
@@ -352,6 +358,12 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("ReadIndex")),
 			connect.WithClientOptions(opts...),
 		),
+		unquarantine: connect.NewClient[v1.UnquarantineRequest, v1.UnquarantineResponse](
+			httpClient,
+			baseURL+ClusterServiceUnquarantineProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("Unquarantine")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -363,6 +375,7 @@ type clusterServiceClient struct {
 	transferLeadership *connect.Client[v1.TransferLeadershipRequest, v1.TransferLeadershipResponse]
 	flush              *connect.Client[v1.FlushRequest, v1.FlushResponse]
 	readIndex          *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
+	unquarantine       *connect.Client[v1.UnquarantineRequest, v1.UnquarantineResponse]
 }
 
 // Status calls graft.v1.ClusterService.Status.
@@ -395,6 +408,11 @@ func (c *clusterServiceClient) ReadIndex(ctx context.Context, req *connect.Reque
 	return c.readIndex.CallUnary(ctx, req)
 }
 
+// Unquarantine calls graft.v1.ClusterService.Unquarantine.
+func (c *clusterServiceClient) Unquarantine(ctx context.Context, req *connect.Request[v1.UnquarantineRequest]) (*connect.Response[v1.UnquarantineResponse], error) {
+	return c.unquarantine.CallUnary(ctx, req)
+}
+
 // ClusterServiceHandler is an implementation of the graft.v1.ClusterService service.
 type ClusterServiceHandler interface {
 	// Status reports every member's Raft state.
@@ -410,6 +428,9 @@ type ClusterServiceHandler interface {
 	// ReadIndex returns a commit index that a linearizable read must wait
 	// for; followers call it on the leader (Raft thesis section 6.4).
 	ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error)
+	// Unquarantine lifts a volume's quarantine once an operator has fixed or
+	// removed the object it names (see StatusResponse.quarantined).
+	Unquarantine(context.Context, *connect.Request[v1.UnquarantineRequest]) (*connect.Response[v1.UnquarantineResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -455,6 +476,12 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("ReadIndex")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceUnquarantineHandler := connect.NewUnaryHandler(
+		ClusterServiceUnquarantineProcedure,
+		svc.Unquarantine,
+		connect.WithSchema(clusterServiceMethods.ByName("Unquarantine")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/graft.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceStatusProcedure:
@@ -469,6 +496,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceFlushHandler.ServeHTTP(w, r)
 		case ClusterServiceReadIndexProcedure:
 			clusterServiceReadIndexHandler.ServeHTTP(w, r)
+		case ClusterServiceUnquarantineProcedure:
+			clusterServiceUnquarantineHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -500,4 +529,8 @@ func (UnimplementedClusterServiceHandler) Flush(context.Context, *connect.Reques
 
 func (UnimplementedClusterServiceHandler) ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("graft.v1.ClusterService.ReadIndex is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) Unquarantine(context.Context, *connect.Request[v1.UnquarantineRequest]) (*connect.Response[v1.UnquarantineResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("graft.v1.ClusterService.Unquarantine is not implemented"))
 }
