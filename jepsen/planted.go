@@ -76,11 +76,14 @@ var PlantedBugs = []PlantedBug{
 		// The window is a race at SIGCONT between the old leader's HTTP
 		// handlers and its Raft step-down: measured 2/3 seeds at 60 s
 		// (seeds 1, 2). The fast run tries up to three 30 s seeds with
-		// 6 s pauses and stops at the first catch.
+		// 6 s pauses and stops at the first catch. Not in `go test`: on the
+		// loaded 2-core machine (go test runs packages in parallel) it
+		// missed all three seeds once (load 15-18), so it runs in
+		// make jepsen-planted only, where each row has the machine.
 		Tag: "graft_bug_skip_read_index", Class: "read path",
 		What:     "a node that believes it leads answers linearizable reads from its local state, without ReadIndex or VerifyLeader (cluster/planted_read_*.go; call site service.go)",
 		Workload: "register", Nemeses: []string{"pause-leader"}, Checker: "linearizable",
-		TimeLimit: 60 * time.Second, Fast: true, FastTimeLimit: 30 * time.Second, FastHold: 6 * time.Second,
+		TimeLimit: 60 * time.Second, FastTimeLimit: 30 * time.Second, FastHold: 6 * time.Second,
 		FastSeeds: []uint64{2, 1, 3}, FastProcesses: 10,
 	},
 	{

@@ -516,7 +516,11 @@ func (c *Cluster) ObjectStoreURL() string {
 	if c.s3Proxy == nil {
 		return ""
 	}
-	return fakes3.StoreURL("http://"+c.s3Proxy.Addr(), c.cfg.Bucket, "")
+	u := fakes3.StoreURL("http://"+c.s3Proxy.Addr(), c.cfg.Bucket, "")
+	if c.cfg.ObjectStoreQuery != "" {
+		u += "&" + c.cfg.ObjectStoreQuery
+	}
+	return u
 }
 
 // DirectObjectStoreURL returns the object store's URL bypassing the proxy,

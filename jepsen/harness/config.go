@@ -40,6 +40,15 @@ type Config struct {
 	NoObjectStore bool
 	// Bucket is the object store's bucket. Default "graft".
 	Bucket string
+	// ObjectStoreQuery is added to the nodes' --object-store URL: the S3
+	// client's deadlines (objstore URL parameters). The default,
+	// "first_byte_timeout=1s&attempt_timeout=3s&max_attempts=3", makes a
+	// blackholed or trickling store fail a flush round within a few
+	// seconds, inside one fault window, on a loopback store whose healthy
+	// answers take milliseconds; the production defaults (5 s x 5
+	// attempts) would outlast the window, and the fault would only delay
+	// rounds.
+	ObjectStoreQuery string
 	// RaftHeartbeatTimeout and RaftElectionTimeout are passed to every
 	// node; short, so that faults have quick effects. Default 300ms each.
 	RaftHeartbeatTimeout time.Duration
@@ -72,6 +81,7 @@ func DefaultConfig() Config {
 	return Config{
 		Nodes:                3,
 		Bucket:               "graft",
+		ObjectStoreQuery:     "first_byte_timeout=1s&attempt_timeout=3s&max_attempts=3",
 		RaftHeartbeatTimeout: 300 * time.Millisecond,
 		RaftElectionTimeout:  300 * time.Millisecond,
 		StartTimeout:         20 * time.Second,
