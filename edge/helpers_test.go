@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -134,3 +135,7 @@ func transient(err error) bool {
 	}
 	return false
 }
+
+func testutilGauge(g prometheus.Gauge) float64 { return testutil.ToFloat64(g) }
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
