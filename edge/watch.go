@@ -59,7 +59,7 @@ func (e *Edge) runHub(ctx context.Context, h *watchHub) {
 	e.metrics.watchStreams.Inc()
 	defer e.metrics.watchStreams.Dec()
 	eps := len(e.up.Endpoints())
-	failures, i := 0, 0
+	failures, i := 0, int(h.vid[len(h.vid)-1])%eps // spread the volumes over the nodes
 	backoff := 20 * time.Millisecond
 	for {
 		var since uint64
