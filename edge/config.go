@@ -28,6 +28,12 @@ type Config struct {
 	// CacheBytes bounds the in-memory cache. Default 256 MiB. The page
 	// cache gets 15/16 of it, the snapshot and resolution entries 1/16.
 	CacheBytes int64
+	// CacheDir, when set, keeps a disk tier there: page versions and the
+	// snapshot/resolution entries, bounded by DiskBytes, so a restarted
+	// edge starts warm. Default: none.
+	CacheDir string
+	// DiskBytes bounds the disk tier. Default 1 GiB.
+	DiskBytes int64
 	// MaxPagesPerRead caps the pages in one ReadPages call; set it to the
 	// cluster's limit so both reject the same requests. Default 1024.
 	MaxPagesPerRead int
@@ -51,6 +57,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:                 "127.0.0.1:7000",
 		CacheBytes:             256 << 20,
+		DiskBytes:              1 << 30,
 		MaxPagesPerRead:        1024,
 		HistoryRefresh:         time.Second,
 		UpstreamAttempts:       4,
@@ -66,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: no upstream endpoints", ErrConfig)
 	case c.CacheBytes < 64<<10:
 		return fmt.Errorf("%w: cache bytes %d is below 64 KiB", ErrConfig, c.CacheBytes)
+	case c.CacheDir != "" && c.DiskBytes < 4<<20:
+		return fmt.Errorf("%w: disk bytes %d is below 4 MiB", ErrConfig, c.DiskBytes)
 	case c.MaxPagesPerRead < 0:
 		return fmt.Errorf("%w: max pages per read %d is negative", ErrConfig, c.MaxPagesPerRead)
 	case c.HistoryRefresh <= 0:

@@ -31,6 +31,7 @@ type Edge struct {
 	pages    *otter.Cache[pageKey, []byte]
 	meta     *otter.Cache[metaKey, uint64]
 	bucket   *bucket // nil without an object store
+	disk     *disk   // nil without a cache dir
 	store    objstore.Store
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -62,16 +63,36 @@ func New(ctx context.Context, cfg Config) (*Edge, error) {
 		return nil, err
 	}
 	e.metrics = newMetrics(e.registry, e)
+	if cfg.CacheDir != "" {
+		d, recs, err := openDisk(cfg.CacheDir, cfg.DiskBytes, log)
+		if err != nil {
+			e.cancel()
+			return nil, err
+		}
+		for _, r := range recs {
+			e.meta.Set(r.key, r.val)
+		}
+		d.snapshot = func() []metaRecord {
+			var out []metaRecord
+			for k, v := range e.meta.All() {
+				out = append(out, metaRecord{key: k, val: v})
+			}
+			return out
+		}
+		e.disk = d
+		go d.run()
+		log.Info("disk cache opened", "dir", cfg.CacheDir, "entries", len(recs), "page_files", len(d.files))
+	}
 	if cfg.ObjectStore != "" {
 		store, err := objstore.Open(ctx, cfg.ObjectStore)
 		if err != nil {
-			e.cancel()
+			e.Close()
 			return nil, fmt.Errorf("edge: open object store: %w", err)
 		}
 		e.store = store
 		if e.bucket, err = newBucket(store, cfg.HistoryRefresh); err != nil {
 			store.Close()
-			e.cancel()
+			e.Close()
 			return nil, err
 		}
 	}
@@ -82,12 +103,16 @@ func New(ctx context.Context, cfg Config) (*Edge, error) {
 func (e *Edge) Close() error {
 	e.cancel()
 	e.wg.Wait()
+	var errs []error
+	if e.disk != nil {
+		errs = append(errs, e.disk.close())
+	}
 	e.pages.StopAllGoroutines()
 	e.meta.StopAllGoroutines()
 	if e.store != nil {
-		return e.store.Close()
+		errs = append(errs, e.store.Close())
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Handler returns the edge's HTTP surface: graft.v1.VolumeService (Connect,

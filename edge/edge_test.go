@@ -1,11 +1,15 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -399,4 +403,69 @@ func readURL(base string, vid volume.ID, lsn volume.LSN, pages ...uint32) string
 	}
 	msg := `{"vid":"` + vid.String() + `","lsn":"` + itoa(uint64(lsn)) + `","pages":[` + strings.Join(ps, ",") + `]}`
 	return base + "/graft.v1.VolumeService/ReadPages?connect=v1&encoding=json&message=" + url.QueryEscape(msg)
+}
+
+// TestEdge_DiskTierRestart: an edge with a cache dir, restarted with the
+// whole cluster gone, still serves the snapshots it read before, from
+// disk, and a corrupt page file is dropped, never served.
+func TestEdge_DiskTierRestart(t *testing.T) {
+	c := clustertest.Start(t, 3, patientRaft)
+	ctx := testCtx(t, time.Minute)
+	dir := t.TempDir()
+	withDisk := func(cfg *Config) {
+		cfg.Upstream = c.Endpoints()
+		cfg.CacheDir = dir
+		cfg.DiskBytes = 8 << 20
+		cfg.UpstreamAttempts = 1
+		cfg.UpstreamAttemptTimeout = time.Second
+	}
+	vid := volume.MustNewID()
+	var head volume.LSN
+	var warm []client.Page
+	func() {
+		cfgA := DefaultConfig()
+		withDisk(&cfgA)
+		a, err := New(context.Background(), cfgA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := startServing(t, a)
+		cl := srv.client(t)
+		commitPages(t, ctx, cl, vid, 0, 3, 1, 2, 3)
+		head = commitPages(t, ctx, cl, vid, 1, 3, 2)
+		if _, warm, err = cl.ReadPages(ctx, vid, head, []volume.PageIdx{1, 2, 3}, client.ReadOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		srv.stop(t)
+		if err := a.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	}()
+	for i := range c.Nodes {
+		c.Stop(i)
+	}
+	// Corrupt page 3's file: it must be dropped and read as a miss.
+	bad := filepath.Join(dir, "pages", vid.String(), fmt.Sprintf("3-%d", 1))
+	if err := os.WriteFile(bad, make([]byte, pageFileSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := startEdge(t, withDisk)
+	cl := b.client(t)
+	snap, got, err := cl.ReadPages(ctx, vid, head, []volume.PageIdx{1, 2}, client.ReadOptions{})
+	if err != nil {
+		t.Fatalf("read after restart, cluster down: %v", err)
+	}
+	if snap.LSN != head || snap.PageCount != 3 || got[0].LSN != warm[0].LSN || got[1].LSN != warm[1].LSN ||
+		!bytes.Equal(got[0].Data, warm[0].Data) || !bytes.Equal(got[1].Data, warm[1].Data) {
+		t.Fatalf("after restart: %+v %v, before %v", snap, got, warm)
+	}
+	if b.pages(sourceCache) != 2 || b.pages(sourceUpstream) != 0 {
+		t.Fatalf("after restart: cache %v upstream %v", b.pages(sourceCache), b.pages(sourceUpstream))
+	}
+	if _, _, err := cl.ReadPages(ctx, vid, head, []volume.PageIdx{3}, client.ReadOptions{}); connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("read of the corrupted page file with the cluster down: %v, want unavailable", err)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Fatalf("corrupt page file kept: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,8 @@ func withStore(url string) clustertest.Option {
 // testEdge is an edge serving on loopback.
 type testEdge struct {
 	*Edge
-	URL string
+	URL  string
+	stop func(t *testing.T)
 }
 
 func startEdge(t *testing.T, edit func(*Config)) *testEdge {
@@ -58,6 +60,17 @@ func startEdge(t *testing.T, edit func(*Config)) *testEdge {
 	if err != nil {
 		t.Fatalf("new edge: %v", err)
 	}
+	te := startServing(t, e)
+	t.Cleanup(func() {
+		te.stop(t)
+		_ = e.Close()
+	})
+	return te
+}
+
+// startServing serves e on loopback until stop.
+func startServing(t *testing.T, e *Edge) *testEdge {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,14 +78,15 @@ func startEdge(t *testing.T, edit func(*Config)) *testEdge {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("edge serve: %v", err)
-		}
-		_ = e.Close()
-	})
-	return &testEdge{Edge: e, URL: "http://" + ln.Addr().String()}
+	var once sync.Once
+	return &testEdge{Edge: e, URL: "http://" + ln.Addr().String(), stop: func(t *testing.T) {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("edge serve: %v", err)
+			}
+		})
+	}}
 }
 
 func (te *testEdge) client(t *testing.T) *client.Client {

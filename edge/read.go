@@ -196,8 +196,17 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 				out[metaKey{vid: vid, lsn: lsn, idx: p.idx}] = uint64(p.ver)
 				local[p.idx] = fetched{pv: p, source: src}
 				if p.ver != 0 {
-					e.pages.Set(pageKey{vid: vid, idx: p.idx, ver: p.ver}, p.data)
+					pk := pageKey{vid: vid, idx: p.idx, ver: p.ver}
+					e.pages.Set(pk, p.data)
+					e.spill(&pk, p.data, nil)
 				}
+			}
+			if e.disk != nil {
+				recs := make([]metaRecord, 0, len(out))
+				for k, v := range out {
+					recs = append(recs, metaRecord{key: k, val: v})
+				}
+				e.spill(nil, nil, recs)
 			}
 			return out, nil
 		})
@@ -256,7 +265,22 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 	// where the resolution says they are the visible versions.
 	srcs := make(map[volume.PageIdx]string)
 	ownLoads = 0
-	loader := otter.BulkLoaderFunc[pageKey, []byte](func(ctx context.Context, ks []pageKey) (map[pageKey][]byte, error) {
+	loader := otter.BulkLoaderFunc[pageKey, []byte](func(ctx context.Context, all []pageKey) (map[pageKey][]byte, error) {
+		got := make(map[pageKey][]byte, len(all))
+		var ks []pageKey
+		for _, k := range all {
+			if data, ok := e.fromDisk(k); ok {
+				got[k] = data
+				continue
+			}
+			ks = append(ks, k)
+		}
+		if len(ks) == 0 {
+			mu.Lock()
+			ownLoads += len(all)
+			mu.Unlock()
+			return got, nil
+		}
 		want := make([]volume.PageIdx, len(ks))
 		for i, k := range ks {
 			want[i] = k.idx
@@ -265,16 +289,16 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 		if err != nil {
 			return nil, err
 		}
-		got := make(map[pageKey][]byte, len(pages))
 		for i, p := range pages {
 			if p.ver != ks[i].ver {
 				return nil, fmt.Errorf("%w: page %d of %s@%d is version %d, resolved before as %d", ErrBadUpstream, p.idx, vid, lsn, p.ver, ks[i].ver)
 			}
 			got[ks[i]] = p.data
+			e.spill(&ks[i], p.data, nil)
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		ownLoads += len(ks)
+		ownLoads += len(all)
 		for _, k := range ks {
 			srcs[k.idx] = src
 		}
@@ -329,8 +353,31 @@ func (e *Edge) head(ctx context.Context, vid volume.ID, ro readOpts) (volume.Sna
 // rememberSnapshot caches a snapshot's page count.
 func (e *Edge) rememberSnapshot(s volume.Snapshot) {
 	if s.LSN != 0 {
-		e.meta.Set(metaKey{vid: s.VID, lsn: s.LSN}, uint64(s.PageCount))
+		k := metaKey{vid: s.VID, lsn: s.LSN}
+		e.meta.Set(k, uint64(s.PageCount))
+		e.spill(nil, nil, []metaRecord{{key: k, val: uint64(s.PageCount)}})
 	}
+}
+
+// spill queues entries for the disk tier, if any.
+func (e *Edge) spill(pk *pageKey, data []byte, meta []metaRecord) {
+	if e.disk == nil {
+		return
+	}
+	w := diskWrite{data: data, meta: meta}
+	if pk != nil {
+		k := *pk
+		w.page = &k
+	}
+	e.disk.enqueue(w)
+}
+
+// fromDisk returns a page version's bytes from the disk tier, if any.
+func (e *Edge) fromDisk(k pageKey) ([]byte, bool) {
+	if e.disk == nil {
+		return nil, false
+	}
+	return e.disk.getPage(k)
 }
 
 // readPages serves ReadPages: a head-relative read learns the head first,

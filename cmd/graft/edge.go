@@ -12,12 +12,15 @@ import (
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := edge.DefaultConfig()
-	fs := newFlags("edge", "edge --listen ADDR --upstream URL[,URL...] [--object-store URL] [--cache-bytes 256MiB]", stderr)
+	fs := newFlags("edge", "edge --listen ADDR --upstream URL[,URL...] [--object-store URL] [--cache-bytes 256MiB] [--cache-dir DIR --disk-bytes 1GiB]", stderr)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve graft.v1.VolumeService, /healthz, /readyz and /metrics on")
 	upstream := fs.String("upstream", "", "comma-separated API endpoints of the cluster's nodes (http://host:port)")
 	fs.StringVar(&cfg.ObjectStore, "object-store", "", "the cluster's object store URL: flushed pages are read from it directly (see graft node --help)")
 	cacheBytes := byteSize(cfg.CacheBytes)
 	fs.Var(&cacheBytes, "cache-bytes", "bound of the in-memory cache (suffixes KiB, MiB, GiB)")
+	fs.StringVar(&cfg.CacheDir, "cache-dir", "", "keep a disk tier of the cache here (page versions and snapshot entries), so a restarted edge starts warm")
+	diskBytes := byteSize(cfg.DiskBytes)
+	fs.Var(&diskBytes, "disk-bytes", "bound of the disk tier (suffixes KiB, MiB, GiB)")
 	fs.IntVar(&cfg.MaxPagesPerRead, "max-pages-per-read", cfg.MaxPagesPerRead, "cap on the pages of one ReadPages call; set it to the cluster's")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -30,6 +33,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	cfg.CacheBytes = int64(cacheBytes)
+	cfg.DiskBytes = int64(diskBytes)
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
