@@ -20,7 +20,7 @@ import (
 // cluster, flushing (which trims its buffer) all along, while readers read
 // random pages at random snapshots through two edges (one reading flushed
 // pages from the bucket, one with a cache small enough to evict all the
-// time) and compare every answer, byte for byte and version for version,
+// time, over a disk tier) and compare every answer, byte for byte and version for version,
 // with the cluster's answer for the same snapshot. Head-relative
 // linearizable reads must also see every commit acked before they began.
 func TestEdge_ReadPagesProperty(t *testing.T) {
@@ -30,7 +30,11 @@ func TestEdge_ReadPagesProperty(t *testing.T) {
 	direct := c.Client()
 	edges := []*testEdge{
 		startEdge(t, func(cfg *Config) { cfg.Upstream = c.Endpoints(); cfg.ObjectStore = url }),
-		startEdge(t, func(cfg *Config) { cfg.Upstream = c.Endpoints(); cfg.CacheBytes = 96 << 10 }),
+		startEdge(t, func(cfg *Config) {
+			cfg.Upstream = c.Endpoints()
+			cfg.CacheBytes = 96 << 10 // evicts all the time: pages come back from the disk tier
+			cfg.CacheDir, cfg.DiskBytes = t.TempDir(), 4<<20
+		}),
 	}
 	clients := []*client.Client{edges[0].client(t), edges[1].client(t)}
 
