@@ -18,12 +18,15 @@ build: ## build bin/graft
 # GRAFT_REQUIRE_SEAWEED=1 makes a missing binary fail those tests, not skip.
 WEED     := $(CURDIR)/bin/tools/weed
 WEED_ENV := GRAFT_WEED_BIN=$(WEED) GRAFT_REQUIRE_SEAWEED=1
+# The edge's HTTP-cache test needs nginx (apt-get install -y nginx); the
+# test target makes its absence a failure, not a skip.
+NGINX_ENV := GRAFT_REQUIRE_NGINX=1
 
 weed: ## build SeaweedFS into bin/tools/weed (once; several minutes)
 	bash scripts/seaweedfs.sh build
 
 test: weed ## run every test with the race detector (unit, in-process cluster, real processes, SeaweedFS)
-	$(WEED_ENV) $(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(WEED_ENV) $(NGINX_ENV) $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short: ## run the fast tests only (no SeaweedFS)
 	$(GO) test -race -short -count=1 $(PKGS)

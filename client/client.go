@@ -404,6 +404,18 @@ func (c *Client) Flush(ctx context.Context) error {
 	})
 }
 
+// Do runs call against the endpoints the way the client's own methods do:
+// the endpoint believed to lead first (found once when leader is set),
+// then the next one after a retryable failure, with backoff. It lets a
+// proxy (the edge) forward raw requests and keep the server's answer,
+// error details included.
+func (c *Client) Do(ctx context.Context, leader bool, call func(ctx context.Context, vol graftv1connect.VolumeServiceClient) error) error {
+	if leader {
+		c.findLeader(ctx)
+	}
+	return c.do(ctx, func(ctx context.Context, i int) error { return call(ctx, c.vol[i]) })
+}
+
 // Cluster returns the ClusterService client of endpoint i, for admin calls.
 func (c *Client) Cluster(i int) graftv1connect.ClusterServiceClient { return c.cl[i%len(c.cl)] }
 

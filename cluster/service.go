@@ -25,9 +25,9 @@ type volumeService struct {
 var _ graftv1connect.VolumeServiceHandler = (*volumeService)(nil)
 
 func parseVID(s string) (volume.ID, error) {
-	vid, err := volume.ParseID(s)
+	vid, err := volume.ParseRequestID(s)
 	if err != nil {
-		return volume.ID{}, invalidArgument("vid %q: %w", s, err)
+		return volume.ID{}, invalidArgument("%w", err)
 	}
 	return vid, nil
 }
@@ -111,8 +111,8 @@ func (s *volumeService) PullGraft(ctx context.Context, req *connect.Request[graf
 	if err != nil {
 		return nil, err
 	}
-	if m.GetUntilLsn() != 0 && m.GetSinceLsn() > m.GetUntilLsn() {
-		return nil, invalidArgument("since_lsn %d is after until_lsn %d", m.GetSinceLsn(), m.GetUntilLsn())
+	if err := volume.CheckRange(m.GetSinceLsn(), m.GetUntilLsn()); err != nil {
+		return nil, invalidArgument("%w", err)
 	}
 	ctx, cancel := s.n.readCtx(ctx)
 	defer cancel()
@@ -146,8 +146,8 @@ func (s *volumeService) PullCommits(ctx context.Context, req *connect.Request[gr
 	if err != nil {
 		return nil, err
 	}
-	if m.GetUntilLsn() != 0 && m.GetSinceLsn() > m.GetUntilLsn() {
-		return nil, invalidArgument("since_lsn %d is after until_lsn %d", m.GetSinceLsn(), m.GetUntilLsn())
+	if err := volume.CheckRange(m.GetSinceLsn(), m.GetUntilLsn()); err != nil {
+		return nil, invalidArgument("%w", err)
 	}
 	limit := s.n.cfg.Limits.MaxCommitsPerPull
 	if l := int(m.GetLimit()); l > 0 && (limit <= 0 || l < limit) {
@@ -184,20 +184,9 @@ func (s *volumeService) ReadPages(ctx context.Context, req *connect.Request[graf
 	if err != nil {
 		return nil, err
 	}
-	if max := s.n.cfg.Limits.MaxPagesPerRead; max > 0 && len(m.GetPages()) > max {
-		return nil, invalidArgument("%d pages requested, limit %d (max pages per read)", len(m.GetPages()), max)
-	}
-	idxs := make([]volume.PageIdx, len(m.GetPages()))
-	seen := make(map[uint32]int, len(m.GetPages()))
-	for i, p := range m.GetPages() {
-		if p == 0 {
-			return nil, invalidArgument("pages[%d]: page index 0 is invalid", i)
-		}
-		if j, dup := seen[p]; dup {
-			return nil, invalidArgument("pages[%d]: index %d duplicates pages[%d]", i, p, j)
-		}
-		seen[p] = i
-		idxs[i] = volume.PageIdx(p)
+	idxs, err := volume.ParseReadIndexes(m.GetPages(), s.n.cfg.Limits.MaxPagesPerRead)
+	if err != nil {
+		return nil, invalidArgument("%w", err)
 	}
 	ctx, cancel := s.n.readCtx(ctx)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/graft-cluster/graft/edge"
 	"github.com/graft-cluster/graft/objstore/fakes3"
 )
 
@@ -33,6 +34,7 @@ type Cluster struct {
 	objectStore string   // the nodes' --object-store
 	s3          S3Server // the embedded S3 server; zero when external
 	s3Addr      string   // its listen address; "" when external
+	edgeAddr    string   // the edge's listen address; "" without an edge
 
 	outMu sync.Mutex // serializes line writes to cfg.LogOutput
 
@@ -82,7 +84,19 @@ func New(cfg Config) (*Cluster, error) {
 		}
 		c.objectStore = fakes3.StoreURL(c.s3.Endpoint, c.s3.Bucket, "")
 	}
+	if p := cfg.edgePort(); p > 0 {
+		c.edgeAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(p))
+	}
 	return c, nil
+}
+
+// EdgeEndpoint returns the edge's base URL, http://HOST:PORT, or "" when
+// Config.EdgePort is -1.
+func (c *Cluster) EdgeEndpoint() string {
+	if c.edgeAddr == "" {
+		return ""
+	}
+	return "http://" + c.edgeAddr
 }
 
 // S3Server describes the S3 server a Cluster embeds when Config.ObjectStore
@@ -200,6 +214,15 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 	defer c.stopS3(s3) // after the nodes: deferred calls run last first
 
+	stopEdge, err := c.startEdge(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer stopEdge() // after the nodes, before the S3 server
+
 	// Start every node before supervising any, so that a broken binary or
 	// argument fails Run instead of crash-looping.
 	started := make([]*process, 0, len(c.nodes))
@@ -239,6 +262,43 @@ func (c *Cluster) startS3(ctx context.Context) (*fakes3.Server, error) {
 	srv.SetLatency(c.cfg.S3Latency)
 	c.log.Info("s3 server started", "endpoint", srv.Endpoint(), "bucket", srv.Bucket(), "dir", srv.Dir(), "latency", c.cfg.S3Latency)
 	return srv, nil
+}
+
+// startEdge serves the edge in this process, upstream the nodes, reading
+// the object store; the returned func stops it.
+func (c *Cluster) startEdge(ctx context.Context) (stop func(), err error) {
+	if c.edgeAddr == "" {
+		return func() {}, nil
+	}
+	cfg := edge.DefaultConfig()
+	cfg.Listen = c.edgeAddr
+	for _, n := range c.nodes {
+		cfg.Upstream = append(cfg.Upstream, "http://"+n.apiAddr)
+	}
+	cfg.ObjectStore = c.objectStore
+	cfg.CacheBytes = c.cfg.EdgeCacheBytes
+	cfg.Logger = c.log.With("server", "edge")
+	ln, err := net.Listen("tcp", c.edgeAddr)
+	if err != nil {
+		return nil, fmt.Errorf("start edge: %w", err)
+	}
+	e, err := edge.New(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start edge: %w", err)
+	}
+	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- e.Serve(ectx, ln) }()
+	c.log.Info("edge started", "endpoint", c.EdgeEndpoint(), "cache_bytes", cfg.CacheBytes)
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			c.log.Warn("edge stopped", "err", err)
+		}
+		_ = e.Close()
+		c.log.Info("edge stopped", "endpoint", c.EdgeEndpoint())
+	}, nil
 }
 
 // stopS3 stops the embedded S3 server, if any, dropping requests still in

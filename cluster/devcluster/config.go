@@ -27,6 +27,7 @@ var (
 const (
 	RaftPortOffset = 100
 	S3PortOffset   = 300
+	EdgePortOffset = 0
 )
 
 // S3DirName is the embedded S3 server's directory in Config.Dir.
@@ -68,6 +69,13 @@ type Config struct {
 	// a node's port. Unused when ObjectStore is set. Default 0.
 	S3Port int
 
+	// EdgePort is the port of the edge (package edge) Run serves in front
+	// of the nodes, reading flushed pages from the object store; 0 means
+	// PortBase+EdgePortOffset (7000 with the default PortBase), -1 runs no
+	// edge. It must not be a node's or the S3 server's port. Default 0.
+	EdgePort int
+	// EdgeCacheBytes bounds the edge's cache. Default 256 MiB.
+	EdgeCacheBytes int64
 	// S3Bucket is the embedded S3 server's bucket, created if missing; it
 	// must be a valid S3 bucket name. Unused when ObjectStore is set.
 	// Default "graft".
@@ -126,6 +134,7 @@ func DefaultConfig() Config {
 		Host:              "127.0.0.1",
 		PortBase:          7000,
 		S3Bucket:          DefaultS3Bucket,
+		EdgeCacheBytes:    256 << 20,
 		RestartDelay:      time.Second,
 		CrashLoopUptime:   10 * time.Second,
 		CrashLoopCount:    5,
@@ -160,6 +169,14 @@ func (c Config) Validate() error {
 		return bad("s3 port %d is a node's port", c.s3Port())
 	case c.ObjectStore == "" && fakes3.ValidateBucket(c.S3Bucket) != nil:
 		return bad("s3 bucket %q is not a valid bucket name", c.S3Bucket)
+	case c.EdgePort < -1 || c.edgePort() > 65535:
+		return bad("edge port %d outside 1..65535 (-1: no edge)", c.edgePort())
+	case c.edgePort() > 0 && c.isNodePort(c.edgePort()):
+		return bad("edge port %d is a node's port", c.edgePort())
+	case c.edgePort() > 0 && c.ObjectStore == "" && c.edgePort() == c.s3Port():
+		return bad("edge port %d is the s3 server's port", c.edgePort())
+	case c.edgePort() > 0 && c.EdgeCacheBytes < 64<<10:
+		return bad("edge cache bytes %d is below 64 KiB", c.EdgeCacheBytes)
 	case c.RestartDelay < 0:
 		return bad("restart delay %s is negative", c.RestartDelay)
 	case c.CrashLoopUptime < 0:
@@ -182,6 +199,17 @@ func (c Config) s3Port() int {
 		return c.S3Port
 	}
 	return c.PortBase + S3PortOffset
+}
+
+// edgePort returns the edge's port, or -1 when there is no edge.
+func (c Config) edgePort() int {
+	switch c.EdgePort {
+	case -1:
+		return -1
+	case 0:
+		return c.PortBase + EdgePortOffset
+	}
+	return c.EdgePort
 }
 
 // isNodePort reports whether port is a node's API or Raft port.

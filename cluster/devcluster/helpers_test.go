@@ -98,7 +98,7 @@ func freePortBase(t testing.TB, nodes int) int {
 // clusterPorts returns the API and Raft ports of nodes 1..nodes and the
 // embedded S3 server's port.
 func clusterPorts(base, nodes int) []int {
-	ports := []int{base + devcluster.S3PortOffset}
+	ports := []int{base + devcluster.S3PortOffset, base + devcluster.EdgePortOffset}
 	for i := 1; i <= nodes; i++ {
 		ports = append(ports, base+i, base+devcluster.RaftPortOffset+i)
 	}

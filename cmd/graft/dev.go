@@ -19,6 +19,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.PortBase, "port-base", cfg.PortBase, "node i serves its API on port-base+i and Raft on port-base+100+i; the embedded S3 server listens on port-base+300")
 	fs.StringVar(&cfg.ObjectStore, "object-store", "", "object store URL the nodes flush to, instead of the embedded S3 server (see graft node --help)")
 	fs.DurationVar(&cfg.S3Latency, "s3-latency", 0, "added to every request of the embedded S3 server, to emulate a distant object store (benchmarks)")
+	fs.IntVar(&cfg.EdgePort, "edge-port", cfg.EdgePort, "port of the edge read-through cache in front of the nodes (0: port-base+0; -1: no edge)")
+	edgeCache := byteSize(cfg.EdgeCacheBytes)
+	fs.Var(&edgeCache, "edge-cache-bytes", "bound of the edge's cache (suffixes KiB, MiB, GiB)")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "loopback host to bind")
 	logLevel := fs.String("log-level", "info", "log level of the supervisor: debug, info, warn, error")
@@ -26,6 +29,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	cfg.ExtraArgs = fs.Args() // everything after "--" goes to every node
+	cfg.EdgeCacheBytes = int64(edgeCache)
 	logger, err := newLogger(stderr, *logLevel, "text")
 	if err != nil {
 		return err
@@ -73,6 +77,9 @@ func printBanner(w io.Writer, c *devcluster.Cluster, dir string) {
 	fmt.Fprintf(w, "graft dev: %d nodes ready, state in %s\n", len(eps), dir)
 	for i, e := range eps {
 		fmt.Fprintf(w, "  %s  %s  (log: %s)\n", ids[i], e, filepath.Join(dir, ids[i], "node.log"))
+	}
+	if e := c.EdgeEndpoint(); e != "" {
+		fmt.Fprintf(w, "  edge  %s  (read-through cache of the nodes and the bucket; metrics: %s/metrics)\n", e, e)
 	}
 	s3, embedded := c.EmbeddedS3()
 	if embedded {

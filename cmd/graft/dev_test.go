@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,12 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/graft-cluster/graft/client"
 	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/volume"
 )
 
 // devProcess is a running `graft dev`.
@@ -138,6 +142,11 @@ func TestProcesses_Dev(t *testing.T) {
 	if got := dev.bannerLine(t, "s3 "); got != want {
 		t.Errorf("banner s3 line = %q, want %q", got, want)
 	}
+	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", base)
+	if got, want := dev.bannerLine(t, "edge "), "edge  "+edgeURL+"  "; !strings.HasPrefix(got, want) {
+		t.Errorf("banner edge line = %q, want it to start with %q", got, want)
+	}
+	checkDevEdge(t, edgeURL, fmt.Sprintf("http://127.0.0.1:%d", base+1))
 	hint := dev.bannerLine(t, "graft volume read")
 	i, j := strings.Index(hint, "'"), strings.LastIndex(hint, "'")
 	if i < 0 || j <= i {
@@ -176,7 +185,7 @@ func TestProcesses_Dev(t *testing.T) {
 	}
 
 	dev.interrupt(t)
-	for _, port := range []int{base + 1, base + 2, base + 3, s3Port} {
+	for _, port := range []int{base, base + 1, base + 2, base + 3, s3Port} {
 		if portOpen(port) {
 			t.Errorf("port %d still open after graft dev exited", port)
 		}
@@ -225,4 +234,68 @@ func TestProcesses_DevS3PortTaken(t *testing.T) {
 	if want := fmt.Sprintf("start embedded s3 server: listen tcp 127.0.0.1:%d", base+300); !strings.Contains(out.String(), want) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
+}
+
+// checkDevEdge commits through graft dev's edge, flushes, and reads the
+// pages back through it until one comes from the bucket; every read equals
+// the node's answer, and /metrics counts the sources.
+func checkDevEdge(t *testing.T, edgeURL, nodeURL string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	viaEdge, err := client.New([]string{edgeURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := client.New([]string{nodeURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vid := volume.MustNewID()
+	const n = 40
+	var w []volume.PageWrite
+	for i := 1; i <= n; i++ {
+		w = append(w, volume.PageWrite{Idx: volume.PageIdx(i), Data: bytes.Repeat([]byte{byte(i)}, volume.PageSize)})
+	}
+	snap, err := viaEdge.Commit(ctx, vid, 0, n, w)
+	if err != nil {
+		t.Fatalf("commit through the edge: %v", err)
+	}
+	if err := direct.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	for i := 1; ; i++ {
+		if i > n {
+			t.Fatalf("no page of a flushed snapshot came from the bucket:\n%s", edgeMetrics(t, edgeURL))
+		}
+		idx := []volume.PageIdx{volume.PageIdx(i)}
+		_, got, err := viaEdge.ReadPages(ctx, vid, snap.LSN, idx, client.ReadOptions{})
+		if err != nil {
+			t.Fatalf("read through the edge: %v", err)
+		}
+		_, want, err := direct.ReadPages(ctx, vid, snap.LSN, idx, client.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].LSN != want[0].LSN || !bytes.Equal(got[0].Data, want[0].Data) {
+			t.Fatalf("page %d through the edge: version %d, node %d", i, got[0].LSN, want[0].LSN)
+		}
+		if bucketServed.MatchString(edgeMetrics(t, edgeURL)) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // the edge lists the bucket in the background
+	}
+}
+
+var bucketServed = regexp.MustCompile(`(?m)^graft_edge_pages_total\{source="bucket"\} [1-9]`)
+
+func edgeMetrics(t *testing.T, edgeURL string) string {
+	t.Helper()
+	resp, err := http.Get(edgeURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

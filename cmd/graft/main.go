@@ -60,6 +60,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"node":    {"run a cluster member", runNode},
 		"dev":     {"run a local three-node cluster on loopback", runDev},
+		"edge":    {"serve a read-through cache of the cluster near clients", runEdge},
 		"volume":  {"create, commit to, read and inspect volumes", runVolume},
 		"cluster": {"inspect and change cluster membership", runCluster},
 		"bench":   {"measure commit latency and the disk's fsync floor", runBench},

@@ -53,7 +53,7 @@ func freePortBase(t *testing.T) int {
 		base := 20000 + rand.IntN(20000)
 		ok := true
 		var lns []net.Listener
-		for _, off := range []int{1, 2, 3, 101, 102, 103, devcluster.S3PortOffset} {
+		for _, off := range []int{devcluster.EdgePortOffset, 1, 2, 3, 101, 102, 103, devcluster.S3PortOffset} {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+off))
 			if err != nil {
 				ok = false

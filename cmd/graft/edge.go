@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/graft-cluster/graft/edge"
+)
+
+func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := edge.DefaultConfig()
+	fs := newFlags("edge", "edge --listen ADDR --upstream URL[,URL...] [--object-store URL] [--cache-bytes 256MiB] [--cache-dir DIR --disk-bytes 1GiB]", stderr)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve graft.v1.VolumeService, /healthz, /readyz and /metrics on")
+	upstream := fs.String("upstream", "", "comma-separated API endpoints of the cluster's nodes (http://host:port)")
+	fs.StringVar(&cfg.ObjectStore, "object-store", "", "the cluster's object store URL: flushed pages are read from it directly (see graft node --help)")
+	cacheBytes := byteSize(cfg.CacheBytes)
+	fs.Var(&cacheBytes, "cache-bytes", "bound of the in-memory cache (suffixes KiB, MiB, GiB)")
+	fs.StringVar(&cfg.CacheDir, "cache-dir", "", "keep a disk tier of the cache here (page versions and snapshot entries), so a restarted edge starts warm")
+	diskBytes := byteSize(cfg.DiskBytes)
+	fs.Var(&diskBytes, "disk-bytes", "bound of the disk tier (suffixes KiB, MiB, GiB)")
+	fs.IntVar(&cfg.MaxPagesPerRead, "max-pages-per-read", cfg.MaxPagesPerRead, "cap on the pages of one ReadPages call; set it to the cluster's")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	for _, u := range strings.Split(*upstream, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.Upstream = append(cfg.Upstream, u)
+		}
+	}
+	cfg.CacheBytes = int64(cacheBytes)
+	cfg.DiskBytes = int64(diskBytes)
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger.With("component", "edge")
+	return edge.Run(ctx, cfg, nil)
+}
+
+// byteSize is a flag of a byte count with an optional binary suffix.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+// parseByteSize parses "256MiB", "1GiB", "64KiB", "4096" (also KB, MB, GB,
+// K, M, G, taken as binary).
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("byte size %q: want a count like 256MiB", s)
+	}
+	return n * mult, nil
+}

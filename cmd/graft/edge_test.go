@@ -1,0 +1,35 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"4096": 4096, "256MiB": 256 << 20, "1GiB": 1 << 30, "64KiB": 64 << 10, "2M": 2 << 20, "3 GB": 3 << 30, "10B": 10,
+	} {
+		if got, err := parseByteSize(in); err != nil || got != want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5GiB", "12XB", "99999999999GiB"} {
+		if got, err := parseByteSize(in); err == nil {
+			t.Errorf("parseByteSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func TestRunEdge_Validate(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"edge", "--listen", "127.0.0.1:0"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "no upstream endpoints") {
+		t.Fatalf("graft edge without --upstream: %v", err)
+	}
+	err = run(context.Background(), []string{"edge", "--upstream", "http://127.0.0.1:1", "--cache-bytes", "lots"}, &out, &errOut)
+	if err == nil {
+		t.Fatalf("graft edge --cache-bytes lots: no error")
+	}
+}

@@ -1,0 +1,194 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+	"github.com/graft-cluster/graft/volume"
+)
+
+type volumeClient = graftv1connect.VolumeServiceClient
+
+// service serves graft.v1.VolumeService on the edge.
+type service struct {
+	e *Edge
+}
+
+var _ graftv1connect.VolumeServiceHandler = (*service)(nil)
+
+// Bad input is answered as the cluster answers it (cluster/service.go):
+// same checks, same order, same code and message.
+
+func invalidArgument(err error) *connect.Error {
+	return connect.NewError(connect.CodeInvalidArgument, err)
+}
+
+func parseVID(s string) (volume.ID, error) {
+	vid, err := volume.ParseRequestID(s)
+	if err != nil {
+		return volume.ID{}, invalidArgument(err)
+	}
+	return vid, nil
+}
+
+func checkConsistency(c graftv1.Consistency) error {
+	switch c {
+	case graftv1.Consistency_CONSISTENCY_UNSPECIFIED, graftv1.Consistency_CONSISTENCY_LINEARIZABLE,
+		graftv1.Consistency_CONSISTENCY_AT_LEAST_LSN, graftv1.Consistency_CONSISTENCY_STALE:
+		return nil
+	}
+	return invalidArgument(fmt.Errorf("unknown consistency %d", c))
+}
+
+// Commit forwards a commit to the cluster (its leader, when known) and
+// returns the cluster's answer unchanged. A retry after an unknown outcome
+// resends the same content, which the cluster deduplicates.
+func (s *service) Commit(ctx context.Context, req *connect.Request[graftv1.CommitRequest]) (*connect.Response[graftv1.CommitResponse], error) {
+	if _, err := parseVID(req.Msg.GetVid()); err != nil {
+		return nil, err
+	}
+	var out *graftv1.CommitResponse
+	err := s.e.up.Do(ctx, true, func(ctx context.Context, vol volumeClient) error {
+		r, err := vol.Commit(ctx, connect.NewRequest(req.Msg))
+		if err != nil {
+			return err
+		}
+		out = r.Msg
+		return nil
+	})
+	if err != nil {
+		return nil, upstreamErr(err)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// GetSnapshot answers a fixed-LSN snapshot from the cache and asks the
+// cluster otherwise.
+func (s *service) GetSnapshot(ctx context.Context, req *connect.Request[graftv1.GetSnapshotRequest]) (*connect.Response[graftv1.GetSnapshotResponse], error) {
+	m := req.Msg
+	vid, err := parseVID(m.GetVid())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkConsistency(m.GetConsistency()); err != nil {
+		return nil, err
+	}
+	if m.GetLsn() != 0 {
+		if pc, ok := s.e.meta.GetIfPresent(metaKey{vid: vid, lsn: volume.LSN(m.GetLsn())}); ok {
+			snap := volume.Snapshot{VID: vid, LSN: volume.LSN(m.GetLsn()), PageCount: uint32(pc)}
+			return connect.NewResponse(&graftv1.GetSnapshotResponse{Snapshot: snapshotProto(snap)}), nil
+		}
+	}
+	var out *graftv1.GetSnapshotResponse
+	err = s.e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
+		r, err := vol.GetSnapshot(ctx, connect.NewRequest(m))
+		if err != nil {
+			return err
+		}
+		out = r.Msg
+		return nil
+	})
+	if err != nil {
+		return nil, upstreamErr(err)
+	}
+	if snap, err := snapshotFrom(out.GetSnapshot()); err == nil && snap.VID == vid && (m.GetLsn() == 0 || uint64(snap.LSN) == m.GetLsn()) {
+		s.e.rememberSnapshot(snap)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// PullGraft is forwarded to the cluster.
+func (s *service) PullGraft(ctx context.Context, req *connect.Request[graftv1.PullGraftRequest]) (*connect.Response[graftv1.PullGraftResponse], error) {
+	m := req.Msg
+	if _, err := parseVID(m.GetVid()); err != nil {
+		return nil, err
+	}
+	if err := volume.CheckRange(m.GetSinceLsn(), m.GetUntilLsn()); err != nil {
+		return nil, invalidArgument(err)
+	}
+	if err := checkConsistency(m.GetConsistency()); err != nil {
+		return nil, err
+	}
+	var out *graftv1.PullGraftResponse
+	err := s.e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
+		r, err := vol.PullGraft(ctx, connect.NewRequest(m))
+		if err != nil {
+			return err
+		}
+		out = r.Msg
+		return nil
+	})
+	if err != nil {
+		return nil, upstreamErr(err)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// PullCommits is forwarded to the cluster.
+func (s *service) PullCommits(ctx context.Context, req *connect.Request[graftv1.PullCommitsRequest]) (*connect.Response[graftv1.PullCommitsResponse], error) {
+	m := req.Msg
+	if _, err := parseVID(m.GetVid()); err != nil {
+		return nil, err
+	}
+	if err := volume.CheckRange(m.GetSinceLsn(), m.GetUntilLsn()); err != nil {
+		return nil, invalidArgument(err)
+	}
+	if err := checkConsistency(m.GetConsistency()); err != nil {
+		return nil, err
+	}
+	var out *graftv1.PullCommitsResponse
+	err := s.e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
+		r, err := vol.PullCommits(ctx, connect.NewRequest(m))
+		if err != nil {
+			return err
+		}
+		out = r.Msg
+		return nil
+	})
+	if err != nil {
+		return nil, upstreamErr(err)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// ReadPages serves pages as of a snapshot from the cache, the object store
+// and the cluster, each page with the version served. A read at a fixed
+// LSN never changes: its response is marked immutable for HTTP caches (and
+// gets a strong ETag over GET, see withETag).
+func (s *service) ReadPages(ctx context.Context, req *connect.Request[graftv1.ReadPagesRequest]) (*connect.Response[graftv1.ReadPagesResponse], error) {
+	m := req.Msg
+	vid, err := parseVID(m.GetVid())
+	if err != nil {
+		return nil, err
+	}
+	idxs, err := volume.ParseReadIndexes(m.GetPages(), s.e.cfg.MaxPagesPerRead)
+	if err != nil {
+		return nil, invalidArgument(err)
+	}
+	if err := checkConsistency(m.GetConsistency()); err != nil {
+		return nil, err
+	}
+	snap, pages, err := s.e.readPages(ctx, vid, volume.LSN(m.GetLsn()), idxs, readOpts{cons: m.GetConsistency(), minLSN: m.GetMinLsn()})
+	if err != nil {
+		return nil, upstreamErr(err)
+	}
+	out := &graftv1.ReadPagesResponse{Snapshot: snapshotProto(snap), Pages: make([]*graftv1.Page, len(pages))}
+	for i, p := range pages {
+		data := p.data
+		if data == nil {
+			data = zeroPage // read-only: marshalled, never written
+		}
+		out.Pages[i] = &graftv1.Page{Idx: uint32(p.idx), Data: data, Lsn: uint64(p.ver)}
+	}
+	resp := connect.NewResponse(out)
+	if m.GetLsn() != 0 {
+		resp.Header().Set("Cache-Control", immutableCacheControl)
+	}
+	return resp, nil
+}
+
+const immutableCacheControl = "public, max-age=31536000, immutable"
