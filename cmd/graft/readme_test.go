@@ -91,7 +91,7 @@ var readmePort = regexp.MustCompile(`127\.0\.0\.1(:|%3A)(7\d\d\d)\b`)
 // block sets are saved for the next block.
 func docScript(t *testing.T, b docBlock, base int, state, out string) (script string, checks int) {
 	t.Helper()
-	ports := map[string]int{"7001": base + 1, "7002": base + 2, "7003": base + 3, "7300": base + 300}
+	ports := map[string]int{"7000": base, "7001": base + 1, "7002": base + 2, "7003": base + 3, "7300": base + 300}
 	text := readmePort.ReplaceAllStringFunc(b.text, func(m string) string {
 		sub := readmePort.FindStringSubmatch(m)
 		p, ok := ports[sub[2]]
@@ -145,7 +145,7 @@ done >%q
 // stopped (SIGINT, as Ctrl-C) before the "cluster stopped" ones. Every
 // command must succeed (set -euo pipefail) and print what its `# =>`
 // comment says. bin/graft is the test's binary; the README's ports
-// (7001-7003, 7300) are mapped to free ones, and $GRAFT_ENDPOINT points
+// (7000-7003, 7300) are mapped to free ones, and $GRAFT_ENDPOINT points
 // the commands without --endpoint at the test's node 1.
 func TestProcesses_READMETryIt(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
