@@ -137,6 +137,11 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	if err := w.Setup(ctx, env); err != nil {
 		return Outcome{}, fmt.Errorf("set up workload: %w", err)
 	}
+	qenv, qclose, err := quarantineEnv(ctx, c, rec, w, opts, log)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer qclose()
 	log.Info("running", "workload", w.Name(), "nemeses", opts.Nemeses, "time_limit", opts.TimeLimit, "seed", opts.Seed)
 	runCtx, cancel := context.WithTimeout(ctx, opts.TimeLimit)
 	windowsCh := make(chan []nemesis.Window, 1)
@@ -144,6 +149,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 		windowsCh <- nemesis.Run(runCtx, adapter{c}, nemesis.Schedule{
 			Names: opts.Nemeses, Seed: opts.Seed, Quiet: opts.Quiet, Hold: opts.Hold,
 			Start: rec.Start(), Log: log.With("component", "nemesis"),
+			Quarantine: qenv,
 		})
 	}()
 	werr := w.Run(runCtx, env)
@@ -195,7 +201,7 @@ type checked struct {
 // check reads the final state and runs every checker that applies.
 func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []history.Op, opts Options, log *slog.Logger) checked {
 	var out checked
-	vids := w.VIDs()
+	vids := checkedVIDs(w.VIDs(), ops)
 	cl, cerr := client.New(c.Endpoints())
 	fin := readFinal(ctx, c, cl, vids, log)
 	finals := fin.chains
@@ -219,6 +225,9 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 		out.results = append(out.results, checker.Bank(ops, workload.BankTotal, workload.BankAccounts))
 	case "ryw":
 		out.results = append(out.results, checker.ReadYourWrites(ops))
+	}
+	if r, ok := quarantineResult(ops, finals, opts); ok {
+		out.results = append(out.results, r)
 	}
 
 	// The bucket after a final flush: a gap-free prefix of every chain.

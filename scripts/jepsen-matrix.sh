@@ -23,6 +23,7 @@ combos=(
   "register net-slow,transfer"
   "register membership"
   "register s3"
+  "register quarantine"
   "bank partition-leader,kill-leader"
   "ryw partition-half,kill"
 )

@@ -89,6 +89,8 @@ type Schedule struct {
 	// Start is the run's start (fault windows are relative to it).
 	Start time.Time
 	Log   *slog.Logger
+	// Quarantine is what the quarantine nemesis acts with (quarantine.go).
+	Quarantine *QuarantineEnv
 }
 
 // Run injects faults until ctx ends, then heals everything, and returns
@@ -118,6 +120,9 @@ func Run(ctx context.Context, c Cluster, s Schedule) []Window {
 		}
 		name := names[rng.IntN(len(names))]
 		f := newFault(name, rng)
+		if name == "quarantine" {
+			f = quarantineFault(s.Quarantine, rng)
+		}
 		w := Window{Name: name, Start: time.Since(s.Start)}
 		what, err := f.start(ctx, c)
 		w.What = what
