@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,32 +22,8 @@ import (
 // decode serves every other volume; the damaged one answers
 // failed_precondition naming the object, for reads and commits.
 func TestCluster_RecoverWithDamagedRecord(t *testing.T) {
-	url := s3test.URL(t)
-	c := clustertest.Start(t, 3, withStore(url, 0))
 	ctx := testCtx(t)
-	cl := c.Client(0, 1, 2)
-	b := newChain()
-	for range 3 {
-		b.commit(t, ctx, cl)
-	}
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for i := range c.Nodes {
-		c.Stop(i)
-	}
-	store, err := objstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	a := volume.MustNewID()
-	key := segment.LogKey(a, 1)
-	if err := store.Put(ctx, key, make([]byte, 40)); err != nil {
-		t.Fatal(err)
-	}
-
-	c2 := clustertest.Start(t, 3, withStore(url, 0))
+	c2, b, a, key := startOnDamagedBucket(t, ctx)
 	cl2 := c2.Client(0, 1, 2)
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	snap, err := cl2.Snapshot(rctx, b.vid, 0, client.ReadOptions{})
@@ -72,6 +49,84 @@ func TestCluster_RecoverWithDamagedRecord(t *testing.T) {
 	if q := st.GetQuarantined(); len(q) != 1 || q[0].GetVid() != a.String() || q[0].GetKey() != key || st.GetClusterId() == "" {
 		t.Fatalf("status quarantined %v, cluster id %q", q, st.GetClusterId())
 	}
+}
+
+// startOnDamagedBucket flushes three commits of volume B, stops the
+// cluster, puts 40 bytes of garbage at volume A's first log key and starts
+// a new cluster (empty Raft state) on that bucket: recovery adopts B and
+// quarantines A without a head. It returns the new cluster, B, A and the
+// damaged key.
+func startOnDamagedBucket(t *testing.T, ctx context.Context) (*clustertest.Cluster, *chain, volume.ID, string) {
+	t.Helper()
+	url := s3test.URL(t)
+	c := clustertest.Start(t, 3, withStore(url, 0))
+	cl := c.Client(0, 1, 2)
+	b := newChain()
+	for range 3 {
+		b.commit(t, ctx, cl)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Nodes {
+		c.Stop(i)
+	}
+	store, err := objstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := volume.MustNewID()
+	key := segment.LogKey(a, 1)
+	if err := store.Put(ctx, key, make([]byte, 40)); err != nil {
+		t.Fatal(err)
+	}
+	return clustertest.Start(t, 3, withStore(url, 0)), b, a, key
+}
+
+// A volume that recovery quarantined has no head: WatchVolume answers the
+// same failed_precondition as reads (it used to send head 0), and an
+// at_least_lsn read fails at once with it (it used to wait for an LSN that
+// cannot come until its deadline).
+func TestCluster_RecoverWithDamagedRecordWatchAndWait(t *testing.T) {
+	ctx := testCtx(t)
+	c2, b, a, key := startOnDamagedBucket(t, ctx)
+	cl2 := c2.Client(0, 1, 2)
+	// Recovery is done once B reads.
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	_, err := cl2.Snapshot(rctx, b.vid, 0, client.ReadOptions{})
+	cancel()
+	if err != nil {
+		t.Fatalf("volume B: %v", err)
+	}
+	want := func(what string, err error) {
+		t.Helper()
+		if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s of the volume quarantined by recovery: %v; want failed_precondition naming %s", what, err, key)
+		}
+	}
+	for i := range c2.Nodes {
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		stream, err := c2.Client(i).Volume(0).WatchVolume(sctx, connect.NewRequest(&graftv1.WatchVolumeRequest{Vid: a.String()}))
+		if err == nil {
+			if stream.Receive() {
+				err = fmt.Errorf("first message %v", stream.Msg())
+			} else {
+				err = stream.Err()
+			}
+			_ = stream.Close()
+		}
+		cancel()
+		want(fmt.Sprintf("node %d: watch", i), err)
+	}
+	// A deadline far beyond the test's patience: the read must fail on the
+	// quarantine, not on the deadline.
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	_, err = c2.Client(follower(c2)).Volume(0).GetSnapshot(wctx, connect.NewRequest(&graftv1.GetSnapshotRequest{
+		Vid: a.String(), Consistency: graftv1.Consistency_CONSISTENCY_AT_LEAST_LSN, MinLsn: 1,
+	}))
+	cancel()
+	want("at_least_lsn read", err)
 }
 
 // One conflicting log record quarantines its volume; every other volume

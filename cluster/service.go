@@ -216,8 +216,9 @@ func (s *volumeService) ReadPages(ctx context.Context, req *connect.Request[graf
 // also flushes the response headers, so the client's call returns), then
 // one message each time the head advances on this node. On a new cluster
 // the first message waits for recovery from the object store, so a volume
-// the bucket holds is never reported at head 0. A closing node ends the
-// stream with unavailable.
+// the bucket holds is never reported at head 0; a volume recovery
+// quarantined (no head) ends the stream with failed_precondition, as its
+// reads do. A closing node ends the stream with unavailable.
 func (s *volumeService) WatchVolume(ctx context.Context, req *connect.Request[graftv1.WatchVolumeRequest], stream *connect.ServerStream[graftv1.WatchVolumeResponse]) error {
 	vid, err := parseVID(req.Msg.GetVid())
 	if err != nil {
@@ -231,13 +232,18 @@ func (s *volumeService) WatchVolume(ctx context.Context, req *connect.Request[gr
 		}
 		return toConnect(s.n.log, fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNoLeader, err))
 	}
-	head := s.n.fsm.Head(vid)
+	// A volume quarantined before its head was known has no head to
+	// report: the stream fails as reads do.
+	head, err := s.n.waitHead(ctx, vid, 0)
+	if err != nil {
+		return toConnect(s.n.log, err)
+	}
 	if err := stream.Send(&graftv1.WatchVolumeResponse{Snapshot: snapshotProto(head)}); err != nil {
 		return err
 	}
 	since := max(head.LSN, volume.LSN(req.Msg.GetSinceLsn()))
 	for {
-		head, err := s.n.fsm.WaitLSN(ctx, vid, since+1)
+		head, err := s.n.waitHead(ctx, vid, since+1)
 		if err != nil {
 			switch {
 			case errors.Is(context.Cause(ctx), ErrClosed):
@@ -262,6 +268,30 @@ func (n *Node) waitRecovered(ctx context.Context) error {
 	}
 	runHook(n.hook().recoveryWait)
 	return n.fsm.WaitRecovered(ctx)
+}
+
+// waitHead waits until the volume's head on this node reaches lsn and
+// returns it. A volume quarantined before its head was known (by recovery,
+// or by orphan collection finding a log the state does not hold) has no
+// head that could get there: waitHead fails at once, and whenever that
+// happens while it waits, with the *fsm.QuarantineError reads get
+// (failed_precondition naming the object).
+func (n *Node) waitHead(ctx context.Context, vid volume.ID, lsn volume.LSN) (volume.Snapshot, error) {
+	for {
+		changed := n.fsm.Changed() // before the read: a change after it wakes us
+		head, err := n.fsm.SnapshotAt(vid, 0)
+		if err != nil {
+			return volume.Snapshot{}, err
+		}
+		if head.LSN >= lsn {
+			return head, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return volume.Snapshot{}, ctx.Err()
+		}
+	}
 }
 
 // readCtx bounds a read that has no deadline by MaxReadWait.
@@ -293,7 +323,7 @@ func (n *Node) readBarrier(ctx context.Context, c graftv1.Consistency, vid volum
 		if minLSN == 0 {
 			return nil
 		}
-		_, err := n.fsm.WaitLSN(ctx, vid, volume.LSN(minLSN))
+		_, err := n.waitHead(ctx, vid, volume.LSN(minLSN))
 		return err
 	case graftv1.Consistency_CONSISTENCY_STALE:
 		return nil

@@ -625,6 +625,12 @@ func noEffect(e report.Effect) string {
 		if e.FlushRoundsFailed == 0 {
 			return "no flush round failed"
 		}
+	case e.Nemesis == "quarantine":
+		// Its probe commits to the quarantined volume and must be refused;
+		// the quarantine checker judges the rest.
+		if e.ErrorsByCode["failed_precondition"] == 0 {
+			return "no commit refused as quarantined"
+		}
 	case slices.Contains(leaderNemeses, e.Nemesis):
 		if !elected {
 			return "no leadership change"

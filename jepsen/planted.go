@@ -93,4 +93,13 @@ var PlantedBugs = []PlantedBug{
 		Workload: "register", Nemeses: []string{"slow-leader"}, Checker: "linearizable",
 		TimeLimit: 60 * time.Second,
 	},
+	{
+		// Measured 3/3 seeds at 60 s (2 windows each). TestQuarantineNemesis
+		// runs it in `go test ./jepsen`; the catalog row is for make
+		// jepsen-planted.
+		Tag: "graft_bug_quarantine_blocks_all", Class: "flush path",
+		What:     "a conflicting log record is not quarantined: it fails the whole round, retried for ever, so every volume stops flushing (flusher/planted_quarantine_*.go; call site Flusher.execute)",
+		Workload: "register", Nemeses: []string{"quarantine"}, Checker: "quarantine",
+		TimeLimit: 60 * time.Second,
+	},
 }

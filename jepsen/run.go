@@ -139,6 +139,11 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	if err := w.Setup(ctx, env); err != nil {
 		return Outcome{}, fmt.Errorf("set up workload: %w", err)
 	}
+	qenv, qclose, err := quarantineEnv(ctx, c, rec, w, opts, log)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer qclose()
 	log.Info("running", "workload", w.Name(), "nemeses", opts.Nemeses, "time_limit", opts.TimeLimit, "seed", opts.Seed)
 	runCtx, cancel := context.WithTimeout(ctx, opts.TimeLimit)
 	windowsCh := make(chan []nemesis.Window, 1)
@@ -149,6 +154,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 		windowsCh <- nemesis.Run(runCtx, nem, nemesis.Schedule{
 			Names: opts.Nemeses, Seed: opts.Seed, Quiet: opts.Quiet, Hold: opts.Hold,
 			Start: rec.Start(), OpTimeout: opts.OpTimeout, Log: log.With("component", "nemesis"),
+			Quarantine: qenv,
 		})
 	}()
 	werr := w.Run(runCtx, env)
@@ -224,7 +230,7 @@ type checked struct {
 // check reads the final state and runs every checker that applies.
 func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []history.Op, opts Options, log *slog.Logger) checked {
 	var out checked
-	vids := w.VIDs()
+	vids := checkedVIDs(w.VIDs(), ops)
 	cl, cerr := client.New(c.Endpoints())
 	var dumped bool
 	diagnose := func(why string) {
@@ -262,6 +268,9 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 		out.results = append(out.results, checker.Bank(ops, workload.BankTotal, workload.BankAccounts))
 	case "ryw":
 		out.results = append(out.results, checker.ReadYourWrites(ops))
+	}
+	if r, ok := quarantineResult(ops, finals, opts); ok {
+		out.results = append(out.results, r)
 	}
 
 	out.results = append(out.results, bucket)

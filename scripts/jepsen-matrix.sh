@@ -31,6 +31,7 @@ combos=(
   "register s3-errors"
   "register s3-slow,s3-trickle"
   "ryw s3"
+  "register quarantine"
   "bank partition-leader,kill-leader"
   "ryw partition-half,kill"
 )

@@ -54,6 +54,9 @@ type Op struct {
 	// Values are workload values: bank balances read, or a transfer's
 	// (from, to, amount).
 	Values []int64 `json:"values,omitempty"`
+	// Key is an object-store key (the quarantine nemesis: the object it
+	// planted, or the one a node's status named).
+	Key string `json:"key,omitempty"`
 	// Time is the event's time since the recorder started.
 	Time  time.Duration `json:"time_ns"`
 	Error string        `json:"error,omitempty"`

@@ -100,6 +100,8 @@ type Schedule struct {
 	// its pauses from it. Default 2s.
 	OpTimeout time.Duration
 	Log       *slog.Logger
+	// Quarantine is what the quarantine nemesis acts with (quarantine.go).
+	Quarantine *QuarantineEnv
 }
 
 // Run injects faults until ctx ends, then heals everything, and returns
@@ -129,6 +131,9 @@ func Run(ctx context.Context, c Cluster, s Schedule) []Window {
 		}
 		name := names[rng.IntN(len(names))]
 		f := newFault(name, rng, s.OpTimeout)
+		if name == "quarantine" {
+			f = quarantineFault(s.Quarantine, rng)
+		}
 		w := Window{Name: name, Start: time.Since(s.Start)}
 		what, err := f.start(ctx, c)
 		w.What = what
