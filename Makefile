@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/graft
 PKGS  := ./...
 
-.PHONY: help build test test-short test-seaweed weed jepsen jepsen-planted lint generate check-generate dev bench fuzz clean
+.PHONY: help build test test-short test-seaweed weed nginx jepsen jepsen-planted lint generate check-generate dev bench fuzz clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -25,7 +25,14 @@ NGINX_ENV := GRAFT_REQUIRE_NGINX=1
 weed: ## build SeaweedFS into bin/tools/weed (once; several minutes)
 	bash scripts/seaweedfs.sh build
 
-test: weed ## run every test with the race detector (unit, in-process cluster, real processes, SeaweedFS)
+nginx: ## install Debian's nginx for the edge's HTTP-cache test, if missing (apt-get; needs root or sudo)
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "make: nginx is missing and this user cannot install it: apt-get install nginx, or run make test-short" >&2; exit 1; fi; \
+	echo "make: installing nginx (apt-get) for the edge's HTTP-cache test"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null
+
+test: weed nginx ## run every test with the race detector (unit, in-process cluster, real processes, SeaweedFS)
 	$(WEED_ENV) $(NGINX_ENV) $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short: ## run the fast tests only (no SeaweedFS)
