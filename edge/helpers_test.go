@@ -116,18 +116,6 @@ func fill(v int, lsn volume.LSN, idx volume.PageIdx) []byte {
 	return b
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func testutilCounter(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
