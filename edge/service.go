@@ -103,34 +103,29 @@ func (s *service) GetSnapshot(ctx context.Context, req *connect.Request[graftv1.
 
 // PullGraft is forwarded to the cluster.
 func (s *service) PullGraft(ctx context.Context, req *connect.Request[graftv1.PullGraftRequest]) (*connect.Response[graftv1.PullGraftResponse], error) {
-	m := req.Msg
-	if _, err := parseVID(m.GetVid()); err != nil {
-		return nil, err
-	}
-	if err := volume.CheckRange(m.GetSinceLsn(), m.GetUntilLsn()); err != nil {
-		return nil, invalidArgument(err)
-	}
-	if err := checkConsistency(m.GetConsistency()); err != nil {
-		return nil, err
-	}
-	var out *graftv1.PullGraftResponse
-	err := s.e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
-		r, err := vol.PullGraft(ctx, connect.NewRequest(m))
-		if err != nil {
-			return err
-		}
-		out = r.Msg
-		return nil
-	})
-	if err != nil {
-		return nil, upstreamErr(err)
-	}
-	return connect.NewResponse(out), nil
+	return forwardRange(ctx, s, req.Msg, volumeClient.PullGraft)
 }
 
 // PullCommits is forwarded to the cluster.
 func (s *service) PullCommits(ctx context.Context, req *connect.Request[graftv1.PullCommitsRequest]) (*connect.Response[graftv1.PullCommitsResponse], error) {
-	m := req.Msg
+	return forwardRange(ctx, s, req.Msg, volumeClient.PullCommits)
+}
+
+// rangeRequest is a request over an LSN range (PullGraft, PullCommits).
+type rangeRequest interface {
+	GetVid() string
+	GetSinceLsn() uint64
+	GetUntilLsn() uint64
+	GetConsistency() graftv1.Consistency
+}
+
+// forwardRange checks a range request as the cluster would, then sends it
+// upstream as it is and returns the cluster's answer or error unchanged.
+func forwardRange[Req, Resp any, P interface {
+	*Req
+	rangeRequest
+}](ctx context.Context, s *service, m P,
+	call func(volumeClient, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*connect.Response[Resp], error) {
 	if _, err := parseVID(m.GetVid()); err != nil {
 		return nil, err
 	}
@@ -140,9 +135,9 @@ func (s *service) PullCommits(ctx context.Context, req *connect.Request[graftv1.
 	if err := checkConsistency(m.GetConsistency()); err != nil {
 		return nil, err
 	}
-	var out *graftv1.PullCommitsResponse
+	var out *Resp
 	err := s.e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
-		r, err := vol.PullCommits(ctx, connect.NewRequest(m))
+		r, err := call(vol, ctx, connect.NewRequest((*Req)(m)))
 		if err != nil {
 			return err
 		}
