@@ -99,6 +99,14 @@ func TestSummarizeEdge(t *testing.T) {
 		t.Errorf("text:\n%s", txt)
 	}
 
+	// After a prefill every round is warm.
+	pre := &EdgeReport{}
+	pre.Settings.ReadPages, pre.Settings.PrefillReads = 4, 1000
+	summarizeEdge(pre, phases[:1])
+	if math.Abs(pre.WarmOffload-0.975) > 1e-9 || !pre.GoalOffload {
+		t.Errorf("prefilled: warm offload %v goal %v, want 0.975 met", pre.WarmOffload, pre.GoalOffload)
+	}
+
 	// A slow edge misses its goals.
 	slow := &EdgeReport{}
 	slow.Settings.ReadPages = 4

@@ -26,6 +26,7 @@
 #   EDGE=0            skip it
 #   EDGE_DURATION=10s EDGE_WARMUP=2s EDGE_ROUNDS=2  per phase / rounds
 #   EDGE_CACHE_BYTES=256MiB  EDGE_READ_PAGES=4  EDGE_PORT_BASE=18100
+#   EDGE_PREFILL_READS=40000  unmeasured reads through the edge first
 # It writes bench-out/edge-TIME/ (results.txt, results.json, logs) and points
 # bench-out/edge-latest at it.
 # Exits non-zero if a cell or the edge benchmark failed.
@@ -92,7 +93,7 @@ if [[ ${EDGE:-1} != 0 ]]; then
 	mkdir -p "$work/edge"
 	"$bin" bench edge --out "$edge_out" --work-dir "$work/edge" --graft "$(realpath "$bin")" \
 		--duration "${EDGE_DURATION:-10s}" --warmup "${EDGE_WARMUP:-2s}" --rounds "${EDGE_ROUNDS:-2}" \
-		--cache-bytes "${EDGE_CACHE_BYTES:-256MiB}" --read-pages "${EDGE_READ_PAGES:-4}" \
+		--cache-bytes "${EDGE_CACHE_BYTES:-256MiB}" --read-pages "${EDGE_READ_PAGES:-4}" --prefill-reads "${EDGE_PREFILL_READS:-40000}" \
 		--port-base "${EDGE_PORT_BASE:-18100}" || status=$?
 	ln -sfn "edge-$stamp" bench-out/edge-latest
 fi

@@ -240,6 +240,7 @@ func benchEdge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&cfg.ReadPages, "read-pages", cfg.ReadPages, "consecutive pages per ReadPages call")
 	fs.Float64Var(&cfg.Theta, "theta", cfg.Theta, "zipf skew of the page choice, 0 < theta < 1 (YCSB: 0.99)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the readers' page choice")
+	fs.IntVar(&cfg.PrefillReads, "prefill-reads", cfg.PrefillReads, "unmeasured reads through the edge before round 1 (0: start cold)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds of (edge phase, direct phase)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per phase")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per phase")
