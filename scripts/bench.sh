@@ -19,7 +19,17 @@
 #
 # Writes bench-out/compare-TIME/ (results.md, results.json, latency.svg,
 # one JSON per cell, server logs) and points bench-out/compare-latest at it.
-# Exits non-zero if a cell failed.
+#
+# Then the edge benchmark (graft bench edge): 64 clients reading zipf-chosen
+# pages of 10 volumes x 10k pages through one `graft edge` process and from
+# the nodes directly, interleaved rounds on one fresh cluster:
+#   EDGE=0            skip it
+#   EDGE_DURATION=10s EDGE_WARMUP=2s EDGE_ROUNDS=2  per phase / rounds
+#   EDGE_CACHE_BYTES=256MiB  EDGE_READ_PAGES=4  EDGE_PORT_BASE=18100
+#   EDGE_PREFILL_READS=40000  unmeasured reads through the edge first
+# It writes bench-out/edge-TIME/ (results.txt, results.json, logs) and points
+# bench-out/edge-latest at it.
+# Exits non-zero if a cell or the edge benchmark failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -77,4 +87,14 @@ status=0
 	--duration "${DURATION:-10s}" --warmup "${WARMUP:-1s}" --port-base "${PORT_BASE:-17500}" \
 	--label "$label" || status=$?
 ln -sfn "compare-$stamp" bench-out/compare-latest
+
+if [[ ${EDGE:-1} != 0 ]]; then
+	edge_out=bench-out/edge-$stamp
+	mkdir -p "$work/edge"
+	"$bin" bench edge --out "$edge_out" --work-dir "$work/edge" --graft "$(realpath "$bin")" \
+		--duration "${EDGE_DURATION:-10s}" --warmup "${EDGE_WARMUP:-2s}" --rounds "${EDGE_ROUNDS:-2}" \
+		--cache-bytes "${EDGE_CACHE_BYTES:-256MiB}" --read-pages "${EDGE_READ_PAGES:-4}" --prefill-reads "${EDGE_PREFILL_READS:-40000}" \
+		--port-base "${EDGE_PORT_BASE:-18100}" || status=$?
+	ln -sfn "edge-$stamp" bench-out/edge-latest
+fi
 exit "$status"

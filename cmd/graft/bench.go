@@ -20,6 +20,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"commit":    {"closed-loop commit latency and throughput against a cluster", benchCommit},
 		"fsync":     {"the disk floor: append + fdatasync latency", benchFsync},
 		"compare":   {"graft vs etcd vs bare Raft vs the disk, same workloads, interleaved (scripts/bench.sh)", benchCompare},
+		"edge":      {"reads through one graft edge vs the cluster directly, zipf page choice, interleaved (scripts/bench.sh)", benchEdge},
 		"raft-peer": {"one bare hashicorp/raft node with a no-op FSM (run by bench compare)", benchRaftPeer},
 	})
 }
@@ -222,4 +223,59 @@ func benchRaftPeer(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	cfg.Peers, cfg.Logger, cfg.LogOutput = peers, logger, stderr
 	return bench.RunRaftPeer(ctx, cfg)
+}
+
+func benchEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := bench.DefaultEdgeConfig()
+	fs := newFlags("bench edge", "bench edge [--out DIR] [--work-dir DIR] [--clients N] [--read-pages N] [--duration D] [--rounds R] [--cache-bytes B] [--json]", stderr)
+	fs.StringVar(&cfg.OutDir, "out", "", "directory of the process logs and results.json, results.txt (default bench-out/edge-TIME)")
+	fs.StringVar(&cfg.WorkDir, "work-dir", "", "the cluster's data (default a new directory under the current one, removed at the end)")
+	fs.StringVar(&cfg.GraftBin, "graft", "", "graft binary for graft dev and graft edge (default this executable)")
+	fs.IntVar(&cfg.PortBase, "port-base", cfg.PortBase, "loopback ports: the edge on +0, graft dev's nodes +1..+3, Raft +101..+103, S3 +301")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent closed-loop readers")
+	fs.IntVar(&cfg.Volumes, "volumes", cfg.Volumes, "volumes of the data set")
+	fs.IntVar(&cfg.PagesPerVolume, "pages-per-volume", cfg.PagesPerVolume, "pages (4 KiB) per volume, committed and flushed before measuring")
+	fs.IntVar(&cfg.BatchPages, "batch-pages", cfg.BatchPages, "pages per commit while loading")
+	fs.IntVar(&cfg.LoadParallel, "load-parallel", cfg.LoadParallel, "volumes loaded at a time")
+	fs.IntVar(&cfg.ReadPages, "read-pages", cfg.ReadPages, "consecutive pages per ReadPages call")
+	fs.Float64Var(&cfg.Theta, "theta", cfg.Theta, "zipf skew of the page choice, 0 < theta < 1 (YCSB: 0.99)")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the readers' page choice")
+	fs.IntVar(&cfg.PrefillReads, "prefill-reads", cfg.PrefillReads, "unmeasured reads through the edge before round 1 (0: start cold)")
+	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds of (edge phase, direct phase)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per phase")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per phase")
+	cacheBytes := byteSize(cfg.CacheBytes)
+	fs.Var(&cacheBytes, "cache-bytes", "the edge's --cache-bytes (suffixes KiB, MiB, GiB)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	logLevel := fs.String("log-level", "info", "progress log level: debug, info, warn, error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	cfg.CacheBytes = int64(cacheBytes)
+	var err error
+	if cfg.Logger, err = newLogger(stderr, *logLevel, "text"); err != nil {
+		return err
+	}
+	if cfg.GraftBin == "" {
+		if cfg.GraftBin, err = os.Executable(); err != nil {
+			return fmt.Errorf("find own executable: %w", err)
+		}
+	}
+	if cfg.OutDir == "" {
+		cfg.OutDir = filepath.Join("bench-out", "edge-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	if cfg.WorkDir == "" {
+		if cfg.WorkDir, err = os.MkdirTemp(".", ".bench-edge-"); err != nil {
+			return fmt.Errorf("create work dir: %w", err)
+		}
+		defer os.RemoveAll(cfg.WorkDir)
+	}
+	rep, err := bench.RunEdge(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteEdgeReport(cfg.OutDir, rep); err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, rep, rep.Text()+"\nresults in "+cfg.OutDir)
 }
