@@ -56,6 +56,10 @@ type Options struct {
 	Quiet, Hold time.Duration
 	// CheckTimeout bounds the linearizability search. Default 60s.
 	CheckTimeout time.Duration
+	// Edges is the number of `graft edge` processes in front of the
+	// nodes; with edges the workloads read through them (see
+	// workload.Env.Edges). Default 0.
+	Edges int
 	// NodeArgs are extra `graft node` flags.
 	NodeArgs []string
 	// Log receives progress. Default discard.
@@ -118,6 +122,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	// --pprof: a final step that hangs saves the nodes' goroutine dumps
 	// (see readFinal).
 	hcfg.NodeArgs = append([]string{"--flush-max-age", "300ms", "--flush-interval", "50ms", "--pprof"}, opts.NodeArgs...)
+	hcfg.Edges = opts.Edges
 	c, err := harness.Start(ctx, hcfg)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start cluster: %w", err)
@@ -132,7 +137,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 
 	rec := history.NewRecorder()
 	env := &workload.Env{
-		Endpoints: c.ClientEndpoints(), Rec: rec, Seed: opts.Seed,
+		Endpoints: c.ClientEndpoints(), Edges: c.EdgeEndpoints(), Rec: rec, Seed: opts.Seed,
 		Processes: opts.Processes, Volumes: opts.Volumes, OpTimeout: opts.OpTimeout,
 		Log: log.With("component", "workload"),
 	}
@@ -189,6 +194,9 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	for i := range c.Nodes() {
 		run.NodeLogs = append(run.NodeLogs, c.LogPath(i))
 		nodeIDs = append(nodeIDs, c.NodeID(i))
+	}
+	for i := range c.Edges() {
+		run.NodeLogs = append(run.NodeLogs, c.EdgeLogPath(i))
 	}
 	run.Effects = effectsOf(windows, samples, exposed.spans(), ops, nodeIDs)
 	if err := report.Write(opts.Out, run); err != nil {
@@ -256,6 +264,12 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 			return checkPages(pctx, cl, vid, lsn, seed, pages)
 		}))
 		cancel()
+	}
+	if opts.Edges > 0 && w.Name() == "register" {
+		zero := workload.PageSum(make([]byte, volume.PageSize))
+		out.results = append(out.results, checker.PageReads(resolved, func(seed uint64, idx uint32) string {
+			return workload.PageSum(workload.PageData(seed, idx))
+		}, zero))
 	}
 	switch w.Name() {
 	case "bank":
