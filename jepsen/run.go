@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -182,6 +183,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	samples := probe.stop(lastEnd + effectsSettle)
 	ops := rec.Ops()
 	results := check(ctx, c, w, ops, opts, log)
+	writeEdgeStats(ctx, c, opts.Out, log)
 
 	run := report.Run{
 		Workload: w.Name(), Nemeses: opts.Nemeses, Seed: opts.Seed, Ops: ops, Results: results.results,
@@ -585,4 +587,30 @@ func transient(err error) bool {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// writeEdgeStats saves where the edges' pages came from (cache, upstream,
+// bucket) and their bucket errors, from each edge's /metrics, into
+// edges.txt of the report: the evidence that both read paths ran.
+func writeEdgeStats(ctx context.Context, c *harness.Cluster, out string, log *slog.Logger) {
+	if c.Edges() == 0 {
+		return
+	}
+	var b strings.Builder
+	for i := range c.Edges() {
+		m, err := c.EdgeMetrics(ctx, i)
+		if err != nil {
+			fmt.Fprintf(&b, "e%d: %v\n", i+1, err)
+			continue
+		}
+		for line := range strings.Lines(m) {
+			if strings.HasPrefix(line, "graft_edge_pages_total") || strings.HasPrefix(line, "graft_edge_bucket_errors_total") ||
+				strings.HasPrefix(line, "graft_edge_requests_total") {
+				fmt.Fprintf(&b, "e%d %s", i+1, line)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "edges.txt"), []byte(b.String()), 0o644); err != nil {
+		log.Warn("write edge stats", "err", err)
+	}
 }

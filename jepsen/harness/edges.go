@@ -180,3 +180,26 @@ func (c *Cluster) EdgePID(i int) int {
 	}
 	return 0
 }
+
+// EdgeMetrics returns edge i's /metrics page (Prometheus text).
+func (c *Cluster) EdgeMetrics(ctx context.Context, i int) (string, error) {
+	if i < 0 || i >= len(c.edges) {
+		return "", fmt.Errorf("edge metrics: no edge %d", i)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.edges[i].addr+"/metrics", nil)
+	if err != nil {
+		return "", fmt.Errorf("edge metrics: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("edge metrics %s: %w", c.edges[i].id, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", fmt.Errorf("edge metrics %s: %w", c.edges[i].id, err)
+	}
+	return string(b), nil
+}
