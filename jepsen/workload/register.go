@@ -86,14 +86,23 @@ func (r *Register) Run(ctx context.Context, env *Env) error {
 				lastRead[[2]int{w, vi}] = lsn
 				mu.Unlock()
 				if via != "" && lsn > 0 {
-					// Through an edge, also read the pages at the head and
-					// at this worker's previous read (a snapshot the edge
-					// has cached): a failed page read only goes unrecorded.
+					// Through an edge, also read the pages at the head, at
+					// this worker's previous read (a snapshot the edge has
+					// cached) and, half the time, at a random snapshot in
+					// the older half: a failed page read only goes
+					// unrecorded.
 					if prs, err := readPageSums(octx, rc, vid, lsn); err == nil {
 						done.PageReads = append(done.PageReads, prs...)
 					}
 					if prev > 0 && prev < lsn {
 						if prs, err := readPageSums(octx, rc, vid, prev); err == nil {
+							done.PageReads = append(done.PageReads, prs...)
+						}
+					}
+					// And at an older snapshot, likely flushed: the edge
+					// reads it from the bucket.
+					if old := volume.LSN(1 + rng.IntN(int(lsn))); old < lsn/2 {
+						if prs, err := readPageSums(octx, rc, vid, old); err == nil {
 							done.PageReads = append(done.PageReads, prs...)
 						}
 					}

@@ -35,8 +35,9 @@ type Env struct {
 	// Edges are `graft edge` endpoints. When set, register and ryw send
 	// their reads through them (worker w's to edge w mod len(Edges)) and
 	// their commits to the nodes as before; register's reads also read
-	// every page at the head and at the worker's previous read snapshot
-	// (history.Op.PageReads, checked by checker.PageReads).
+	// every page at the head, at the worker's previous read snapshot and
+	// at times at an older one (history.Op.PageReads, checked by
+	// checker.PageReads).
 	Edges []string
 	// Rec records the history.
 	Rec *history.Recorder
