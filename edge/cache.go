@@ -16,6 +16,11 @@ type pageKey struct {
 	ver volume.LSN
 }
 
+// pageKeyOf returns the page cache's key of version ver of page idx.
+func pageKeyOf(vid volume.ID, idx volume.PageIdx, ver volume.LSN) pageKey {
+	return pageKey{vid: vid, idx: idx, ver: plantedKeyVer(ver)} // planted bug call site (planted_*.go)
+}
+
 // metaKey names a fact about snapshot lsn of vid: with idx > 0, the
 // version of page idx visible at lsn (0: never written, or beyond the
 // page count); with idx 0, the snapshot's page count. A snapshot never

@@ -196,7 +196,7 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 				out[metaKey{vid: vid, lsn: lsn, idx: p.idx}] = uint64(p.ver)
 				local[p.idx] = fetched{pv: p, source: src}
 				if p.ver != 0 {
-					pk := pageKey{vid: vid, idx: p.idx, ver: p.ver}
+					pk := pageKeyOf(vid, p.idx, p.ver)
 					e.pages.Set(pk, p.data)
 					e.spill(&pk, p.data, nil)
 				}
@@ -247,7 +247,7 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 			e.metrics.pages.WithLabelValues(sourceCache).Inc()
 			continue
 		}
-		pk := pageKey{vid: vid, idx: idx, ver: ver}
+		pk := pageKeyOf(vid, idx, ver)
 		if data, ok := e.pages.GetIfPresent(pk); ok {
 			out[i] = pageVersion{idx: idx, ver: ver, data: data}
 			e.metrics.pages.WithLabelValues(sourceCache).Inc()

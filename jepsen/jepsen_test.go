@@ -99,7 +99,7 @@ func TestPlantedBugIsCaught(t *testing.T) {
 			var last jepsen.Outcome
 			for _, seed := range seeds {
 				out, res := run(t, bins[b.Tag], jepsen.Options{
-					Workload: b.Workload, Nemeses: b.Nemeses, TimeLimit: b.FastTimeLimit, Seed: seed, Processes: procs,
+					Workload: b.Workload, Nemeses: b.Nemeses, Edges: b.Edges, TimeLimit: b.FastTimeLimit, Seed: seed, Processes: procs,
 					Quiet: time.Second, Hold: hold,
 				})
 				if out.Verdict == checker.Invalid {

@@ -14,13 +14,16 @@ type PlantedBug struct {
 	// Tag is the build tag that plants the bug.
 	Tag string
 	// Class is the path the bug breaks: "commit path", "flush path",
-	// "read path".
+	// "read path", "edge".
 	Class string
 	// What the broken build does.
 	What string
 	// Workload and Nemeses are the matrix row that must catch it.
 	Workload string
 	Nemeses  []string
+	// Edges is the row's `--edge N`: reads go through N graft edge
+	// processes (0: straight to the nodes).
+	Edges int
 	// Checker is the checker that must answer false.
 	Checker string
 	// TimeLimit is the row's run length in make jepsen-planted.
@@ -101,5 +104,11 @@ var PlantedBugs = []PlantedBug{
 		What:     "a conflicting log record is not quarantined: it fails the whole round, retried for ever, so every volume stops flushing (flusher/planted_quarantine_*.go; call site Flusher.execute)",
 		Workload: "register", Nemeses: []string{"quarantine"}, Checker: "quarantine",
 		TimeLimit: 60 * time.Second,
+	},
+	{
+		Tag: "graft_bug_edge_cache_by_index", Class: "edge",
+		What:     "the edge keys its page cache by (vid, idx) only, without the version: a snapshot it resolved before is served the bytes of the version fetched last (edge/planted_*.go; call site cache.go pageKeyOf)",
+		Workload: "register", Nemeses: []string{"partition-leader", "kill"}, Edges: 2, Checker: "page-reads",
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 8 * time.Second,
 	},
 }

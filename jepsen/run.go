@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -56,6 +57,10 @@ type Options struct {
 	Quiet, Hold time.Duration
 	// CheckTimeout bounds the linearizability search. Default 60s.
 	CheckTimeout time.Duration
+	// Edges is the number of `graft edge` processes in front of the
+	// nodes; with edges the workloads read through them (see
+	// workload.Env.Edges). Default 0.
+	Edges int
 	// NodeArgs are extra `graft node` flags.
 	NodeArgs []string
 	// Log receives progress. Default discard.
@@ -118,6 +123,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	// --pprof: a final step that hangs saves the nodes' goroutine dumps
 	// (see readFinal).
 	hcfg.NodeArgs = append([]string{"--flush-max-age", "300ms", "--flush-interval", "50ms", "--pprof"}, opts.NodeArgs...)
+	hcfg.Edges = opts.Edges
 	c, err := harness.Start(ctx, hcfg)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start cluster: %w", err)
@@ -132,7 +138,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 
 	rec := history.NewRecorder()
 	env := &workload.Env{
-		Endpoints: c.ClientEndpoints(), Rec: rec, Seed: opts.Seed,
+		Endpoints: c.ClientEndpoints(), Edges: c.EdgeEndpoints(), Rec: rec, Seed: opts.Seed,
 		Processes: opts.Processes, Volumes: opts.Volumes, OpTimeout: opts.OpTimeout,
 		Log: log.With("component", "workload"),
 	}
@@ -183,6 +189,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	samples := probe.stop(lastEnd + effectsSettle)
 	ops := rec.Ops()
 	results := check(ctx, c, w, ops, opts, log)
+	writeEdgeStats(ctx, c, opts.Out, log)
 
 	run := report.Run{
 		Workload: w.Name(), Nemeses: opts.Nemeses, Seed: opts.Seed, Ops: ops, Results: results.results,
@@ -195,6 +202,9 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	for i := range c.Nodes() {
 		run.NodeLogs = append(run.NodeLogs, c.LogPath(i))
 		nodeIDs = append(nodeIDs, c.NodeID(i))
+	}
+	for i := range c.Edges() {
+		run.NodeLogs = append(run.NodeLogs, c.EdgeLogPath(i))
 	}
 	run.Effects = effectsOf(windows, samples, exposed.spans(), ops, nodeIDs)
 	if err := report.Write(opts.Out, run); err != nil {
@@ -262,6 +272,12 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 			return checkPages(pctx, cl, vid, lsn, seed, pages)
 		}))
 		cancel()
+	}
+	if opts.Edges > 0 && w.Name() == "register" {
+		zero := workload.PageSum(make([]byte, volume.PageSize))
+		out.results = append(out.results, checker.PageReads(resolved, func(seed uint64, idx uint32) string {
+			return workload.PageSum(workload.PageData(seed, idx))
+		}, zero))
 	}
 	switch w.Name() {
 	case "bank":
@@ -580,4 +596,30 @@ func transient(err error) bool {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// writeEdgeStats saves where the edges' pages came from (cache, upstream,
+// bucket) and their bucket errors, from each edge's /metrics, into
+// edges.txt of the report: the evidence that both read paths ran.
+func writeEdgeStats(ctx context.Context, c *harness.Cluster, out string, log *slog.Logger) {
+	if c.Edges() == 0 {
+		return
+	}
+	var b strings.Builder
+	for i := range c.Edges() {
+		m, err := c.EdgeMetrics(ctx, i)
+		if err != nil {
+			fmt.Fprintf(&b, "e%d: %v\n", i+1, err)
+			continue
+		}
+		for line := range strings.Lines(m) {
+			if strings.HasPrefix(line, "graft_edge_pages_total") || strings.HasPrefix(line, "graft_edge_bucket_errors_total") ||
+				strings.HasPrefix(line, "graft_edge_requests_total") {
+				fmt.Fprintf(&b, "e%d %s", i+1, line)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "edges.txt"), []byte(b.String()), 0o644); err != nil {
+		log.Warn("write edge stats", "err", err)
+	}
 }

@@ -19,7 +19,7 @@ import (
 // of this very binary. Exit status: 0 when every checker passed, 1 on an
 // anomaly, 2 when the run could not decide (or could not run).
 func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("jepsen", "jepsen [--workload W] [--nemesis N1,N2] [--time-limit D] [--seed S] [--out DIR] [--raft-log-store bolt|wal]", stderr)
+	fs := newFlags("jepsen", "jepsen [--workload W] [--nemesis N1,N2] [--edge N] [--time-limit D] [--seed S] [--out DIR] [--raft-log-store bolt|wal]", stderr)
 	var o jepsen.Options
 	fs.StringVar(&o.Workload, "workload", "register", "workload: register (commit chains), bank, ryw (read-your-writes)")
 	nem := fs.String("nemesis", "none", "comma-separated nemeses: "+strings.Join(nemesis.Names, ", "))
@@ -28,18 +28,19 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.Out, "out", "", "report directory (default jepsen-out/WORKLOAD-NEMESES-sSEED-TIME)")
 	fs.IntVar(&o.Processes, "processes", 10, "concurrent client processes")
 	fs.IntVar(&o.Volumes, "volumes", 3, "volumes (register)")
+	fs.IntVar(&o.Edges, "edge", 0, "start N graft edge processes (upstream: the nodes' client proxies; object store: the bucket through its proxy) and send the workload's reads through them, worker w's to edge w mod N; commits still go to the nodes")
 	fs.DurationVar(&o.Quiet, "quiet", 3*time.Second, "healthy time before each fault (jittered)")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "how long each fault lasts (jittered)")
 	fs.DurationVar(&o.OpTimeout, "op-timeout", 2*time.Second, "timeout of one client operation")
 	logStore := fs.String("raft-log-store", cluster.DefaultLogStore, "the nodes' Raft log store (graft node --raft-log-store): "+cluster.LogStoreBolt+" or "+cluster.LogStoreWAL)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	listPlanted := fs.Bool("list-planted", false, "print the planted-bug catalog (tag, class, workload, nemeses, checker, time limit; tab-separated) and exit")
+	listPlanted := fs.Bool("list-planted", false, "print the planted-bug catalog (tag, class, workload, nemeses, checker, time limit, edges; tab-separated) and exit")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if *listPlanted {
 		for _, b := range jepsen.PlantedBugs {
-			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Tag, b.Class, b.Workload, strings.Join(b.Nemeses, ","), b.Checker, b.TimeLimit)
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", b.Tag, b.Class, b.Workload, strings.Join(b.Nemeses, ","), b.Checker, b.TimeLimit, b.Edges)
 		}
 		return nil
 	}

@@ -33,6 +33,7 @@ type Cluster struct {
 	raftProxy   [][]*proxy.Proxy
 	apiProxy    [][]*proxy.Proxy
 	clientProxy []*proxy.Proxy
+	edges       []*edge
 
 	// The object store; zero without one.
 	s3Addr  string
@@ -90,6 +91,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	cfg.NodeArgs = append([]string(nil), cfg.NodeArgs...)
 	cfg.Env = append([]string(nil), cfg.Env...)
+	cfg.EdgeArgs = append([]string(nil), cfg.EdgeArgs...)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -117,6 +119,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := c.setup(); err != nil {
 		return nil, err
 	}
+	if err := c.setupEdges(); err != nil {
+		return nil, err
+	}
 	log.Info("starting cluster", "nodes", cfg.Nodes, "dir", cfg.Dir, "object_store", !cfg.NoObjectStore)
 	if !cfg.NoObjectStore {
 		if err := c.startS3(ctx); err != nil {
@@ -135,7 +140,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Info("cluster ready", "leader", c.nodes[leader].id)
+	if err := c.startEdges(ctx); err != nil {
+		return nil, err
+	}
+	log.Info("cluster ready", "leader", c.nodes[leader].id, "edges", len(c.edges))
 	ok = true
 	return c, nil
 }
@@ -349,7 +357,8 @@ func (c *Cluster) checkReady(ctx context.Context, n *node) error {
 	return nil
 }
 
-// Stop ends the cluster: SIGTERM to every node at once (a leader hands
+// Stop ends the cluster: the edges first (SIGTERM, SIGKILL after
+// Config.StopTimeout), then SIGTERM to every node at once (a leader hands
 // over and flushes), SIGKILL to those still running after
 // Config.StopTimeout or when ctx is done; then the object store the same
 // way, then the proxies. It returns once every process is reaped. Later
@@ -368,12 +377,15 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	c.cancel()
 	c.log.Info("stopping cluster")
 
+	// The edges first: they are clients of the nodes.
+	edgeErr := c.stopEdges(ctx)
 	// Take every node's op lock, so that no restart races with the stop.
 	for _, n := range c.nodes {
 		n.op.Lock()
 		defer n.op.Unlock()
 	}
-	errs := make([]error, len(c.nodes)+1)
+	errs := make([]error, len(c.nodes)+2)
+	errs[len(c.nodes)+1] = edgeErr
 	var wg sync.WaitGroup
 	for i, n := range c.nodes {
 		p := n.current()

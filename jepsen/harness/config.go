@@ -56,6 +56,12 @@ type Config struct {
 	// NodeArgs are appended to every node's arguments, last, so they can
 	// override the harness's (flush intervals, log levels). Default none.
 	NodeArgs []string
+	// Edges is the number of `graft edge` processes started in front of
+	// the nodes (upstream: the nodes' client proxies; object store: the
+	// object-store proxy), 0..9. Default 0.
+	Edges int
+	// EdgeArgs are appended to every edge's arguments. Default none.
+	EdgeArgs []string
 	// Env is added to the environment the processes inherit. Default none.
 	Env []string
 	// StartTimeout bounds how long a start or restart waits for the
@@ -103,6 +109,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Nodes < 1 || c.Nodes > 9 {
 		bad("nodes %d not in 1..9", c.Nodes)
+	}
+	if c.Edges < 0 || c.Edges > 9 {
+		bad("edges %d not in 0..9", c.Edges)
 	}
 	if !c.NoObjectStore && c.Bucket == "" {
 		bad("bucket is empty")

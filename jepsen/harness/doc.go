@@ -19,6 +19,12 @@
 // its client proxy (ClientEndpoints); the nodes reach the object store
 // through one proxy (ObjectStoreURL). Endpoints and DirectObjectStoreURL
 // bypass the proxies, for the harness itself and for final checks.
+// With Config.Edges = N, N `graft edge` processes ("e1"..., log
+// Dir/eK.log, EdgeEndpoints) start once the nodes are ready, with the
+// client proxies as their upstream (a fault that cuts clients off a node
+// cuts the edges off it too) and ObjectStoreURL as their object store;
+// Stop ends them first. Faults are never injected on the edges
+// themselves.
 // Object-store faults are either on that proxy (S3: blackhole, reset;
 // S3Delay; S3Rate: a slow body) or in the store itself, which runs with
 // --fault-admin: S3Errors makes it answer HTTP 500 or 503 (see

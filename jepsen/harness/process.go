@@ -32,9 +32,9 @@ type process struct {
 // Exit is a process exit the harness did not cause: a crash, a failed
 // start, or a race report (a -race build exits with status 66).
 type Exit struct {
-	// Node is the node's index, -1 for the object store.
+	// Node is the node's index, -1 for the object store or an edge.
 	Node int
-	// Name is "n{i+1}" or "s3".
+	// Name is "n{i+1}", "s3" or "e{k+1}".
 	Name string
 	PID  int
 	// Status is how it ended, as os.ProcessState.String says.

@@ -57,9 +57,24 @@ type Op struct {
 	// Key is an object-store key (the quarantine nemesis: the object it
 	// planted, or the one a node's status named).
 	Key string `json:"key,omitempty"`
+	// Via is the edge a read went through ("e1", ...), "" for a node.
+	Via string `json:"via,omitempty"`
+	// PageReads are the pages a read read (register through edges): each
+	// page's version and a sum of its bytes, for checker.PageReads.
+	PageReads []PageRead `json:"page_reads,omitempty"`
 	// Time is the event's time since the recorder started.
 	Time  time.Duration `json:"time_ns"`
 	Error string        `json:"error,omitempty"`
+}
+
+// PageRead is one page of a ReadPages answer: page Idx of the op's volume
+// at snapshot LSN was version Ver (0: never written) with bytes whose
+// FNV-64a sum is Sum (hex).
+type PageRead struct {
+	LSN uint64 `json:"lsn"`
+	Idx uint32 `json:"idx"`
+	Ver uint64 `json:"ver"`
+	Sum string `json:"sum"`
 }
 
 // Recorder is a concurrency-safe, append-only history.

@@ -57,8 +57,13 @@ func (r *Register) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	reader, err := readClients(env, clients)
+	if err != nil {
+		return err
+	}
 	var mu sync.Mutex
-	heads := map[[2]int]volume.LSN{} // (worker, volume) -> last head seen
+	heads := map[[2]int]volume.LSN{}    // (worker, volume) -> last head seen
+	lastRead := map[[2]int]volume.LSN{} // (worker, volume) -> last head read
 	processes(ctx, env.Processes, env.Seed, func(ctx context.Context, proc, w int, rng *rand.Rand) bool {
 		node := w % len(env.Endpoints)
 		c := clients[node]
@@ -67,16 +72,41 @@ func (r *Register) Run(ctx context.Context, env *Env) error {
 		octx, cancel := context.WithTimeout(ctx, env.OpTimeout)
 		defer cancel()
 		if rng.IntN(4) == 0 {
-			env.Rec.Add(history.Op{Process: proc, Type: history.Invoke, F: "read", Node: node, VID: vid.String()})
-			lsn, hash, err := readHead(octx, c, vid)
-			done := history.Op{Process: proc, Type: history.OK, F: "read", Node: node, VID: vid.String(), LSN: uint64(lsn), Hash: hash}
+			rc, rnode, via := reader(w, node)
+			env.Rec.Add(history.Op{Process: proc, Type: history.Invoke, F: "read", Node: rnode, Via: via, VID: vid.String()})
+			lsn, hash, err := readHead(octx, rc, vid)
+			done := history.Op{Process: proc, Type: history.OK, F: "read", Node: rnode, Via: via, VID: vid.String(), LSN: uint64(lsn), Hash: hash}
 			if err != nil {
 				// A read has no effect: failing it is always safe.
-				done = history.Op{Process: proc, Type: history.Fail, F: "read", Node: node, VID: vid.String(), Error: err.Error()}
+				done = history.Op{Process: proc, Type: history.Fail, F: "read", Node: rnode, Via: via, VID: vid.String(), Error: err.Error()}
 			} else {
 				mu.Lock()
 				heads[[2]int{w, vi}] = lsn
+				prev := lastRead[[2]int{w, vi}]
+				lastRead[[2]int{w, vi}] = lsn
 				mu.Unlock()
+				if via != "" && lsn > 0 {
+					// Through an edge, also read the pages at the head, at
+					// this worker's previous read (a snapshot the edge has
+					// cached) and, half the time, at a random snapshot in
+					// the older half: a failed page read only goes
+					// unrecorded.
+					if prs, err := readPageSums(octx, rc, vid, lsn); err == nil {
+						done.PageReads = append(done.PageReads, prs...)
+					}
+					if prev > 0 && prev < lsn {
+						if prs, err := readPageSums(octx, rc, vid, prev); err == nil {
+							done.PageReads = append(done.PageReads, prs...)
+						}
+					}
+					// And at an older snapshot, likely flushed: the edge
+					// reads it from the bucket.
+					if old := volume.LSN(1 + rng.IntN(int(lsn))); old < lsn/2 {
+						if prs, err := readPageSums(octx, rc, vid, old); err == nil {
+							done.PageReads = append(done.PageReads, prs...)
+						}
+					}
+				}
 			}
 			env.Rec.Add(done)
 			return false

@@ -37,6 +37,10 @@ func (r *RYW) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	reader, err := readClients(env, clients)
+	if err != nil {
+		return err
+	}
 	heads := make([]volume.LSN, env.Processes)
 	processes(ctx, env.Processes, env.Seed, func(ctx context.Context, proc, w int, rng *rand.Rand) bool {
 		n := len(env.Endpoints)
@@ -76,18 +80,19 @@ func (r *RYW) Run(ctx context.Context, env *Env) error {
 
 		rctx, rcancel := context.WithTimeout(ctx, env.OpTimeout)
 		defer rcancel()
-		env.Rec.Add(history.Op{Process: proc, Type: history.Invoke, F: "read", Node: rnode, VID: vid.String(), Base: uint64(snap.LSN)})
-		rs, err := clients[rnode].Snapshot(rctx, vid, 0, client.ReadOptions{Consistency: client.AtLeastLSN, MinLSN: snap.LSN})
-		read := history.Op{Process: proc, Type: history.OK, F: "read", Node: rnode, VID: vid.String(), Base: uint64(snap.LSN), LSN: uint64(rs.LSN)}
+		rc, rn, via := reader(w, rnode)
+		env.Rec.Add(history.Op{Process: proc, Type: history.Invoke, F: "read", Node: rn, Via: via, VID: vid.String(), Base: uint64(snap.LSN)})
+		rs, err := rc.Snapshot(rctx, vid, 0, client.ReadOptions{Consistency: client.AtLeastLSN, MinLSN: snap.LSN})
+		read := history.Op{Process: proc, Type: history.OK, F: "read", Node: rn, Via: via, VID: vid.String(), Base: uint64(snap.LSN), LSN: uint64(rs.LSN)}
 		if err == nil && rs.LSN > 0 {
 			var cs []client.CommitInfo
-			_, cs, _, err = clients[rnode].PullCommits(rctx, vid, rs.LSN-1, rs.LSN, 1, client.ReadOptions{Consistency: client.Stale})
+			_, cs, _, err = rc.PullCommits(rctx, vid, rs.LSN-1, rs.LSN, 1, client.ReadOptions{Consistency: client.Stale})
 			if err == nil && len(cs) == 1 {
 				read.Hash = cs[0].Hash.String()
 			}
 		}
 		if err != nil {
-			read = history.Op{Process: proc, Type: history.Fail, F: "read", Node: rnode, VID: vid.String(), Base: uint64(snap.LSN), Error: err.Error()}
+			read = history.Op{Process: proc, Type: history.Fail, F: "read", Node: rn, Via: via, VID: vid.String(), Base: uint64(snap.LSN), Error: err.Error()}
 		}
 		env.Rec.Add(read)
 		return false

@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -31,6 +32,13 @@ type Env struct {
 	// Endpoints are the nodes' client endpoints (through the client
 	// proxies), one per node.
 	Endpoints []string
+	// Edges are `graft edge` endpoints. When set, register and ryw send
+	// their reads through them (worker w's to edge w mod len(Edges)) and
+	// their commits to the nodes as before; register's reads also read
+	// every page at the head, at the worker's previous read snapshot and
+	// at times at an older one (history.Op.PageReads, checked by
+	// checker.PageReads).
+	Edges []string
 	// Rec records the history.
 	Rec *history.Recorder
 	// Seed makes the run's choices reproducible (fault timing and server
@@ -161,6 +169,56 @@ func readHead(ctx context.Context, c *client.Client, vid volume.ID) (volume.LSN,
 		return 0, "", fmt.Errorf("pull commits at %d returned %d entries", snap.LSN, len(cs))
 	}
 	return snap.LSN, cs[0].Hash.String(), nil
+}
+
+// readPageSums reads every page of a register volume at snapshot lsn
+// (fixed, so an edge answers from its cache when it can) and returns
+// each page's version and byte sum.
+func readPageSums(ctx context.Context, c *client.Client, vid volume.ID, lsn volume.LSN) ([]history.PageRead, error) {
+	idxs := make([]volume.PageIdx, registerPageCount)
+	for i := range idxs {
+		idxs[i] = volume.PageIdx(i + 1)
+	}
+	_, pages, err := c.ReadPages(ctx, vid, lsn, idxs, client.ReadOptions{Consistency: client.AtLeastLSN, MinLSN: lsn})
+	if err != nil {
+		return nil, err
+	}
+	if len(pages) != len(idxs) {
+		return nil, fmt.Errorf("read pages at %d: %d pages, want %d", lsn, len(pages), len(idxs))
+	}
+	out := make([]history.PageRead, len(pages))
+	for i, p := range pages {
+		out[i] = history.PageRead{LSN: uint64(lsn), Idx: uint32(p.Idx), Ver: uint64(p.LSN), Sum: PageSum(p.Data)}
+	}
+	return out, nil
+}
+
+// PageSum is the FNV-64a sum of a page's bytes, in hex, as recorded in
+// history.PageRead.
+func PageSum(b []byte) string {
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// readClients returns the clients reads use and how to name the endpoint
+// of worker w in the history: the edges when there are, else the nodes.
+func readClients(env *Env, nodes []*client.Client) (func(w, node int) (*client.Client, int, string), error) {
+	if len(env.Edges) == 0 {
+		return func(_, node int) (*client.Client, int, string) { return nodes[node], node, "" }, nil
+	}
+	edges := make([]*client.Client, len(env.Edges))
+	for i, e := range env.Edges {
+		c, err := newClient(e)
+		if err != nil {
+			return nil, err
+		}
+		edges[i] = c
+	}
+	return func(w, _ int) (*client.Client, int, string) {
+		k := w % len(edges)
+		return edges[k], -1, fmt.Sprintf("e%d", k+1)
+	}, nil
 }
 
 func asConflict(err error, target **client.ConflictError) bool { return errors.As(err, target) }
