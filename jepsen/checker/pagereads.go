@@ -36,13 +36,12 @@ func PageReads(ops []history.Op, sum PageSum, zeroSum string) Result {
 		}
 	}
 	type snapPage struct {
-		vid      string
-		lsn      uint64
-		idx      uint32
-		ver      uint64
-		sum      string
-		opIndex  int
-		verified bool
+		vid     string
+		lsn     uint64
+		idx     uint32
+		ver     uint64
+		sum     string
+		opIndex int
 	}
 	type verKey struct {
 		vid string
