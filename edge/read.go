@@ -26,6 +26,56 @@ func atLSN(lsn volume.LSN) readOpts {
 	return readOpts{cons: graftv1.Consistency_CONSISTENCY_AT_LEAST_LSN, minLSN: uint64(lsn)}
 }
 
+// same reports whether a read with o asks the cluster exactly what a read
+// with ro does (unset consistency is linearizable; min_lsn only counts for
+// at_least_lsn).
+func (o readOpts) same(ro readOpts) bool {
+	norm := func(r readOpts) readOpts {
+		if r.cons == graftv1.Consistency_CONSISTENCY_UNSPECIFIED {
+			r.cons = graftv1.Consistency_CONSISTENCY_LINEARIZABLE
+		}
+		if r.cons != graftv1.Consistency_CONSISTENCY_AT_LEAST_LSN {
+			r.minLSN = 0
+		}
+		return r
+	}
+	return norm(o) == norm(ro)
+}
+
+// loadError is the failure of a fetch made by a cache load, with what the
+// fetch asked for. Loads are shared: requests for the same keys join the
+// load in flight, whatever consistency (or, for page bytes, snapshot) they
+// asked for, and get its error if it fails. That error only answers a
+// joiner that asked the same: a stale read of a snapshot the answering
+// node has not applied yet fails with out_of_range, which must not become
+// the answer of a linearizable read of a snapshot that exists.
+type loadError struct {
+	lsn volume.LSN
+	ro  readOpts
+	err error
+}
+
+func (l *loadError) Error() string { return l.err.Error() }
+func (l *loadError) Unwrap() error { return l.err }
+
+// foreignFailure reports whether err holds the failure of a load that
+// asked for something else than a read of lsn with ro.
+func foreignFailure(err error, lsn volume.LSN, ro readOpts) bool {
+	switch x := err.(type) {
+	case *loadError:
+		return x.lsn != lsn || !x.ro.same(ro)
+	case interface{ Unwrap() []error }:
+		for _, e := range x.Unwrap() {
+			if foreignFailure(e, lsn, ro) {
+				return true
+			}
+		}
+	case interface{ Unwrap() error }:
+		return foreignFailure(x.Unwrap(), lsn, ro)
+	}
+	return false
+}
+
 // fetched is a page this request fetched itself, and where from.
 type fetched struct {
 	pv     pageVersion
@@ -185,7 +235,7 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 			}
 			snap, pages, src, err := e.fetch(ctx, vid, lsn, want, ro)
 			if err != nil {
-				return nil, err
+				return nil, &loadError{lsn: lsn, ro: ro, err: err}
 			}
 			out := make(map[metaKey]uint64, len(pages)+1)
 			out[snapKey] = uint64(snap.PageCount)
@@ -211,7 +261,17 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 			return out, nil
 		})
 		var err error
-		if res, err = e.meta.BulkGet(ctx, keys, loader); err != nil {
+		res, err = e.meta.BulkGet(ctx, keys, loader)
+		if err != nil && ctx.Err() == nil && foreignFailure(err, lsn, ro) {
+			// A joined load asked for something else: read at ro, once,
+			// outside the singleflight; that answer is this request's.
+			if res, err = loader(ctx, keys); err == nil {
+				for k, v := range res {
+					e.meta.Set(k, v)
+				}
+			}
+		}
+		if err != nil {
 			return volume.Snapshot{}, nil, err
 		}
 		mu.Lock()
@@ -287,7 +347,7 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 		}
 		_, pages, src, err := e.fetch(ctx, vid, lsn, want, ro)
 		if err != nil {
-			return nil, err
+			return nil, &loadError{lsn: lsn, ro: ro, err: err}
 		}
 		for i, p := range pages {
 			if p.ver != ks[i].ver {
@@ -305,6 +365,15 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 		return got, nil
 	})
 	got, err := e.pages.BulkGet(ctx, missKeys, loader)
+	if err != nil && ctx.Err() == nil && foreignFailure(err, lsn, ro) {
+		// As for the resolution: a joined load of these versions read
+		// another snapshot or at another consistency.
+		if got, err = loader(ctx, missKeys); err == nil {
+			for k, v := range got {
+				e.pages.Set(k, v)
+			}
+		}
+	}
 	if err != nil {
 		return volume.Snapshot{}, nil, err
 	}
