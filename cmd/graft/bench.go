@@ -126,20 +126,11 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if cfg.Logger, err = newLogger(stderr, *logLevel, "text"); err != nil {
 		return err
 	}
-	if cfg.GraftBin == "" {
-		if cfg.GraftBin, err = os.Executable(); err != nil {
-			return fmt.Errorf("find own executable: %w", err)
-		}
+	cleanup, err := benchDirs("compare", &cfg.GraftBin, &cfg.OutDir, &cfg.WorkDir)
+	if err != nil {
+		return err
 	}
-	if cfg.OutDir == "" {
-		cfg.OutDir = filepath.Join("bench-out", "compare-"+time.Now().UTC().Format("20060102-150405"))
-	}
-	if cfg.WorkDir == "" {
-		if cfg.WorkDir, err = os.MkdirTemp(".", ".bench-compare-"); err != nil {
-			return fmt.Errorf("create work dir: %w", err)
-		}
-		defer os.RemoveAll(cfg.WorkDir)
-	}
+	defer cleanup()
 	rep, err := bench.RunCompare(ctx, cfg)
 	if rep == nil {
 		return err
@@ -256,20 +247,11 @@ func benchEdge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.Logger, err = newLogger(stderr, *logLevel, "text"); err != nil {
 		return err
 	}
-	if cfg.GraftBin == "" {
-		if cfg.GraftBin, err = os.Executable(); err != nil {
-			return fmt.Errorf("find own executable: %w", err)
-		}
+	cleanup, err := benchDirs("edge", &cfg.GraftBin, &cfg.OutDir, &cfg.WorkDir)
+	if err != nil {
+		return err
 	}
-	if cfg.OutDir == "" {
-		cfg.OutDir = filepath.Join("bench-out", "edge-"+time.Now().UTC().Format("20060102-150405"))
-	}
-	if cfg.WorkDir == "" {
-		if cfg.WorkDir, err = os.MkdirTemp(".", ".bench-edge-"); err != nil {
-			return fmt.Errorf("create work dir: %w", err)
-		}
-		defer os.RemoveAll(cfg.WorkDir)
-	}
+	defer cleanup()
 	rep, err := bench.RunEdge(ctx, cfg)
 	if err != nil {
 		return err
@@ -278,4 +260,27 @@ func benchEdge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return printResult(stdout, *asJSON, rep, rep.Text()+"\nresults in "+cfg.OutDir)
+}
+
+// benchDirs fills in a benchmark's defaults: this executable as the graft
+// binary, bench-out/NAME-TIME for results, a temporary work dir (removed
+// by the returned cleanup) for state.
+func benchDirs(name string, bin, out, work *string) (cleanup func(), err error) {
+	cleanup = func() {}
+	if *bin == "" {
+		if *bin, err = os.Executable(); err != nil {
+			return cleanup, fmt.Errorf("find own executable: %w", err)
+		}
+	}
+	if *out == "" {
+		*out = filepath.Join("bench-out", name+"-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	if *work == "" {
+		if *work, err = os.MkdirTemp(".", ".bench-"+name+"-"); err != nil {
+			return cleanup, fmt.Errorf("create work dir: %w", err)
+		}
+		dir := *work
+		cleanup = func() { os.RemoveAll(dir) }
+	}
+	return cleanup, nil
 }
