@@ -51,9 +51,21 @@ func (s *service) Commit(ctx context.Context, req *connect.Request[graftv1.Commi
 	if _, err := parseVID(req.Msg.GetVid()); err != nil {
 		return nil, err
 	}
-	var out *graftv1.CommitResponse
-	err := s.e.up.Do(ctx, true, func(ctx context.Context, vol volumeClient) error {
-		r, err := vol.Commit(ctx, connect.NewRequest(req.Msg))
+	out, err := upstream(ctx, s, true, req.Msg, volumeClient.Commit)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// upstream sends m to the cluster (the leader first if leader is set,
+// with the client's retries) and returns the answer, or the cluster's
+// error with its code, message and details (upstreamErr).
+func upstream[Req, Resp any](ctx context.Context, s *service, leader bool, m *Req,
+	call func(volumeClient, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
+	var out *Resp
+	err := s.e.up.Do(ctx, leader, func(ctx context.Context, vol volumeClient) error {
+		r, err := call(vol, ctx, connect.NewRequest(m))
 		if err != nil {
 			return err
 		}
@@ -63,7 +75,7 @@ func (s *service) Commit(ctx context.Context, req *connect.Request[graftv1.Commi
 	if err != nil {
 		return nil, upstreamErr(err)
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
 }
 
 // GetSnapshot answers a fixed-LSN snapshot from the cache and asks the
@@ -83,17 +95,9 @@ func (s *service) GetSnapshot(ctx context.Context, req *connect.Request[graftv1.
 			return connect.NewResponse(&graftv1.GetSnapshotResponse{Snapshot: snapshotProto(snap)}), nil
 		}
 	}
-	var out *graftv1.GetSnapshotResponse
-	err = s.e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
-		r, err := vol.GetSnapshot(ctx, connect.NewRequest(m))
-		if err != nil {
-			return err
-		}
-		out = r.Msg
-		return nil
-	})
+	out, err := upstream(ctx, s, false, m, volumeClient.GetSnapshot)
 	if err != nil {
-		return nil, upstreamErr(err)
+		return nil, err
 	}
 	if snap, err := snapshotFrom(out.GetSnapshot()); err == nil && snap.VID == vid && (m.GetLsn() == 0 || uint64(snap.LSN) == m.GetLsn()) {
 		s.e.rememberSnapshot(snap)
@@ -135,17 +139,9 @@ func forwardRange[Req, Resp any, P interface {
 	if err := checkConsistency(m.GetConsistency()); err != nil {
 		return nil, err
 	}
-	var out *Resp
-	err := s.e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
-		r, err := call(vol, ctx, connect.NewRequest((*Req)(m)))
-		if err != nil {
-			return err
-		}
-		out = r.Msg
-		return nil
-	})
+	out, err := upstream(ctx, s, false, (*Req)(m), call)
 	if err != nil {
-		return nil, upstreamErr(err)
+		return nil, err
 	}
 	return connect.NewResponse(out), nil
 }
