@@ -17,7 +17,8 @@ import (
 var discardLogger = slog.New(slog.DiscardHandler)
 
 // Handler returns the node's HTTP surface: the Connect services (Connect,
-// gRPC and gRPC-Web; binary and JSON), /healthz, /readyz and /metrics.
+// gRPC and gRPC-Web; binary and JSON), the status page (/), /healthz,
+// /readyz and /metrics.
 func (n *Node) Handler() http.Handler {
 	// Compress only large responses (page reads), for clients that ask.
 	opts := []connect.HandlerOption{connect.WithCompressMinBytes(16 << 10)}
@@ -34,6 +35,7 @@ func (n *Node) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", n.serveReady)
+	mux.HandleFunc("GET /{$}", n.serveStatus)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

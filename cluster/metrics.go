@@ -10,6 +10,7 @@ import (
 
 	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/internal/statuspage"
 )
 
 type metrics struct {
@@ -18,6 +19,9 @@ type metrics struct {
 	forwarded     prometheus.Counter
 	leaderChanges prometheus.Counter
 	historyPages  prometheus.Counter
+	// commits counts this node's Commit RPCs per second for the status
+	// page's last minute (rate, p50/p99, sparklines).
+	commits *statuspage.Ring
 }
 
 func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
@@ -44,6 +48,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 			Name: "graft_read_flushed_pages_total",
 			Help: "Pages read served from flushed history (object store or its cache) rather than the buffer.",
 		}),
+		commits: statuspage.NewRing(nil),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
@@ -51,16 +56,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 	reg.MustRegister(
 		m.commitSeconds, m.applyBatch, m.forwarded, m.leaderChanges, m.historyPages,
 		gauge("graft_flush_lag_seconds", "Age of the oldest commit not yet flushed to the object store (0 when none).", func() float64 {
-			oldest := int64(0)
-			for _, c := range n.fsm.FlushCandidates() {
-				if oldest == 0 || c.OldestUnixMs < oldest {
-					oldest = c.OldestUnixMs
-				}
-			}
-			if oldest == 0 {
-				return 0
-			}
-			return max(0, time.Since(time.UnixMilli(oldest)).Seconds())
+			return flushLag(n.fsm.FlushCandidates()).Seconds()
 		}),
 		gauge("graft_buffer_bytes", "Page bytes buffered in the FSM, not yet flushed.", func() float64 { return float64(n.fsm.BufferBytes()) }),
 		gauge("graft_volumes", "Volumes with at least one commit.", func() float64 { return float64(n.fsm.Volumes()) }),
@@ -100,6 +96,22 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 
 func (m *metrics) observeCommit(outcome string, d time.Duration) {
 	m.commitSeconds.WithLabelValues(outcome).Observe(d.Seconds())
+	m.commits.Observe(d, outcome == outcomeOK || outcome == outcomeForwarded || outcome == outcomeDuplicate)
+}
+
+// flushLag is the age of the oldest unflushed commit among cands, 0 when
+// there is none.
+func flushLag(cands []fsm.FlushCandidate) time.Duration {
+	oldest := int64(0)
+	for _, c := range cands {
+		if oldest == 0 || c.OldestUnixMs < oldest {
+			oldest = c.OldestUnixMs
+		}
+	}
+	if oldest == 0 {
+		return 0
+	}
+	return max(0, time.Since(time.UnixMilli(oldest)))
 }
 
 // meteredFSM records group-commit batch sizes around the FSM.
