@@ -116,7 +116,8 @@ func (e *Edge) Close() error {
 }
 
 // Handler returns the edge's HTTP surface: graft.v1.VolumeService (Connect,
-// gRPC and gRPC-Web; binary and JSON), /healthz, /readyz and /metrics.
+// gRPC and gRPC-Web; binary and JSON), the status page (/), /healthz,
+// /readyz and /metrics.
 func (e *Edge) Handler() http.Handler {
 	// Responses are never compressed: pages hardly compress, and an
 	// uncompressed body keeps one strong ETag per representation.
@@ -129,6 +130,7 @@ func (e *Edge) Handler() http.Handler {
 	mux.Handle(path, withETag(h))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", e.serveReady)
+	mux.HandleFunc("GET /{$}", e.serveStatus)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"path"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graft-cluster/graft/internal/statuspage"
 )
 
 // Page sources, the values of the source label.
@@ -26,6 +29,9 @@ type metrics struct {
 	evictions     prometheus.Counter
 	watchStreams  prometheus.Gauge
 	watchSubs     prometheus.Gauge
+	// reads counts ReadPages requests per second for the status page's
+	// last minute (rate, p50/p99, sparklines).
+	reads *statuspage.Ring
 }
 
 func newMetrics(reg *prometheus.Registry, e *Edge) *metrics {
@@ -57,6 +63,7 @@ func newMetrics(reg *prometheus.Registry, e *Edge) *metrics {
 		watchSubs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "graft_edge_watch_subscribers", Help: "Client WatchVolume streams served.",
 		}),
+		reads: statuspage.NewRing(nil),
 	}
 	for _, s := range []string{sourceCache, sourceUpstream, sourceBucket} {
 		m.pages.WithLabelValues(s)
@@ -91,8 +98,13 @@ func codeLabel(err error) string {
 func (m *metrics) interceptor() connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			start := time.Now()
 			resp, err := next(ctx, req)
-			m.requests.WithLabelValues(path.Base(req.Spec().Procedure), codeLabel(err)).Inc()
+			method := path.Base(req.Spec().Procedure)
+			m.requests.WithLabelValues(method, codeLabel(err)).Inc()
+			if method == "ReadPages" {
+				m.reads.Observe(time.Since(start), err == nil)
+			}
 			return resp, err
 		}
 	}
