@@ -163,7 +163,9 @@ type Config struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ on the API address.
 	// Default false.
 	Pprof bool
-	// RaftLogOutput receives hashicorp/raft's own logs. Default os.Stderr.
+	// RaftLogOutput, when set, receives hashicorp/raft's own logs as
+	// hclog text. Default nil: they go through Logger like every other
+	// line, with node=ID and component=raft|raft-net|raft-snap.
 	RaftLogOutput io.Writer
 	// RaftLogLevel is hashicorp/raft's log level (trace, debug, info, warn,
 	// error). Default "warn".

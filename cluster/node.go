@@ -93,9 +93,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.RaftLogOutput == nil {
-		cfg.RaftLogOutput = os.Stderr
-	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -183,12 +180,19 @@ func (n *Node) listen() error {
 	return nil
 }
 
+// hclogger returns the logger hashicorp/raft's part name logs to: the
+// node's slog logger (so its format and node=ID), with component=name;
+// or hclog's own text to RaftLogOutput when that is set.
 func (n *Node) hclogger(name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
-		Name:   name + " node=" + n.cfg.ID,
-		Level:  hclog.LevelFromString(n.cfg.RaftLogLevel),
-		Output: n.cfg.RaftLogOutput,
-	})
+	level := hclog.LevelFromString(n.cfg.RaftLogLevel)
+	if n.cfg.RaftLogOutput != nil {
+		return hclog.New(&hclog.LoggerOptions{
+			Name:   name + " node=" + n.cfg.ID,
+			Level:  level,
+			Output: n.cfg.RaftLogOutput,
+		})
+	}
+	return newSlogHclog(n.log, name, level)
 }
 
 func (n *Node) openRaft() error {

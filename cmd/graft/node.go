@@ -111,9 +111,13 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the API address")
 	fs.StringVar(&cfg.RaftLogLevel, "raft-log-level", cfg.RaftLogLevel, "hashicorp/raft log level: trace, debug, info, warn, error")
 	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn, error")
-	fs.StringVar(&logFormat, "log-format", logFormat, "log format: text or json")
+	fs.StringVar(&logFormat, "log-format", logFormat, "log format: text or json (hashicorp/raft's lines too, with node=ID on every line)")
+	logJSON := fs.Bool("log-json", false, "log JSON lines: --log-format json")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	if *logJSON {
+		logFormat = "json"
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("node: unexpected arguments %q", fs.Args())
@@ -137,7 +141,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var removed bool
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("shutting down", "node", cfg.ID)
 	case <-n.Removed():
 		removed = true
 	}
