@@ -612,7 +612,7 @@ func errorCode(msg string) string {
 func isWordByte(b byte) bool { return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }
 
 // Nemeses whose purpose is to move leadership.
-var leaderNemeses = []string{"partition-leader", "kill-leader", "kill-all", "pause-leader", "slow-leader", "transfer"}
+var leaderNemeses = []string{"partition-leader", "kill-leader", "kill-all", "pause-leader", "slow-leader", "transfer", "rolling-restart"}
 
 // noEffect says what the window was expected to cause and did not, or "".
 func noEffect(e report.Effect) string {

@@ -568,6 +568,10 @@ func (a adapter) SetOutboundDelay(i int, d, jitter time.Duration) error {
 
 func (a adapter) Rejoin(ctx context.Context) error { return a.c.Rejoin(ctx) }
 
+func (a adapter) GracefulRestart(ctx context.Context, i int) error {
+	return a.c.GracefulRestart(ctx, i)
+}
+
 func (a adapter) TransferLeadership(ctx context.Context) error {
 	_, err := a.c.TransferLeadership(ctx)
 	return err

@@ -26,6 +26,7 @@ combos=(
   "register slow-leader"
   "register net-slow,transfer"
   "register membership"
+  "register rolling-restart"
   "register s3"
   "register s3-blackhole"
   "register s3-reset"

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -572,4 +574,47 @@ func TestCluster_NoObjectStore(t *testing.T) {
 		t.Errorf("S3(Drop) = %v, want ErrNoObjectStore", err)
 	}
 	commit(t, newClient(t, c.ClientEndpoints()...), volume.MustNewID(), 0, "one")
+}
+
+// GracefulRestart of the leader moves leadership off it before SIGTERM,
+// brings a new process up on the same data, and returns only once it
+// serves again with everything committed before applied; the exit is not
+// unexpected. A follower's restart leaves the leader alone.
+func TestCluster_GracefulRestart(t *testing.T) {
+	c := startCluster(t, nil)
+	cl := newClient(t, c.ClientEndpoints()...)
+	vid := volume.MustNewID()
+	commit(t, cl, vid, 0, "one")
+
+	old := leader(t, c)
+	pid := c.PID(old)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	must(t, c.GracefulRestart(ctx, old))
+	if !c.Running(old) || c.PID(old) == pid || c.PID(old) == 0 {
+		t.Fatalf("after GracefulRestart: Running %v, PID %d (was %d)", c.Running(old), c.PID(old), pid)
+	}
+	if l := leader(t, c); l == old {
+		t.Errorf("n%d leads again right after its restart; leadership was not moved off it", old+1)
+	}
+	log, err := os.ReadFile(c.LogPath(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), fmt.Sprintf("pid %d ended: exit status 0", pid)) {
+		t.Errorf("n%d's log does not show a clean exit after SIGTERM:\n%s", old+1, log)
+	}
+	commit(t, cl, vid, 1, "two")
+
+	f := (leader(t, c) + 1) % c.Nodes()
+	l := leader(t, c)
+	must(t, c.GracefulRestart(ctx, f))
+	if now := leader(t, c); now != l {
+		t.Errorf("restarting follower n%d moved leadership from n%d to n%d", f+1, l+1, now+1)
+	}
+	commit(t, cl, vid, 2, "three")
+	waitConverged(t, c, vid, 3, "three")
+	if len(c.UnexpectedExits()) != 0 {
+		t.Errorf("graceful restarts counted as unexpected exits: %+v", c.UnexpectedExits())
+	}
 }

@@ -1,7 +1,8 @@
 // Package nemesis injects faults into a cluster under test on a seeded
 // schedule: partitions of several shapes, crashes, pauses, slow links,
 // leadership transfers, membership changes and object-store faults
-// (blackhole, reset, latency, slow body, HTTP 500/503 answers: see s3.go). Each
+// (blackhole, reset, latency, slow body, HTTP 500/503 answers: see s3.go),
+// rolling restarts (rolling.go). Each
 // fault is a window [start, end) recorded for the report; every fault is
 // healed at its window's end and again when the run stops.
 package nemesis
@@ -42,6 +43,10 @@ type Cluster interface {
 	Resume(i int) error
 	TransferLeadership(ctx context.Context) error
 	RemoveAndReadd(ctx context.Context, i int) error
+	// GracefulRestart restarts node i as a rolling upgrade does: leadership
+	// transferred off it if it leads, SIGTERM, start, wait until it is
+	// ready and caught up with the leader.
+	GracefulRestart(ctx context.Context, i int) error
 	// Rejoin makes every node a voting member again (what a
 	// RemoveAndReadd cut short left undone).
 	Rejoin(ctx context.Context) error
@@ -63,6 +68,7 @@ type Window struct {
 var Names = []string{
 	"none", "partition-leader", "partition-half", "partition-ring", "partition-bridge",
 	"kill", "kill-leader", "kill-all", "pause", "pause-leader", "slow-leader", "net-slow", "transfer", "membership",
+	"rolling-restart",
 	"s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors", // see S3Modes
 }
 
@@ -333,6 +339,8 @@ func newFault(name string, rng *rand.Rand, opTimeout time.Duration) fault {
 		return s3Fault(name, rng)
 	case "pause-leader":
 		return pauseLeaderFault(rng, opTimeout)
+	case "rolling-restart":
+		return rollingRestartFault(rng)
 	case "slow-leader":
 		return slowLeaderFault(rng)
 	default:

@@ -81,7 +81,11 @@ func (f *fakeCluster) RemoveAndReadd(_ context.Context, i int) error {
 	f.record("remove-readd %d", i)
 	return f.removeErr
 }
-func (f *fakeCluster) Rejoin(context.Context) error  { f.record("rejoin"); return nil }
+func (f *fakeCluster) Rejoin(context.Context) error { f.record("rejoin"); return nil }
+func (f *fakeCluster) GracefulRestart(_ context.Context, i int) error {
+	f.record("graceful restart %d", i)
+	return nil
+}
 func (f *fakeCluster) S3Down(down bool) error        { f.record("s3 down %v", down); return nil }
 func (f *fakeCluster) S3Delay(d time.Duration) error { f.record("s3 delay %s", d); return nil }
 func (f *fakeCluster) isPaused(i int) bool           { f.mu.Lock(); defer f.mu.Unlock(); return f.paused[i] }
@@ -224,5 +228,35 @@ func TestSlowLeader_DelaysLeaderOutboundOnly(t *testing.T) {
 	}
 	if c.count("heal") != 1 {
 		t.Errorf("stop did not heal; calls %v", c.log())
+	}
+}
+
+// rolling-restart restarts every node once, one at a time, and its stop
+// returns only once the roll is done.
+func TestRollingRestart_EachNodeOnceThenStop(t *testing.T) {
+	c := newFake(0)
+	f := newFault("rolling-restart", rand.New(rand.NewPCG(7, 8)), 0)
+	what, err := f.start(context.Background(), c)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := f.stop(context.Background(), c); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	calls := c.log()
+	seen := map[string]bool{}
+	for _, call := range calls {
+		if !strings.HasPrefix(call, "graceful restart ") || seen[call] {
+			t.Fatalf("calls = %v, want one graceful restart of each node", calls)
+		}
+		seen[call] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("calls = %v, want 3 graceful restarts", calls)
+	}
+	for i := range 3 {
+		if !strings.Contains(what, fmt.Sprintf("n%d", i+1)) {
+			t.Errorf("description %q does not name n%d", what, i+1)
+		}
 	}
 }
