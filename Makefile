@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/graft
 PKGS  := ./...
 
-.PHONY: help build test test-short test-seaweed weed nginx jepsen jepsen-planted lint generate check-generate dev bench fuzz clean
+.PHONY: help build test test-short test-seaweed weed nginx chromium jepsen jepsen-planted lint generate check-generate dev bench fuzz clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ WEED_ENV := GRAFT_WEED_BIN=$(WEED) GRAFT_REQUIRE_SEAWEED=1
 # The edge's HTTP-cache test needs nginx (apt-get install -y nginx); the
 # test target makes its absence a failure, not a skip.
 NGINX_ENV := GRAFT_REQUIRE_NGINX=1
+# The status pages' browser test drives headless Chromium (apt-get install
+# -y chromium); the test target makes its absence a failure, not a skip.
+CHROMIUM_ENV := GRAFT_REQUIRE_CHROMIUM=1
 
 weed: ## build SeaweedFS into bin/tools/weed (once; several minutes)
 	bash scripts/seaweedfs.sh build
@@ -32,8 +35,15 @@ nginx: ## install Debian's nginx for the edge's HTTP-cache test, if missing (apt
 	echo "make: installing nginx (apt-get) for the edge's HTTP-cache test"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null
 
-test: weed nginx ## run every test with the race detector (unit, in-process cluster, real processes, SeaweedFS)
-	$(WEED_ENV) $(NGINX_ENV) $(GO) test -race -count=1 -timeout 15m $(PKGS)
+chromium: ## install Debian's chromium for the status pages' browser test, if missing (apt-get; needs root or sudo)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "make: chromium is missing and this user cannot install it: apt-get install chromium, or run make test-short" >&2; exit 1; fi; \
+	echo "make: installing chromium (apt-get) for the status pages' browser test"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
+
+test: weed nginx chromium ## run every test with the race detector (unit, in-process cluster, real processes, SeaweedFS, nginx, Chromium)
+	$(WEED_ENV) $(NGINX_ENV) $(CHROMIUM_ENV) $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 test-short: ## run the fast tests only (no SeaweedFS)
 	$(GO) test -race -short -count=1 $(PKGS)

@@ -76,7 +76,7 @@ var Funcs = template.FuncMap{
 	"ms":        Millis,
 	"sparkline": func(vs []float64, unit string) template.HTML { return Sparkline(vs, 240, 48, unit) },
 	"pct":       func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
-	"rate":      func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"rate":      func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
 }
 
 // New parses body (which must define "body") into the shared frame; run
