@@ -21,6 +21,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"transfer":     {"transfer leadership: cluster transfer [ID]", clusterTransfer},
 		"flush":        {"flush everything acknowledged to the object store, and wait until it is durable", clusterFlush},
 		"unquarantine": {"lift a volume's quarantine after fixing or removing the object it names: cluster unquarantine VID", clusterUnquarantine},
+		"step-down":    {"move leadership off a node if it leads (before stopping it): cluster step-down ID", clusterStepDown},
+		"wait-ready":   {"wait until a (re)started node is ready and caught up: cluster wait-ready --endpoint URL", clusterWaitReady},
 	})
 }
 

@@ -103,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// subcommandNotes are printed under a command's list of subcommands.
+var subcommandNotes = map[string]string{"cluster": rollingRestartHelp}
+
 // subcommands dispatches "graft X <sub>" to a table of functions.
 func subcommands(ctx context.Context, name string, args []string, stdout, stderr io.Writer, subs map[string]command) error {
 	usage := func(w io.Writer) {
@@ -116,6 +119,9 @@ func subcommands(ctx context.Context, name string, args []string, stdout, stderr
 		sort.Strings(names)
 		for _, n := range names {
 			fmt.Fprintf(w, "  %-*s %s\n", width, n, subs[n].summary)
+		}
+		if note := subcommandNotes[name]; note != "" {
+			fmt.Fprint(w, note)
 		}
 	}
 	if len(args) == 0 {
