@@ -149,10 +149,15 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 	err = n.Close(cctx)
 	if removed {
-		return errors.Join(fmt.Errorf("node %s was removed from the cluster; wipe %s before adding it back", cfg.ID, cfg.Dir), err)
+		return codedError{code: exitRemoved, err: errors.Join(fmt.Errorf("node %s was removed from the cluster; wipe %s before adding it back", cfg.ID, cfg.Dir), err)}
 	}
 	return err
 }
+
+// exitRemoved is graft node's exit status once the node was removed from
+// the cluster: a supervisor must not restart it on its stale data
+// (deploy/graft-node.service: RestartPreventExitStatus=3).
+const exitRemoved = 3
 
 // findFlag returns the value of --name (or -name) in args, before parsing.
 func findFlag(args []string, name string) string {
