@@ -2,8 +2,10 @@
 // consistency suite, with a fault-injecting proxy (package jepsen/proxy)
 // on every link, and gives the nemeses their fault primitives: network
 // partitions, link delays, client and object-store link faults, SIGKILL,
-// SIGSTOP/SIGCONT, restarts, leadership transfer and a membership change
-// that wipes a node and adds it back. No root is needed.
+// SIGSTOP/SIGCONT, restarts, a graceful restart as a rolling upgrade does
+// it (GracefulRestart: leadership off, SIGTERM, start, ready and caught
+// up), leadership transfer and a membership change that wipes a node and
+// adds it back. No root is needed.
 //
 // Layout. Node i (0-based index, as in the history's Op.Node) has the
 // Raft ID "n{i+1}", its data in Dir/n{i+1} and its output appended to
