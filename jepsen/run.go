@@ -61,6 +61,9 @@ type Options struct {
 	// nodes; with edges the workloads read through them (see
 	// workload.Env.Edges). Default 0.
 	Edges int
+	// UpgradeBinary, when set, is the graft binary the rolling-restart
+	// nemesis restarts nodes into (a rolling upgrade from Binary).
+	UpgradeBinary string
 	// NodeArgs are extra `graft node` flags.
 	NodeArgs []string
 	// Log receives progress. Default discard.
@@ -124,6 +127,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	// (see readFinal).
 	hcfg.NodeArgs = append([]string{"--flush-max-age", "300ms", "--flush-interval", "50ms", "--pprof"}, opts.NodeArgs...)
 	hcfg.Edges = opts.Edges
+	hcfg.UpgradeBinary = opts.UpgradeBinary
 	c, err := harness.Start(ctx, hcfg)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start cluster: %w", err)

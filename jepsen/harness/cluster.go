@@ -72,7 +72,8 @@ type node struct {
 	mu        sync.Mutex // guards the fields below
 	proc      *process   // current or last process; nil before the first start
 	paused    bool
-	bootstrap bool // false once the node was wiped and joined with AddNode
+	bootstrap bool   // false once the node was wiped and joined with AddNode
+	binary    string // the executable its starts run: Binary, or UpgradeBinary once upgraded
 }
 
 func (n *node) current() *process {
@@ -98,6 +99,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if _, err := os.Stat(cfg.Binary); err != nil {
 		return nil, fmt.Errorf("%w: binary: %w", ErrInvalidConfig, err)
+	}
+	if cfg.UpgradeBinary != "" {
+		if _, err := os.Stat(cfg.UpgradeBinary); err != nil {
+			return nil, fmt.Errorf("%w: upgrade binary: %w", ErrInvalidConfig, err)
+		}
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", cfg.Dir, err)
@@ -165,6 +171,7 @@ func (c *Cluster) setup() error {
 			raftAddr:  addr(ports[2*i]),
 			apiAddr:   addr(ports[2*i+1]),
 			bootstrap: true,
+			binary:    c.cfg.Binary,
 		}
 		nd.cluster = graftv1connect.NewClusterServiceClient(c.http, "http://"+nd.apiAddr)
 		if err := os.MkdirAll(nd.dir, 0o755); err != nil {
@@ -215,7 +222,7 @@ func (c *Cluster) setup() error {
 // startS3 starts `graft s3` and waits until it listens.
 func (c *Cluster) startS3(ctx context.Context) error {
 	args := []string{"s3", "--dir", c.s3Dir, "--addr", c.s3Addr, "--bucket", c.cfg.Bucket, "--fault-admin"}
-	p, err := c.spawn("s3", -1, c.s3Log, args)
+	p, err := c.spawn(c.cfg.Binary, "s3", -1, c.s3Log, args)
 	if err != nil {
 		return err
 	}
@@ -273,7 +280,10 @@ func (c *Cluster) startNode(ctx context.Context, n *node) error {
 	if n.current().alive() {
 		return fmt.Errorf("start %s: %w", n.id, ErrRunning)
 	}
-	p, err := c.spawn(n.id, n.idx, filepath.Join(n.dir, "node.log"), c.nodeArgs(n))
+	n.mu.Lock()
+	bin := n.binary
+	n.mu.Unlock()
+	p, err := c.spawn(bin, n.id, n.idx, filepath.Join(n.dir, "node.log"), c.nodeArgs(n))
 	if err != nil {
 		return err
 	}

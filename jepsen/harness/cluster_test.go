@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -577,11 +578,19 @@ func TestCluster_NoObjectStore(t *testing.T) {
 }
 
 // GracefulRestart of the leader moves leadership off it before SIGTERM,
-// brings a new process up on the same data, and returns only once it
-// serves again with everything committed before applied; the exit is not
+// brings a new process of the upgrade binary up on the same data, and
+// returns only once it serves again and has caught up; the exit is not
 // unexpected. A follower's restart leaves the leader alone.
 func TestCluster_GracefulRestart(t *testing.T) {
-	c := startCluster(t, nil)
+	upgrade := filepath.Join(t.TempDir(), "graft-upgrade")
+	b, err := os.ReadFile(graftBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(upgrade, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, func(cfg *harness.Config) { cfg.UpgradeBinary = upgrade })
 	cl := newClient(t, c.ClientEndpoints()...)
 	vid := volume.MustNewID()
 	commit(t, cl, vid, 0, "one")
@@ -593,6 +602,9 @@ func TestCluster_GracefulRestart(t *testing.T) {
 	must(t, c.GracefulRestart(ctx, old))
 	if !c.Running(old) || c.PID(old) == pid || c.PID(old) == 0 {
 		t.Fatalf("after GracefulRestart: Running %v, PID %d (was %d)", c.Running(old), c.PID(old), pid)
+	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", c.PID(old))); err == nil && exe != upgrade {
+		t.Errorf("n%d runs %s after GracefulRestart, want the upgrade binary %s", old+1, exe, upgrade)
 	}
 	if l := leader(t, c); l == old {
 		t.Errorf("n%d leads again right after its restart; leadership was not moved off it", old+1)

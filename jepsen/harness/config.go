@@ -30,6 +30,10 @@ var (
 type Config struct {
 	// Binary is the graft executable (bin/graft). Required.
 	Binary string
+	// UpgradeBinary, when set, is the graft executable GracefulRestart
+	// starts: the node it restarts, and every later start of that node,
+	// runs it (a rolling upgrade from Binary). Default "": Binary.
+	UpgradeBinary string
 	// Dir is the state root: Dir/n{i+1} per node, Dir/s3 for the object
 	// store, created if missing. Required.
 	Dir string

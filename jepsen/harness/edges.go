@@ -67,7 +67,7 @@ func (c *Cluster) setupEdges() error {
 // /readyz with 200 (it sees a leader through its upstream).
 func (c *Cluster) startEdges(ctx context.Context) error {
 	for _, e := range c.edges {
-		p, err := c.spawn(e.id, -1, e.log, c.edgeArgs(e))
+		p, err := c.spawn(c.cfg.Binary, e.id, -1, e.log, c.edgeArgs(e))
 		if err != nil {
 			return err
 		}

@@ -42,16 +42,16 @@ type Exit struct {
 	Time   time.Time
 }
 
-// spawn starts the graft binary with args in its own process group, its
-// output appended to logPath, and a waiter that reaps it.
-func (c *Cluster) spawn(name string, node int, logPath string, args []string) (*process, error) {
+// spawn starts the graft executable bin with args in its own process
+// group, its output appended to logPath, and a waiter that reaps it.
+func (c *Cluster) spawn(bin, name string, node int, logPath string, args []string) (*process, error) {
 	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: open log: %w", name, err)
 	}
 	defer f.Close() // the child has its own descriptor
-	fmt.Fprintf(f, "=== harness %s: start %s: %s\n", time.Now().Format(time.RFC3339Nano), name, strings.Join(args, " "))
-	cmd := exec.Command(c.cfg.Binary, args...)
+	fmt.Fprintf(f, "=== harness %s: start %s: %s\n", time.Now().Format(time.RFC3339Nano), name, bin+" "+strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f // an *os.File goes to the child as is: no copying goroutine
 	cmd.Env = append(os.Environ(), c.cfg.Env...)
 	cmd.SysProcAttr = sysProcAttr()

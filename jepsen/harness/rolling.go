@@ -19,7 +19,9 @@ import (
 //  2. SIGTERM: the node drains its requests and exits by itself (a node
 //     still running after Config.StopTimeout is SIGKILLed and that is
 //     reported as an error, after the restart);
-//  3. the binary is started again with the same arguments and data;
+//  3. the binary is started again with the same arguments and data
+//     (Config.UpgradeBinary instead, when set: from then on the node runs
+//     it);
 //  4. wait until its /readyz answers 200, then until its last log index
 //     and commit index reach the leader's commit index read at that
 //     moment (caught up: it holds everything committed before, and knows it
@@ -53,6 +55,11 @@ func (c *Cluster) GracefulRestart(ctx context.Context, i int) error {
 			stopErr = fmt.Errorf("graceful restart %s: pid %d did not exit within %s of SIGTERM; killed (see %s)", n.id, p.pid, c.cfg.StopTimeout, p.logPath)
 		}
 		c.log.Info("nemesis: stopped node with SIGTERM", "node", n.id, "pid", p.pid, "status", p.status)
+	}
+	if c.cfg.UpgradeBinary != "" {
+		n.mu.Lock()
+		n.binary = c.cfg.UpgradeBinary
+		n.mu.Unlock()
 	}
 	if err := c.startNode(ctx, n); err != nil {
 		return errors.Join(stopErr, fmt.Errorf("graceful restart %s: %w", n.id, err))
