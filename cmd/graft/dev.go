@@ -92,6 +92,7 @@ func printBanner(w io.Writer, c *devcluster.Cluster, dir string) {
 		fmt.Fprintf(w, "     curl -s '%s/%s?list-type=2'\n", s3.Endpoint, s3.Bucket)
 		fmt.Fprintf(w, "     graft volume read VID --page 1 --object-store '%s'\n", c.ObjectStore())
 	}
+	fmt.Fprintf(w, "status page: open %s/ in a browser (every node and the edge serve one at /)\n", eps[0])
 	fmt.Fprintln(w, "Ctrl-C stops the cluster.")
 }
 
