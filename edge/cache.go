@@ -41,7 +41,8 @@ const (
 
 func (e *Edge) newCaches() error {
 	metaBytes := e.cfg.CacheBytes / 16
-	pageBytes := e.cfg.CacheBytes - metaBytes
+	rangeBytes := e.cfg.CacheBytes / 64
+	pageBytes := e.cfg.CacheBytes - metaBytes - rangeBytes
 	var err error
 	e.pages, err = otter.New(&otter.Options[pageKey, []byte]{
 		MaximumWeight: uint64(pageBytes),
@@ -58,6 +59,21 @@ func (e *Edge) newCaches() error {
 	})
 	if err != nil {
 		return fmt.Errorf("%w: metadata cache: %w", ErrConfig, err)
+	}
+	e.ranges, err = otter.New(&otter.Options[rangeKey, rangeVal]{
+		MaximumWeight: uint64(rangeBytes),
+		Weigher:       rangeWeight,
+		OnDeletion:    func(ev otter.DeletionEvent[rangeKey, rangeVal]) { e.countEviction(ev.Cause) },
+	})
+	if err != nil {
+		return fmt.Errorf("%w: range cache: %w", ErrConfig, err)
+	}
+	// One entry per volume (about 100 bytes each): a bound on count is enough.
+	if e.heads, err = otter.New(&otter.Options[volume.ID, volume.LSN]{MaximumSize: 1 << 16}); err != nil {
+		return fmt.Errorf("%w: head cache: %w", ErrConfig, err)
+	}
+	if e.recent, err = otter.New(&otter.Options[volume.ID, *recentSnaps]{MaximumSize: 1 << 14}); err != nil {
+		return fmt.Errorf("%w: recent snapshot cache: %w", ErrConfig, err)
 	}
 	return nil
 }

@@ -94,6 +94,7 @@ func (e *Edge) fetch(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []
 				err = checkRead(vid, lsn, idxs, snap, pages)
 			}
 			if err == nil {
+				e.noteHead(vid, lsn)
 				e.metrics.bucketBytes.Add(float64(pageBytes(pages)))
 				return snap, pages, sourceBucket, nil
 			}
@@ -128,6 +129,7 @@ func (e *Edge) fetch(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []
 		e.log.Error("malformed upstream ReadPages answer; not cached", "vid", vid, "lsn", lsn, "err", err)
 		return volume.Snapshot{}, nil, "", err
 	}
+	e.noteHead(vid, lsn)
 	e.metrics.upstreamBytes.Add(float64(pageBytes(pages)))
 	return snap, pages, sourceUpstream, nil
 }
@@ -419,9 +421,10 @@ func (e *Edge) head(ctx context.Context, vid volume.ID, ro readOpts) (volume.Sna
 	return snap, nil
 }
 
-// rememberSnapshot caches a snapshot's page count.
+// rememberSnapshot caches a snapshot's page count (and that it exists).
 func (e *Edge) rememberSnapshot(s volume.Snapshot) {
 	if s.LSN != 0 {
+		e.noteHead(s.VID, s.LSN)
 		k := metaKey{vid: s.VID, lsn: s.LSN}
 		e.meta.Set(k, uint64(s.PageCount))
 		e.spill(nil, nil, []metaRecord{{key: k, val: uint64(s.PageCount)}})
