@@ -284,3 +284,68 @@ func checkCommits(vid volume.ID, since, until volume.LSN, limit uint32, m *graft
 	}
 	return nil
 }
+
+// resolveByGraft resolves pages want of snapshot lsn of vid without
+// reading them, from an older snapshot l1 whose resolutions are cached and
+// the graft of (l1, lsn] (cached, or ONE PullGraft: no page data). Page i
+// not in the graft was last written at or before l1, so its version at lsn
+// is its version at l1 — when that version is the last write (a version
+// > 0, or 0 with i within l1's page count: never written), and masked to 0
+// when i is beyond lsn's page count. Only a snapshot the edge knows exists
+// is resolved this way. It returns the versions found and lsn's page count,
+// and ok false when it resolved nothing (then nothing was learnt).
+func (e *Edge) resolveByGraft(ctx context.Context, vid volume.ID, lsn volume.LSN, want []volume.PageIdx) (map[volume.PageIdx]volume.LSN, uint32, bool) {
+	if len(want) == 0 || !e.exists(vid, lsn) {
+		return nil, 0, false
+	}
+	r, ok := e.recent.GetIfPresent(vid)
+	if !ok {
+		return nil, 0, false
+	}
+	// The kept snapshot below lsn that resolves most of want (the newest
+	// on a tie: the smallest graft).
+	var l1 volume.LSN
+	var pc1 uint64
+	best := 0
+	for _, l := range r.below(lsn) {
+		pc, ok := e.meta.GetIfPresent(metaKey{vid: vid, lsn: l})
+		if !ok {
+			continue
+		}
+		n := 0
+		for _, idx := range want {
+			if v, ok := e.meta.GetIfPresent(metaKey{vid: vid, lsn: l, idx: idx}); ok && (v != 0 || uint64(idx) <= pc) {
+				n++
+			}
+		}
+		if n > best {
+			l1, pc1, best = l, pc, n
+		}
+	}
+	if best == 0 {
+		return nil, 0, false
+	}
+	g, _, err := e.graftOf(ctx, vid, l1, lsn)
+	if err != nil {
+		e.log.Debug("graft for resolution failed; reading the pages", "vid", vid, "since", l1, "until", lsn, "err", err)
+		return nil, 0, false
+	}
+	pc2 := g.graft.GetSnapshot().GetPageCount()
+	out := make(map[volume.PageIdx]volume.LSN, best)
+	for _, idx := range want {
+		v, ok := e.meta.GetIfPresent(metaKey{vid: vid, lsn: l1, idx: idx})
+		if !ok || (v == 0 && uint64(idx) > pc1) || g.set.Contains(idx) {
+			continue
+		}
+		ver := volume.LSN(v)
+		if uint32(idx) > pc2 {
+			ver = 0
+		}
+		out[idx] = ver
+	}
+	if len(out) == 0 {
+		return nil, 0, false
+	}
+	e.metrics.graftResolved.Add(float64(len(out)))
+	return out, pc2, true
+}

@@ -221,3 +221,59 @@ func TestEdge_RangeCacheRejectsBadAnswers(t *testing.T) {
 		t.Fatalf("2 grafts past the seen head made %d upstream calls, want 2", n)
 	}
 }
+
+// TestEdge_ResolveByGraft: a snapshot read after an older one of the same
+// volume resolves the pages the graft between does not hold from the
+// older resolution, reading upstream only the pages in the graft (and
+// those never resolved); a page beyond the newer snapshot's page count
+// reads as zeros at version 0, and one brought back by a larger page count
+// has its old version again — all as the cluster answers.
+func TestEdge_ResolveByGraft(t *testing.T) {
+	c := clustertest.Start(t, 3, patientRaft)
+	ctx := testCtx(t, time.Minute)
+	te := startEdge(t, func(cfg *Config) { cfg.Upstream = c.Endpoints() })
+	cl := te.client(t)
+	direct := c.Client()
+	vid := volume.MustNewID()
+	all := []volume.PageIdx{1, 2, 3, 4}
+	compare := func(lsn volume.LSN, idxs []volume.PageIdx) {
+		t.Helper()
+		snap, got, err := cl.ReadPages(ctx, vid, lsn, idxs, client.ReadOptions{})
+		if err != nil {
+			t.Fatalf("edge read @%d: %v", lsn, err)
+		}
+		wsnap, want, err := direct.ReadPages(ctx, vid, lsn, idxs, client.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap != wsnap || !reflect.DeepEqual(got, want) {
+			t.Fatalf("read @%d: edge %+v %v, cluster %+v %v", lsn, snap, versions(got), wsnap, versions(want))
+		}
+	}
+	commitPages(t, ctx, cl, vid, 0, 4, 1, 2, 3, 4)
+	compare(1, all)
+	commitPages(t, ctx, cl, vid, 1, 4, 2)
+	commitPages(t, ctx, cl, vid, 2, 3, 1) // shrinks: page 4 is beyond the count at 3
+	up, byGraft := te.pages(sourceUpstream), testutilCounter(te.metrics.graftResolved)
+	compare(3, all)
+	if n, g := te.pages(sourceUpstream)-up, testutilCounter(te.metrics.graftResolved)-byGraft; n != 2 || g != 2 {
+		t.Fatalf("read @3 of 4 pages after @1 (graft {1,2}): %v pages upstream, %v resolved by graft; want 2 and 2", n, g)
+	}
+	commitPages(t, ctx, cl, vid, 3, 6, 5) // grows: page 4 is back, at its version 1
+	up, byGraft = te.pages(sourceUpstream), testutilCounter(te.metrics.graftResolved)
+	compare(4, []volume.PageIdx{3, 4, 6})
+	if n, g := te.pages(sourceUpstream)-up, testutilCounter(te.metrics.graftResolved)-byGraft; n != 1 || g != 2 {
+		t.Fatalf("read @4 of pages 3, 4, 6: %v pages upstream, %v resolved by graft; want 1 (page 6) and 2", n, g)
+	}
+	if hit := te.ranges("PullGraft", sourceUpstream); hit != 2 {
+		t.Fatalf("%v grafts fetched, want 2", hit)
+	}
+}
+
+func versions(ps []client.Page) []volume.LSN {
+	out := make([]volume.LSN, len(ps))
+	for i, p := range ps {
+		out[i] = p.LSN
+	}
+	return out
+}

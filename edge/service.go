@@ -55,6 +55,9 @@ func (s *service) Commit(ctx context.Context, req *connect.Request[graftv1.Commi
 	if err != nil {
 		return nil, err
 	}
+	if snap, err := snapshotFrom(out.GetSnapshot()); err == nil && snap.VID.String() == req.Msg.GetVid() {
+		s.e.noteHead(snap.VID, snap.LSN) // an acked commit's snapshot exists
+	}
 	return connect.NewResponse(out), nil
 }
 
