@@ -469,3 +469,20 @@ func TestEdge_DiskTierRestart(t *testing.T) {
 		t.Fatalf("corrupt page file kept: %v", err)
 	}
 }
+
+// The page cache's bound leaves room for the other caches and for otter's
+// write-buffer burst (issue #171), so a full cache plus one burst stays
+// within CacheBytes.
+func TestPageCacheBytes(t *testing.T) {
+	for _, cb := range []int64{64 << 10, 16 << 20, 256 << 20, 4 << 30} {
+		pb := pageCacheBytes(cb)
+		rest := cb - cb/16 - cb/64
+		burst := min(otterBurstEntries()*(volume.PageSize+pageEntryOverhead), rest/8)
+		if pb <= 0 || pb+burst != rest || pb+burst+cb/16+cb/64 > cb {
+			t.Errorf("cache %d: page cache %d, burst %d, rest %d", cb, pb, burst, rest)
+		}
+	}
+	if MemoryLimit(256<<20) != 368<<20 {
+		t.Errorf("MemoryLimit(256 MiB) = %d", MemoryLimit(256<<20))
+	}
+}
