@@ -77,6 +77,11 @@ func (o *Options) defaults() error {
 	if len(o.Nemeses) == 0 {
 		o.Nemeses = []string{"none"}
 	}
+	for _, n := range o.Nemeses {
+		if (n == "kill-edge" || n == "partition-edge") && o.Edges <= 0 {
+			return fmt.Errorf("jepsen: nemesis %s needs edges (--edge N)", n)
+		}
+	}
 	if o.TimeLimit <= 0 {
 		o.TimeLimit = 60 * time.Second
 	}
@@ -558,6 +563,10 @@ func (a adapter) Restart(i int) error                        { return a.c.Restar
 func (a adapter) Pause(i int) error                          { return a.c.Pause(i) }
 func (a adapter) Resume(i int) error                         { return a.c.Resume(i) }
 func (a adapter) S3Delay(d time.Duration) error              { return a.c.S3Delay(d) }
+func (a adapter) Edges() int                                 { return a.c.Edges() }
+func (a adapter) KillEdge(i int) error                       { return a.c.KillEdge(i) }
+func (a adapter) RestartEdge(i int) error                    { return a.c.RestartEdge(i) }
+func (a adapter) PartitionEdge(i int, cut bool) error        { return a.c.PartitionEdge(i, cut) }
 func (a adapter) RemoveAndReadd(ctx context.Context, i int) error {
 	return a.c.RemoveAndReadd(ctx, i)
 }
