@@ -278,7 +278,7 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 		}))
 		cancel()
 	}
-	if opts.Edges > 0 && w.Name() == "register" {
+	if opts.Edges > 0 && (w.Name() == "register" || w.Name() == "ryw") {
 		zero := workload.PageSum(make([]byte, volume.PageSize))
 		out.results = append(out.results, checker.PageReads(resolved, func(seed uint64, idx uint32) string {
 			return workload.PageSum(workload.PageData(seed, idx))
