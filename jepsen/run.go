@@ -608,7 +608,9 @@ func transient(err error) bool {
 }
 
 // writeEdgeStats saves where the edges' pages came from (cache, upstream,
-// bucket) and their bucket errors, from each edge's /metrics, into
+// bucket), their bucket errors, requests, cached ranges and graft
+// resolutions, from each edge's /metrics (its current process: a
+// restarted edge counts from its restart), into
 // edges.txt of the report: the evidence that both read paths ran.
 func writeEdgeStats(ctx context.Context, c *harness.Cluster, out string, log *slog.Logger) {
 	if c.Edges() == 0 {
@@ -623,7 +625,8 @@ func writeEdgeStats(ctx context.Context, c *harness.Cluster, out string, log *sl
 		}
 		for line := range strings.Lines(m) {
 			if strings.HasPrefix(line, "graft_edge_pages_total") || strings.HasPrefix(line, "graft_edge_bucket_errors_total") ||
-				strings.HasPrefix(line, "graft_edge_requests_total") {
+				strings.HasPrefix(line, "graft_edge_requests_total") || strings.HasPrefix(line, "graft_edge_ranges_total") ||
+				strings.HasPrefix(line, "graft_edge_graft_resolutions_total") {
 				fmt.Fprintf(&b, "e%d %s", i+1, line)
 			}
 		}
