@@ -64,6 +64,12 @@ func pageCacheBytes(cacheBytes int64) int64 {
 	return rest - burst
 }
 
+// PageCacheCapacity is how many page versions the in-memory cache of an
+// edge with CacheBytes holds when full.
+func PageCacheCapacity(cacheBytes int64) int {
+	return int(pageCacheBytes(cacheBytes) / (volume.PageSize + pageEntryOverhead))
+}
+
 // MemoryLimit is the Go memory limit (runtime/debug.SetMemoryLimit) that
 // `graft edge` sets by default for a cache bound: the cache, a quarter of
 // it as room for the garbage collector, and a fixed 48 MiB for the
