@@ -218,7 +218,7 @@ func benchRaftPeer(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 func benchEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := bench.DefaultEdgeConfig()
-	fs := newFlags("bench edge", "bench edge [--out DIR] [--work-dir DIR] [--clients N] [--read-pages N] [--duration D] [--rounds R] [--cache-bytes B] [--json]", stderr)
+	fs := newFlags("bench edge", "bench edge [--out DIR] [--work-dir DIR] [--clients N] [--read-pages N] [--duration D] [--rounds R] [--cache-bytes B] [--prefill-reads N --prefill-max-reads M] [--json]", stderr)
 	fs.StringVar(&cfg.OutDir, "out", "", "directory of the process logs and results.json, results.txt (default bench-out/edge-TIME)")
 	fs.StringVar(&cfg.WorkDir, "work-dir", "", "the cluster's data (default a new directory under the current one, removed at the end)")
 	fs.StringVar(&cfg.GraftBin, "graft", "", "graft binary for graft dev and graft edge (default this executable)")

@@ -15,7 +15,7 @@ import (
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := edge.DefaultConfig()
-	fs := newFlags("edge", "edge --listen ADDR --upstream URL[,URL...] [--object-store URL] [--cache-bytes 256MiB] [--cache-dir DIR --disk-bytes 1GiB]", stderr)
+	fs := newFlags("edge", "edge --listen ADDR --upstream URL[,URL...] [--object-store URL] [--cache-bytes 256MiB] [--cache-dir DIR --disk-bytes 1GiB] [--memory-limit B]", stderr)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve graft.v1.VolumeService, /healthz, /readyz and /metrics on")
 	upstream := fs.String("upstream", "", "comma-separated API endpoints of the cluster's nodes (http://host:port)")
 	fs.StringVar(&cfg.ObjectStore, "object-store", "", "the cluster's object store URL: flushed pages are read from it directly (see graft node --help)")
