@@ -30,8 +30,11 @@ type Edge struct {
 	up       *client.Client
 	pages    *otter.Cache[pageKey, []byte]
 	meta     *otter.Cache[metaKey, uint64]
-	bucket   *bucket // nil without an object store
-	disk     *disk   // nil without a cache dir
+	ranges   *otter.Cache[rangeKey, rangeVal]      // grafts and commit metadata of fixed ranges
+	heads    *otter.Cache[volume.ID, volume.LSN]   // newest snapshot known to exist, per volume
+	recent   *otter.Cache[volume.ID, *recentSnaps] // resolved snapshots, per volume
+	bucket   *bucket                               // nil without an object store
+	disk     *disk                                 // nil without a cache dir
 	store    objstore.Store
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -109,6 +112,9 @@ func (e *Edge) Close() error {
 	}
 	e.pages.StopAllGoroutines()
 	e.meta.StopAllGoroutines()
+	e.ranges.StopAllGoroutines()
+	e.heads.StopAllGoroutines()
+	e.recent.StopAllGoroutines()
 	if e.store != nil {
 		errs = append(errs, e.store.Close())
 	}

@@ -105,13 +105,18 @@ func TestEdge_SharedVersions(t *testing.T) {
 	if n := te.Edge.pages.EstimatedSize(); n != 1 {
 		t.Fatalf("page cache holds %d entries after reading one version at three snapshots, want 1", n)
 	}
-	up := te.pages(sourceUpstream)
+	// Snapshots 2 and 3 were resolved from snapshot 1 and the grafts
+	// between (page 1 is in neither): one page read upstream in all.
+	up, cached := te.pages(sourceUpstream), te.pages(sourceCache)
+	if up != 1 || cached != 2 {
+		t.Fatalf("page 1 read at three snapshots: %v pages upstream, %v from the cache; want 1 and 2", up, cached)
+	}
 	_, _, err := cl.ReadPages(ctx, vid, 2, []volume.PageIdx{1}, client.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if te.pages(sourceUpstream) != up || te.pages(sourceCache) != 1 {
-		t.Fatalf("re-read of a cached snapshot: upstream %v -> %v, cache %v", up, te.pages(sourceUpstream), te.pages(sourceCache))
+	if te.pages(sourceUpstream) != up || te.pages(sourceCache) != cached+1 {
+		t.Fatalf("re-read of a cached snapshot: upstream %v -> %v, cache %v -> %v", up, te.pages(sourceUpstream), cached, te.pages(sourceCache))
 	}
 }
 
@@ -467,5 +472,22 @@ func TestEdge_DiskTierRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Fatalf("corrupt page file kept: %v", err)
+	}
+}
+
+// The page cache's bound leaves room for the other caches and for otter's
+// write-buffer burst (issue #171), so a full cache plus one burst stays
+// within CacheBytes.
+func TestPageCacheBytes(t *testing.T) {
+	for _, cb := range []int64{64 << 10, 16 << 20, 256 << 20, 4 << 30} {
+		pb := pageCacheBytes(cb)
+		rest := cb - cb/16 - cb/64
+		burst := min(otterBurstEntries()*(volume.PageSize+pageEntryOverhead), rest/8)
+		if pb <= 0 || pb+burst != rest || pb+burst+cb/16+cb/64 > cb {
+			t.Errorf("cache %d: page cache %d, burst %d, rest %d", cb, pb, burst, rest)
+		}
+	}
+	if MemoryLimit(256<<20) != 368<<20 {
+		t.Errorf("MemoryLimit(256 MiB) = %d", MemoryLimit(256<<20))
 	}
 }

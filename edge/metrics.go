@@ -26,6 +26,8 @@ type metrics struct {
 	bucketBytes   prometheus.Counter
 	bucketErrors  prometheus.Counter
 	joins         prometheus.Counter
+	ranges        *prometheus.CounterVec // method, source: PullGraft/PullCommits answers by where they came from
+	graftResolved prometheus.Counter
 	evictions     prometheus.Counter
 	watchStreams  prometheus.Gauge
 	watchSubs     prometheus.Gauge
@@ -54,6 +56,12 @@ func newMetrics(reg *prometheus.Registry, e *Edge) *metrics {
 		joins: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "graft_edge_singleflight_joins_total", Help: "Cache misses answered by another request's load in flight instead of a fetch of their own.",
 		}),
+		ranges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "graft_edge_ranges_total", Help: "Grafts and commit metadata of fixed LSN ranges answered, by method and where they came from (cache or upstream).",
+		}, []string{"method", "source"}),
+		graftResolved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "graft_edge_graft_resolutions_total", Help: "Page versions resolved from an older snapshot's resolution and the graft between, without reading the page.",
+		}),
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "graft_edge_cache_evictions_total", Help: "Cache entries evicted for size.",
 		}),
@@ -68,13 +76,17 @@ func newMetrics(reg *prometheus.Registry, e *Edge) *metrics {
 	for _, s := range []string{sourceCache, sourceUpstream, sourceBucket} {
 		m.pages.WithLabelValues(s)
 	}
-	reg.MustRegister(m.requests, m.pages, m.upstreamBytes, m.bucketBytes, m.bucketErrors, m.joins, m.evictions, m.watchStreams, m.watchSubs,
+	reg.MustRegister(m.requests, m.pages, m.upstreamBytes, m.bucketBytes, m.bucketErrors, m.joins, m.ranges, m.graftResolved, m.evictions, m.watchStreams, m.watchSubs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "graft_edge_cache_bytes", Help: "Weighted size of the cache (page bytes plus per-entry overhead).",
-		}, func() float64 { return float64(e.pages.WeightedSize() + e.meta.WeightedSize()) }),
+		}, func() float64 {
+			return float64(e.pages.WeightedSize() + e.meta.WeightedSize() + e.ranges.WeightedSize())
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "graft_edge_cache_entries", Help: "Entries in the cache (page versions, resolutions and snapshots).",
-		}, func() float64 { return float64(e.pages.EstimatedSize() + e.meta.EstimatedSize()) }),
+		}, func() float64 {
+			return float64(e.pages.EstimatedSize() + e.meta.EstimatedSize() + e.ranges.EstimatedSize())
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "graft_edge_cache_max_bytes", Help: "The cache's byte bound (--cache-bytes).",
 		}, func() float64 { return float64(e.cfg.CacheBytes) }),

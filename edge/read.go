@@ -94,6 +94,7 @@ func (e *Edge) fetch(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []
 				err = checkRead(vid, lsn, idxs, snap, pages)
 			}
 			if err == nil {
+				e.noteHead(vid, lsn)
 				e.metrics.bucketBytes.Add(float64(pageBytes(pages)))
 				return snap, pages, sourceBucket, nil
 			}
@@ -128,6 +129,7 @@ func (e *Edge) fetch(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []
 		e.log.Error("malformed upstream ReadPages answer; not cached", "vid", vid, "lsn", lsn, "err", err)
 		return volume.Snapshot{}, nil, "", err
 	}
+	e.noteHead(vid, lsn)
 	e.metrics.upstreamBytes.Add(float64(pageBytes(pages)))
 	return snap, pages, sourceUpstream, nil
 }
@@ -233,12 +235,39 @@ func (e *Edge) readAt(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs [
 					want = append(want, k.idx)
 				}
 			}
-			snap, pages, src, err := e.fetch(ctx, vid, lsn, want, ro)
-			if err != nil {
-				return nil, &loadError{lsn: lsn, ro: ro, err: err}
+			// Versions an older snapshot's resolution and the graft between
+			// determine need no page read.
+			byGraft, pcByGraft, ok := e.resolveByGraft(ctx, vid, lsn, want)
+			if ok {
+				rest := want[:0:0]
+				for _, idx := range want {
+					if _, done := byGraft[idx]; !done {
+						rest = append(rest, idx)
+					}
+				}
+				want = rest
 			}
-			out := make(map[metaKey]uint64, len(pages)+1)
+			var snap volume.Snapshot
+			var pages []pageVersion
+			var src string
+			if !ok || len(want) > 0 {
+				var err error
+				snap, pages, src, err = e.fetch(ctx, vid, lsn, want, ro)
+				if err != nil {
+					return nil, &loadError{lsn: lsn, ro: ro, err: err}
+				}
+				if ok && snap.PageCount != pcByGraft {
+					return nil, fmt.Errorf("%w: snapshot %s@%d has page count %d, its graft's snapshot %d", ErrBadUpstream, vid, lsn, snap.PageCount, pcByGraft)
+				}
+			} else {
+				snap = volume.Snapshot{VID: vid, LSN: lsn, PageCount: pcByGraft}
+			}
+			e.rememberResolved(vid, lsn)
+			out := make(map[metaKey]uint64, len(pages)+len(byGraft)+1)
 			out[snapKey] = uint64(snap.PageCount)
+			for idx, ver := range byGraft {
+				out[metaKey{vid: vid, lsn: lsn, idx: idx}] = uint64(ver)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			ownLoads += len(ks)
@@ -419,9 +448,10 @@ func (e *Edge) head(ctx context.Context, vid volume.ID, ro readOpts) (volume.Sna
 	return snap, nil
 }
 
-// rememberSnapshot caches a snapshot's page count.
+// rememberSnapshot caches a snapshot's page count (and that it exists).
 func (e *Edge) rememberSnapshot(s volume.Snapshot) {
 	if s.LSN != 0 {
+		e.noteHead(s.VID, s.LSN)
 		k := metaKey{vid: s.VID, lsn: s.LSN}
 		e.meta.Set(k, uint64(s.PageCount))
 		e.spill(nil, nil, []metaRecord{{key: k, val: uint64(s.PageCount)}})

@@ -55,6 +55,9 @@ func (s *service) Commit(ctx context.Context, req *connect.Request[graftv1.Commi
 	if err != nil {
 		return nil, err
 	}
+	if snap, err := snapshotFrom(out.GetSnapshot()); err == nil && snap.VID.String() == req.Msg.GetVid() {
+		s.e.noteHead(snap.VID, snap.LSN) // an acked commit's snapshot exists
+	}
 	return connect.NewResponse(out), nil
 }
 
@@ -105,14 +108,50 @@ func (s *service) GetSnapshot(ctx context.Context, req *connect.Request[graftv1.
 	return connect.NewResponse(out), nil
 }
 
-// PullGraft is forwarded to the cluster.
+// PullGraft answers the graft of a fixed range the edge knows exists from
+// the range cache (filled by one checked upstream call), and forwards any
+// other (head-relative, or past every head the edge has seen).
 func (s *service) PullGraft(ctx context.Context, req *connect.Request[graftv1.PullGraftRequest]) (*connect.Response[graftv1.PullGraftResponse], error) {
-	return forwardRange(ctx, s, req.Msg, volumeClient.PullGraft)
+	m := req.Msg
+	vid, err := checkRange(m)
+	if err != nil {
+		return nil, err
+	}
+	if s.e.cacheable(vid, m) {
+		v, _, err := s.e.graftOf(ctx, vid, volume.LSN(m.GetSinceLsn()), volume.LSN(m.GetUntilLsn()))
+		if err != nil {
+			return nil, upstreamErr(err)
+		}
+		return connect.NewResponse(v.graft), nil
+	}
+	out, err := upstream(ctx, s, false, m, volumeClient.PullGraft)
+	if err != nil {
+		return nil, err
+	}
+	s.e.noteAnswer(vid, m, out.GetSnapshot())
+	return connect.NewResponse(out), nil
 }
 
-// PullCommits is forwarded to the cluster.
+// PullCommits answers as PullGraft does, keyed by the limit too.
 func (s *service) PullCommits(ctx context.Context, req *connect.Request[graftv1.PullCommitsRequest]) (*connect.Response[graftv1.PullCommitsResponse], error) {
-	return forwardRange(ctx, s, req.Msg, volumeClient.PullCommits)
+	m := req.Msg
+	vid, err := checkRange(m)
+	if err != nil {
+		return nil, err
+	}
+	if s.e.cacheable(vid, m) {
+		v, err := s.e.commitsOf(ctx, vid, volume.LSN(m.GetSinceLsn()), volume.LSN(m.GetUntilLsn()), m.GetLimit())
+		if err != nil {
+			return nil, upstreamErr(err)
+		}
+		return connect.NewResponse(v.commits), nil
+	}
+	out, err := upstream(ctx, s, false, m, volumeClient.PullCommits)
+	if err != nil {
+		return nil, err
+	}
+	s.e.noteAnswer(vid, m, out.GetSnapshot())
+	return connect.NewResponse(out), nil
 }
 
 // rangeRequest is a request over an LSN range (PullGraft, PullCommits).
@@ -121,29 +160,47 @@ type rangeRequest interface {
 	GetSinceLsn() uint64
 	GetUntilLsn() uint64
 	GetConsistency() graftv1.Consistency
+	GetMinLsn() uint64
 }
 
-// forwardRange checks a range request as the cluster would, then sends it
-// upstream as it is and returns the cluster's answer or error unchanged.
-func forwardRange[Req, Resp any, P interface {
-	*Req
-	rangeRequest
-}](ctx context.Context, s *service, m P,
-	call func(volumeClient, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*connect.Response[Resp], error) {
-	if _, err := parseVID(m.GetVid()); err != nil {
-		return nil, err
+// checkRange checks a range request as the cluster would.
+func checkRange(m rangeRequest) (volume.ID, error) {
+	vid, err := parseVID(m.GetVid())
+	if err != nil {
+		return volume.ID{}, err
 	}
 	if err := volume.CheckRange(m.GetSinceLsn(), m.GetUntilLsn()); err != nil {
-		return nil, invalidArgument(err)
+		return volume.ID{}, invalidArgument(err)
 	}
 	if err := checkConsistency(m.GetConsistency()); err != nil {
-		return nil, err
+		return volume.ID{}, err
 	}
-	out, err := upstream(ctx, s, false, (*Req)(m), call)
-	if err != nil {
-		return nil, err
+	return vid, nil
+}
+
+// cacheable reports whether a range request's answer is immutable and may
+// come from the range cache: its end is fixed and at or below a snapshot
+// the edge knows exists (head-relative requests always go upstream), and an
+// at_least_lsn request does not ask for a snapshot the edge cannot vouch
+// for (the cluster would wait for it).
+func (e *Edge) cacheable(vid volume.ID, m rangeRequest) bool {
+	until := volume.LSN(m.GetUntilLsn())
+	if until == 0 || !e.exists(vid, until) {
+		return false
 	}
-	return connect.NewResponse(out), nil
+	minLSN := volume.LSN(m.GetMinLsn())
+	return m.GetConsistency() != graftv1.Consistency_CONSISTENCY_AT_LEAST_LSN || minLSN <= until || e.exists(vid, minLSN)
+}
+
+// noteAnswer records the snapshot a forwarded range answer names, when it
+// is the one asked for (a head-relative answer names the head), as
+// existing.
+func (e *Edge) noteAnswer(vid volume.ID, m rangeRequest, s *graftv1.Snapshot) {
+	snap, err := snapshotFrom(s)
+	if err != nil || snap.VID != vid || (m.GetUntilLsn() != 0 && uint64(snap.LSN) != m.GetUntilLsn()) {
+		return
+	}
+	e.noteHead(vid, snap.LSN)
 }
 
 // ReadPages serves pages as of a snapshot from the cache, the object store

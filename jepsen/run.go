@@ -80,6 +80,11 @@ func (o *Options) defaults() error {
 	if len(o.Nemeses) == 0 {
 		o.Nemeses = []string{"none"}
 	}
+	for _, n := range o.Nemeses {
+		if (n == "kill-edge" || n == "partition-edge") && o.Edges <= 0 {
+			return fmt.Errorf("jepsen: nemesis %s needs edges (--edge N)", n)
+		}
+	}
 	if o.TimeLimit <= 0 {
 		o.TimeLimit = 60 * time.Second
 	}
@@ -277,7 +282,7 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 		}))
 		cancel()
 	}
-	if opts.Edges > 0 && w.Name() == "register" {
+	if opts.Edges > 0 && (w.Name() == "register" || w.Name() == "ryw") {
 		zero := workload.PageSum(make([]byte, volume.PageSize))
 		out.results = append(out.results, checker.PageReads(resolved, func(seed uint64, idx uint32) string {
 			return workload.PageSum(workload.PageData(seed, idx))
@@ -562,6 +567,10 @@ func (a adapter) Restart(i int) error                        { return a.c.Restar
 func (a adapter) Pause(i int) error                          { return a.c.Pause(i) }
 func (a adapter) Resume(i int) error                         { return a.c.Resume(i) }
 func (a adapter) S3Delay(d time.Duration) error              { return a.c.S3Delay(d) }
+func (a adapter) Edges() int                                 { return a.c.Edges() }
+func (a adapter) KillEdge(i int) error                       { return a.c.KillEdge(i) }
+func (a adapter) RestartEdge(i int) error                    { return a.c.RestartEdge(i) }
+func (a adapter) PartitionEdge(i int, cut bool) error        { return a.c.PartitionEdge(i, cut) }
 func (a adapter) RemoveAndReadd(ctx context.Context, i int) error {
 	return a.c.RemoveAndReadd(ctx, i)
 }
@@ -607,7 +616,9 @@ func transient(err error) bool {
 }
 
 // writeEdgeStats saves where the edges' pages came from (cache, upstream,
-// bucket) and their bucket errors, from each edge's /metrics, into
+// bucket), their bucket errors, requests, cached ranges and graft
+// resolutions, from each edge's /metrics (its current process: a
+// restarted edge counts from its restart), into
 // edges.txt of the report: the evidence that both read paths ran.
 func writeEdgeStats(ctx context.Context, c *harness.Cluster, out string, log *slog.Logger) {
 	if c.Edges() == 0 {
@@ -622,7 +633,8 @@ func writeEdgeStats(ctx context.Context, c *harness.Cluster, out string, log *sl
 		}
 		for line := range strings.Lines(m) {
 			if strings.HasPrefix(line, "graft_edge_pages_total") || strings.HasPrefix(line, "graft_edge_bucket_errors_total") ||
-				strings.HasPrefix(line, "graft_edge_requests_total") {
+				strings.HasPrefix(line, "graft_edge_requests_total") || strings.HasPrefix(line, "graft_edge_ranges_total") ||
+				strings.HasPrefix(line, "graft_edge_graft_resolutions_total") {
 				fmt.Fprintf(&b, "e%d %s", i+1, line)
 			}
 		}

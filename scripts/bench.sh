@@ -25,8 +25,9 @@
 # the nodes directly, interleaved rounds on one fresh cluster:
 #   EDGE=0            skip it
 #   EDGE_DURATION=10s EDGE_WARMUP=2s EDGE_ROUNDS=2  per phase / rounds
-#   EDGE_CACHE_BYTES=256MiB  EDGE_READ_PAGES=4  EDGE_PORT_BASE=18100
+#   EDGE_CACHE_BYTES=320MiB  EDGE_READ_PAGES=4  EDGE_PORT_BASE=18100
 #   EDGE_PREFILL_READS=40000  unmeasured reads through the edge first
+#   EDGE_PREFILL_MAX_READS=240000  then prefill on, in chunks, until the cache is full and steady (at most this)
 # It writes bench-out/edge-TIME/ (results.txt, results.json, logs) and points
 # bench-out/edge-latest at it.
 # Exits non-zero if a cell or the edge benchmark failed.
@@ -93,7 +94,7 @@ if [[ ${EDGE:-1} != 0 ]]; then
 	mkdir -p "$work/edge"
 	"$bin" bench edge --out "$edge_out" --work-dir "$work/edge" --graft "$(realpath "$bin")" \
 		--duration "${EDGE_DURATION:-10s}" --warmup "${EDGE_WARMUP:-2s}" --rounds "${EDGE_ROUNDS:-2}" \
-		--cache-bytes "${EDGE_CACHE_BYTES:-256MiB}" --read-pages "${EDGE_READ_PAGES:-4}" --prefill-reads "${EDGE_PREFILL_READS:-40000}" \
+		--cache-bytes "${EDGE_CACHE_BYTES:-320MiB}" --read-pages "${EDGE_READ_PAGES:-4}" --prefill-reads "${EDGE_PREFILL_READS:-40000}" --prefill-max-reads "${EDGE_PREFILL_MAX_READS:-240000}" \
 		--port-base "${EDGE_PORT_BASE:-18100}" || status=$?
 	ln -sfn "edge-$stamp" bench-out/edge-latest
 fi

@@ -40,6 +40,9 @@ combos=(
   "register s3 2"
   "ryw partition-leader,kill 2"
   "ryw s3 2"
+  "register kill-edge 2"
+  "register partition-edge 2"
+  "ryw kill-edge,partition-edge 2"
 )
 echo "| workload | nemeses | edges | seed | verdict | ops | fault effects | summary |" >"$out/matrix.md"
 echo "|---|---|---|---|---|---|---|---|" >>"$out/matrix.md"

@@ -218,7 +218,7 @@ func benchRaftPeer(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 func benchEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := bench.DefaultEdgeConfig()
-	fs := newFlags("bench edge", "bench edge [--out DIR] [--work-dir DIR] [--clients N] [--read-pages N] [--duration D] [--rounds R] [--cache-bytes B] [--json]", stderr)
+	fs := newFlags("bench edge", "bench edge [--out DIR] [--work-dir DIR] [--clients N] [--read-pages N] [--duration D] [--rounds R] [--cache-bytes B] [--prefill-reads N --prefill-max-reads M] [--json]", stderr)
 	fs.StringVar(&cfg.OutDir, "out", "", "directory of the process logs and results.json, results.txt (default bench-out/edge-TIME)")
 	fs.StringVar(&cfg.WorkDir, "work-dir", "", "the cluster's data (default a new directory under the current one, removed at the end)")
 	fs.StringVar(&cfg.GraftBin, "graft", "", "graft binary for graft dev and graft edge (default this executable)")
@@ -231,7 +231,8 @@ func benchEdge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&cfg.ReadPages, "read-pages", cfg.ReadPages, "consecutive pages per ReadPages call")
 	fs.Float64Var(&cfg.Theta, "theta", cfg.Theta, "zipf skew of the page choice, 0 < theta < 1 (YCSB: 0.99)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the readers' page choice")
-	fs.IntVar(&cfg.PrefillReads, "prefill-reads", cfg.PrefillReads, "unmeasured reads through the edge before round 1 (0: start cold)")
+	fs.IntVar(&cfg.PrefillReads, "prefill-reads", cfg.PrefillReads, "least unmeasured reads through the edge before round 1 (0: start cold)")
+	fs.IntVar(&cfg.PrefillMaxReads, "prefill-max-reads", cfg.PrefillMaxReads, "go on prefilling in chunks until the cache is full and its offload steady, up to this many reads (<= --prefill-reads: exactly --prefill-reads)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds of (edge phase, direct phase)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per phase")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per phase")

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -12,7 +15,7 @@ import (
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := edge.DefaultConfig()
-	fs := newFlags("edge", "edge --listen ADDR --upstream URL[,URL...] [--object-store URL] [--cache-bytes 256MiB] [--cache-dir DIR --disk-bytes 1GiB]", stderr)
+	fs := newFlags("edge", "edge --listen ADDR --upstream URL[,URL...] [--object-store URL] [--cache-bytes 256MiB] [--cache-dir DIR --disk-bytes 1GiB] [--memory-limit B]", stderr)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve graft.v1.VolumeService, /healthz, /readyz and /metrics on")
 	upstream := fs.String("upstream", "", "comma-separated API endpoints of the cluster's nodes (http://host:port)")
 	fs.StringVar(&cfg.ObjectStore, "object-store", "", "the cluster's object store URL: flushed pages are read from it directly (see graft node --help)")
@@ -21,6 +24,8 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.CacheDir, "cache-dir", "", "keep a disk tier of the cache here (page versions and snapshot entries), so a restarted edge starts warm")
 	diskBytes := byteSize(cfg.DiskBytes)
 	fs.Var(&diskBytes, "disk-bytes", "bound of the disk tier (suffixes KiB, MiB, GiB)")
+	memLimit := byteSize(-1)
+	fs.Var(&memLimit, "memory-limit", "Go memory limit of the process (suffixes KiB, MiB, GiB; 0: none); default 1.25 x --cache-bytes + 48 MiB, or GOMEMLIMIT when set")
 	fs.IntVar(&cfg.MaxPagesPerRead, "max-pages-per-read", cfg.MaxPagesPerRead, "cap on the pages of one ReadPages call; set it to the cluster's")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -39,6 +44,17 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.Logger = logger.With("component", "edge")
+	// The limit is the process's, so it is set here, not by edge.Run (graft
+	// dev runs an edge inside a process with three nodes).
+	switch limit := int64(memLimit); {
+	case limit > 0:
+		debug.SetMemoryLimit(limit)
+	case limit == 0:
+		debug.SetMemoryLimit(math.MaxInt64)
+	case os.Getenv("GOMEMLIMIT") == "":
+		debug.SetMemoryLimit(edge.MemoryLimit(cfg.CacheBytes))
+	}
+	cfg.Logger.Info("memory limit", "bytes", debug.SetMemoryLimit(-1), "cache_bytes", cfg.CacheBytes)
 	return edge.Run(ctx, cfg, nil)
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -31,5 +33,33 @@ func TestRunEdge_Validate(t *testing.T) {
 	err = run(context.Background(), []string{"edge", "--upstream", "http://127.0.0.1:1", "--cache-bytes", "lots"}, &out, &errOut)
 	if err == nil {
 		t.Fatalf("graft edge --cache-bytes lots: no error")
+	}
+}
+
+// graft edge sets the process's Go memory limit: 1.25 x --cache-bytes +
+// 48 MiB by default, --memory-limit when given, none with 0.
+func TestRunEdge_MemoryLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the edge stops as soon as it serves
+	for _, tc := range []struct {
+		args []string
+		want int64
+	}{
+		{nil, 256<<20 + 64<<20 + 48<<20},
+		{[]string{"--cache-bytes", "64MiB"}, 64<<20 + 16<<20 + 48<<20},
+		{[]string{"--memory-limit", "300MiB"}, 300 << 20},
+		{[]string{"--memory-limit", "0"}, math.MaxInt64},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"edge", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1"}, tc.args...)
+		if err := run(ctx, args, &out, &errOut); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := debug.SetMemoryLimit(-1); got != tc.want {
+			t.Errorf("%v: memory limit %d, want %d", tc.args, got, tc.want)
+		}
 	}
 }

@@ -452,7 +452,7 @@ func (c *Cluster) allProxies() []*proxy.Proxy {
 	if c.s3Proxy != nil {
 		out = append(out, c.s3Proxy)
 	}
-	return out
+	return append(out, c.edgeProxies()...)
 }
 
 // Nodes returns the number of nodes.

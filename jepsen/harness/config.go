@@ -13,6 +13,8 @@ var (
 	ErrInvalidConfig = errors.New("harness: invalid config")
 	// ErrNoNode means a node index is out of range.
 	ErrNoNode = errors.New("harness: no such node")
+	// ErrNoSuchEdge means an edge index is out of range.
+	ErrNoSuchEdge = errors.New("harness: no such edge")
 	// ErrNotRunning means the node has no live process.
 	ErrNotRunning = errors.New("harness: node not running")
 	// ErrRunning means the node already has a live process.

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/graft-cluster/graft/jepsen/proxy"
+	"github.com/graft-cluster/graft/objstore/fakes3"
 )
 
 // edge is one `graft edge` process: a read-through cache in front of the
@@ -25,19 +28,36 @@ type edge struct {
 	addr string
 	log  string
 
+	// up[i] carries the edge's connections to node i's client proxy, and
+	// s3 its connections to the object-store proxy: what PartitionEdge
+	// cuts (the faults of the nodes and the bucket still reach the edge
+	// behind them).
+	up []*proxy.Proxy
+	s3 *proxy.Proxy
+
+	// op serializes KillEdge and RestartEdge.
+	op   sync.Mutex
 	mu   sync.Mutex
 	proc *process
 }
 
 // edgeArgs returns edge e's arguments, without the binary.
 func (c *Cluster) edgeArgs(e *edge) []string {
+	up := make([]string, len(e.up))
+	for i, p := range e.up {
+		up[i] = "http://" + p.Addr()
+	}
 	args := []string{
 		"edge",
 		"--listen", e.addr,
-		"--upstream", strings.Join(c.ClientEndpoints(), ","),
+		"--upstream", strings.Join(up, ","),
 	}
-	if !c.cfg.NoObjectStore {
-		args = append(args, "--object-store", c.ObjectStoreURL())
+	if e.s3 != nil {
+		u := fakes3.StoreURL("http://"+e.s3.Addr(), c.cfg.Bucket, "")
+		if c.cfg.ObjectStoreQuery != "" {
+			u += "&" + c.cfg.ObjectStoreQuery
+		}
+		args = append(args, "--object-store", u)
 	}
 	return append(args, c.cfg.EdgeArgs...)
 }
@@ -53,13 +73,131 @@ func (c *Cluster) setupEdges() error {
 	}
 	for i, port := range ports {
 		id := "e" + strconv.Itoa(i+1)
-		c.edges = append(c.edges, &edge{
+		e := &edge{
 			idx:  i,
 			id:   id,
 			addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			log:  filepath.Join(c.cfg.Dir, id+".log"),
-		})
+		}
+		c.edges = append(c.edges, e) // before its proxies: Stop closes what was made
+		for _, cp := range c.clientProxy {
+			p, err := proxy.Listen(cp.Addr())
+			if err != nil {
+				return fmt.Errorf("start %s proxy: %w", id, err)
+			}
+			e.up = append(e.up, p)
+		}
+		if c.s3Proxy != nil {
+			if e.s3, err = proxy.Listen(c.s3Proxy.Addr()); err != nil {
+				return fmt.Errorf("start %s proxy: %w", id, err)
+			}
+		}
 	}
+	return nil
+}
+
+// edgeProxies returns every edge's proxies.
+func (c *Cluster) edgeProxies() []*proxy.Proxy {
+	var out []*proxy.Proxy
+	for _, e := range c.edges {
+		out = append(out, e.up...)
+		if e.s3 != nil {
+			out = append(out, e.s3)
+		}
+	}
+	return out
+}
+
+func (c *Cluster) edge(i int) (*edge, error) {
+	if i < 0 || i >= len(c.edges) {
+		return nil, fmt.Errorf("%w: edge %d of %d", ErrNoSuchEdge, i, len(c.edges))
+	}
+	return c.edges[i], nil
+}
+
+// KillEdge SIGKILLs edge i (an expected exit: the crashes checker ignores
+// it). It fails with ErrNotRunning when the edge is not running.
+func (c *Cluster) KillEdge(i int) error {
+	e, err := c.edge(i)
+	if err != nil {
+		return fmt.Errorf("kill edge: %w", err)
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	if err := c.checkLive(); err != nil {
+		return fmt.Errorf("kill %s: %w", e.id, err)
+	}
+	e.mu.Lock()
+	p := e.proc
+	e.mu.Unlock()
+	if !p.alive() {
+		return fmt.Errorf("kill %s: %w", e.id, ErrNotRunning)
+	}
+	if err := p.kill(); err != nil {
+		return fmt.Errorf("kill %s: %w", e.id, err)
+	}
+	c.log.Info("nemesis: killed edge", "edge", e.id, "pid", p.pid)
+	return nil
+}
+
+// RestartEdge starts edge i again (same address and arguments, a cold
+// cache) and waits until it listens; a running edge is left alone. It
+// does not wait for /readyz: the edge may be cut off its upstreams.
+func (c *Cluster) RestartEdge(i int) error {
+	e, err := c.edge(i)
+	if err != nil {
+		return fmt.Errorf("restart edge: %w", err)
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	if err := c.checkLive(); err != nil {
+		return fmt.Errorf("restart %s: %w", e.id, err)
+	}
+	e.mu.Lock()
+	running := e.proc.alive()
+	e.mu.Unlock()
+	if running {
+		return nil
+	}
+	p, err := c.spawn(c.cfg.Binary, e.id, -1, e.log, c.edgeArgs(e))
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.proc = p
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.StartTimeout)
+	defer cancel()
+	if err := waitListening(ctx, p, e.addr, c.cfg.PollInterval); err != nil {
+		return fmt.Errorf("restart %s: %w", e.id, err)
+	}
+	c.log.Info("nemesis: restarted edge", "edge", e.id, "pid", p.pid)
+	return nil
+}
+
+// PartitionEdge cuts (true) or restores (false) edge i's links to every
+// node and to the object store: connections hang, as in a partition. Its
+// clients still reach it.
+func (c *Cluster) PartitionEdge(i int, cut bool) error {
+	e, err := c.edge(i)
+	if err != nil {
+		return fmt.Errorf("partition edge: %w", err)
+	}
+	m := proxy.Pass
+	if cut {
+		m = proxy.Drop
+	}
+	var errs []error
+	for _, p := range e.up {
+		errs = append(errs, p.SetMode(m))
+	}
+	if e.s3 != nil {
+		errs = append(errs, e.s3.SetMode(m))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("partition %s: %w", e.id, err)
+	}
+	c.log.Info("nemesis: edge links", "edge", e.id, "mode", m)
 	return nil
 }
 

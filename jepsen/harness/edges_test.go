@@ -17,7 +17,8 @@ import (
 
 // Edges start in front of the client proxies, serve reads of what the
 // nodes committed, lose their upstream when the client proxies are cut,
-// and are stopped (their process gone) by Stop.
+// are cut off, killed and restarted by PartitionEdge, KillEdge and
+// RestartEdge, and are stopped (their process gone) by Stop.
 func TestCluster_Edges(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Edges = 2
@@ -57,12 +58,47 @@ func TestCluster_Edges(t *testing.T) {
 		}
 	}
 
+	// PartitionEdge cuts one edge off the nodes: its head reads fail, its
+	// cached fixed read still answers, the other edge is untouched.
+	must(t, c.PartitionEdge(0, true))
+	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = oneShot(t, c.EdgeEndpoints()[0]).Snapshot(rctx, vid, 0, client.ReadOptions{Consistency: client.Linearizable})
+	rcancel()
+	if err == nil {
+		t.Fatalf("head read through a partitioned edge succeeded")
+	}
+	if _, pages, err := oneShot(t, c.EdgeEndpoints()[0]).ReadPages(ctx, vid, 1, []volume.PageIdx{1}, client.ReadOptions{}); err != nil || pages[0].LSN != 1 {
+		t.Fatalf("cached read through a partitioned edge: %v, %v", pages, err)
+	}
+	if _, err := oneShot(t, c.EdgeEndpoints()[1]).Snapshot(ctx, vid, 0, client.ReadOptions{Consistency: client.Linearizable}); err != nil {
+		t.Fatalf("head read through the other edge: %v", err)
+	}
+	must(t, c.PartitionEdge(0, false))
+	if _, err := newClient(t, c.EdgeEndpoints()[0]).Snapshot(ctx, vid, 0, client.ReadOptions{Consistency: client.Linearizable}); err != nil {
+		t.Fatalf("head read through the healed edge: %v", err)
+	}
+	// KillEdge and RestartEdge: a new process on the same address, an
+	// expected exit (not in UnexpectedExits, checked below).
+	must(t, c.KillEdge(1))
+	if c.EdgePID(1) != 0 || !errors.Is(c.KillEdge(1), harness.ErrNotRunning) {
+		t.Fatalf("killed edge: PID %d", c.EdgePID(1))
+	}
+	must(t, c.RestartEdge(1))
+	if pid := c.EdgePID(1); pid == 0 || pid == pids[1] {
+		t.Fatalf("restarted edge: PID %d (was %d)", pid, pids[1])
+	}
+	pids[1] = c.EdgePID(1)
+	must(t, c.RestartEdge(1)) // running: a no-op
+	if _, pages, err := newClient(t, c.EdgeEndpoints()[1]).ReadPages(ctx, vid, 1, []volume.PageIdx{1}, client.ReadOptions{Consistency: client.AtLeastLSN, MinLSN: 1}); err != nil || pages[0].LSN != 1 {
+		t.Fatalf("read through the restarted edge: %v, %v", pages, err)
+	}
+
 	// The edges' upstream is the client proxies: cut them all, and a
 	// head read through an edge cannot be answered.
 	for i := range c.Nodes() {
 		must(t, c.SetClientLink(i, proxy.Drop))
 	}
-	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+	rctx, rcancel = context.WithTimeout(ctx, 3*time.Second)
 	_, err = oneShot(t, c.EdgeEndpoints()[0]).Snapshot(rctx, vid, 0, client.ReadOptions{Consistency: client.Linearizable})
 	rcancel()
 	if err == nil {

@@ -9,6 +9,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -56,6 +57,30 @@ type Cluster interface {
 	S3Delay(d time.Duration) error
 }
 
+// EdgeCluster is what the edge nemeses (kill-edge, partition-edge) act
+// on, besides Cluster: the `graft edge` processes in front of the nodes.
+type EdgeCluster interface {
+	// Edges is the number of edges.
+	Edges() int
+	// KillEdge SIGKILLs edge i; RestartEdge starts it again (cold cache),
+	// a no-op when it runs.
+	KillEdge(i int) error
+	RestartEdge(i int) error
+	// PartitionEdge cuts (true) or restores (false) edge i's links to
+	// every node and to the object store.
+	PartitionEdge(i int, cut bool) error
+}
+
+// ErrNoEdges reports an edge nemesis on a cluster without edges.
+var ErrNoEdges = errors.New("nemesis: the cluster has no edges")
+
+func edgesOf(c Cluster) (EdgeCluster, error) {
+	if ec, ok := c.(EdgeCluster); ok && ec.Edges() > 0 {
+		return ec, nil
+	}
+	return nil, ErrNoEdges
+}
+
 // Window is one fault's time span, relative to the run's start.
 type Window struct {
 	Name  string        `json:"name"`
@@ -70,6 +95,7 @@ var Names = []string{
 	"kill", "kill-leader", "kill-all", "pause", "pause-leader", "slow-leader", "net-slow", "transfer", "membership",
 	"rolling-restart",
 	"s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors", // see S3Modes
+	"kill-edge", "partition-edge", // need edges (graft jepsen --edge N)
 }
 
 // Parse splits a comma-separated list of nemesis names and checks them.
@@ -175,6 +201,16 @@ func HealAll(c Cluster, log *slog.Logger) {
 	for i := range c.N() {
 		_ = c.Resume(i)
 		_ = c.Restart(i) // no-op for a running node
+	}
+	if ec, err := edgesOf(c); err == nil {
+		for i := range ec.Edges() {
+			if err := ec.PartitionEdge(i, false); err != nil {
+				log.Warn("heal edge", "edge", i+1, "err", err)
+			}
+			if err := ec.RestartEdge(i); err != nil { // no-op for a running edge
+				log.Warn("heal edge", "edge", i+1, "err", err)
+			}
+		}
 	}
 }
 
@@ -334,6 +370,44 @@ func newFault(name string, rng *rand.Rand, opTimeout time.Duration) fault {
 				return nil
 			}
 			return c.Rejoin(ctx)
+		}}
+	case "kill-edge":
+		// An edge dies and comes back with a cold cache (no disk tier):
+		// its clients' reads fail meanwhile, and afterwards it must not
+		// serve anything it did not read again.
+		var victim int
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			ec, err := edgesOf(c)
+			if err != nil {
+				return "", err
+			}
+			victim = rng.IntN(ec.Edges())
+			return fmt.Sprintf("SIGKILL e%d", victim+1), ec.KillEdge(victim)
+		}, stop: func(_ context.Context, c Cluster) error {
+			ec, err := edgesOf(c)
+			if err != nil {
+				return err
+			}
+			return ec.RestartEdge(victim)
+		}}
+	case "partition-edge":
+		// An edge is cut off every node and the bucket while its clients
+		// still reach it: cached fixed-LSN reads may go on, head-relative
+		// reads must fail, never answer a stale head.
+		var victim int
+		return fault{start: func(_ context.Context, c Cluster) (string, error) {
+			ec, err := edgesOf(c)
+			if err != nil {
+				return "", err
+			}
+			victim = rng.IntN(ec.Edges())
+			return fmt.Sprintf("isolate e%d from the nodes and the bucket", victim+1), ec.PartitionEdge(victim, true)
+		}, stop: func(_ context.Context, c Cluster) error {
+			ec, err := edgesOf(c)
+			if err != nil {
+				return err
+			}
+			return ec.PartitionEdge(victim, false)
 		}}
 	case "s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors":
 		return s3Fault(name, rng)

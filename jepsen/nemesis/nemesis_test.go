@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -257,6 +258,67 @@ func TestRollingRestart_EachNodeOnceThenStop(t *testing.T) {
 	for i := range 3 {
 		if !strings.Contains(what, fmt.Sprintf("n%d", i+1)) {
 			t.Errorf("description %q does not name n%d", what, i+1)
+		}
+	}
+}
+
+// fakeEdges is a fakeCluster with two edges.
+type fakeEdges struct{ *fakeCluster }
+
+func (f fakeEdges) Edges() int              { return 2 }
+func (f fakeEdges) KillEdge(i int) error    { f.record("kill edge %d", i); return nil }
+func (f fakeEdges) RestartEdge(i int) error { f.record("restart edge %d", i); return nil }
+func (f fakeEdges) PartitionEdge(i int, cut bool) error {
+	f.record("partition edge %d %v", i, cut)
+	return nil
+}
+
+// kill-edge kills an edge and restarts the same one; partition-edge cuts
+// an edge and restores the same one; HealAll restores and restarts every
+// edge. Without edges both refuse to start.
+func TestEdgeNemeses(t *testing.T) {
+	ctx := context.Background()
+	f := fakeEdges{newFake(0)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct{ name, start, stop string }{
+		{"kill-edge", "kill edge", "restart edge"},
+		{"partition-edge", "partition edge", "partition edge"},
+	} {
+		for range 4 {
+			before := len(f.log())
+			flt := newFault(tc.name, rng, time.Second)
+			what, err := flt.start(ctx, f)
+			if err != nil {
+				t.Fatalf("%s start: %v", tc.name, err)
+			}
+			if err := flt.stop(ctx, f); err != nil {
+				t.Fatalf("%s stop: %v", tc.name, err)
+			}
+			calls := f.log()[before:]
+			var victim int
+			if len(calls) != 2 || !strings.HasPrefix(calls[0], tc.start) || !strings.HasPrefix(calls[1], tc.stop) {
+				t.Fatalf("%s (%s): calls %v", tc.name, what, calls)
+			}
+			fmt.Sscanf(strings.TrimPrefix(calls[0], tc.start), "%d", &victim)
+			if !strings.HasPrefix(strings.TrimPrefix(calls[1], tc.stop), fmt.Sprintf(" %d", victim)) {
+				t.Fatalf("%s: healed another edge: %v", tc.name, calls)
+			}
+			if tc.name == "partition-edge" && (!strings.HasSuffix(calls[0], "true") || !strings.HasSuffix(calls[1], "false")) {
+				t.Fatalf("partition-edge: %v", calls)
+			}
+		}
+	}
+	before := len(f.log())
+	HealAll(f, slog.New(slog.DiscardHandler))
+	heal := strings.Join(f.log()[before:], ";")
+	for _, want := range []string{"partition edge 0 false", "partition edge 1 false", "restart edge 0", "restart edge 1"} {
+		if !strings.Contains(heal, want) {
+			t.Errorf("HealAll: %s missing from %s", want, heal)
+		}
+	}
+	for _, name := range []string{"kill-edge", "partition-edge"} {
+		if _, err := newFault(name, rng, time.Second).start(ctx, newFake(0)); !errors.Is(err, ErrNoEdges) {
+			t.Errorf("%s without edges: %v, want ErrNoEdges", name, err)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 // RYW is the read-your-writes workload: each process owns a volume,
 // commits through one node, then reads the head through another node with
 // at_least_lsn set to the LSN it was acknowledged: it must see its write.
+// Through edges (Env.Edges) its reads also read the pages, as register's
+// do (history.Op.PageReads).
 type RYW struct {
 	seed uint64
 	vids []volume.ID
@@ -42,6 +44,7 @@ func (r *RYW) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	heads := make([]volume.LSN, env.Processes)
+	lastRead := make([]volume.LSN, env.Processes) // worker -> the snapshot its last edge read saw
 	processes(ctx, env.Processes, env.Seed, func(ctx context.Context, proc, w int, rng *rand.Rand) bool {
 		n := len(env.Endpoints)
 		wnode, rnode := (w+rng.IntN(n))%n, 0
@@ -93,6 +96,26 @@ func (r *RYW) Run(ctx context.Context, env *Env) error {
 		}
 		if err != nil {
 			read = history.Op{Process: proc, Type: history.Fail, F: "read", Node: rn, Via: via, VID: vid.String(), Base: uint64(snap.LSN), Error: err.Error()}
+		} else if via != "" && rs.LSN > 0 {
+			// Through an edge, also read the pages (checker.PageReads): at
+			// the snapshot read, at this worker's previous one (which the
+			// edge has resolved: the new one may be resolved from it and
+			// the graft between) and, half the time, at an older one
+			// (likely flushed: read from the bucket). A failed page read
+			// only goes unrecorded.
+			at := []volume.LSN{rs.LSN}
+			if prev := lastRead[w]; prev > 0 && prev < rs.LSN {
+				at = append(at, prev)
+			}
+			if old := volume.LSN(1 + rng.IntN(int(rs.LSN))); old < rs.LSN/2 {
+				at = append(at, old)
+			}
+			for _, lsn := range at {
+				if prs, err := readPageSums(rctx, rc, vid, lsn); err == nil {
+					read.PageReads = append(read.PageReads, prs...)
+				}
+			}
+			lastRead[w] = rs.LSN
 		}
 		env.Rec.Add(read)
 		return false
