@@ -40,7 +40,7 @@ type pageWriter interface {
 // pageStats is what graft_pages reports.
 type pageStats struct {
 	Present, Pending int64
-	Fetched         int64
+	Fetched          int64
 }
 
 // backend is what the VFS needs from a replica volume. The client replica
