@@ -9,14 +9,20 @@ import (
 
 // snapshot is a local snapshot of a volume as the VFS sees it.
 type snapshot struct {
+	VID       volume.ID
 	LocalLSN  volume.LSN
 	RemoteLSN volume.LSN
 	PageCount uint32
 }
 
 func (s snapshot) String() string {
-	return fmt.Sprintf("local=%d remote=%d pages=%d", s.LocalLSN, s.RemoteLSN, s.PageCount)
+	return fmt.Sprintf("vid=%s local=%d remote=%d pages=%d", s.VID, s.LocalLSN, s.RemoteLSN, s.PageCount)
 }
+
+// sameVersion reports whether two snapshots are the same local version: a
+// writer based on a is current if the latest is b. RemoteLSN is left out: a
+// push moves it without changing the content.
+func sameVersion(a, b snapshot) bool { return a.VID == b.VID && a.LocalLSN == b.LocalLSN }
 
 // pageReader reads one pinned snapshot of a volume.
 type pageReader interface {
@@ -39,8 +45,7 @@ type pageWriter interface {
 
 // pageStats is what graft_pages reports.
 type pageStats struct {
-	Present, Pending int64
-	Fetched          int64
+	Present, Pending, Fetched uint64
 }
 
 // backend is what the VFS needs from a replica volume. The client replica
@@ -56,6 +61,11 @@ type backend interface {
 	Pull(ctx context.Context) error
 	Reset(ctx context.Context) error
 	Status() string
+	// Fork copies the replica into a new volume and switches to it.
 	Fork(ctx context.Context) (volume.ID, error)
 	Pages() pageStats
+	// StartSync starts background push-on-commit and pull-on-new-head
+	// (graft_sync=local); StopSync stops it.
+	StartSync() error
+	StopSync()
 }

@@ -50,6 +50,10 @@ type file struct {
 	dirty     bool  // wr has writes
 	committed bool  // wr was committed (this lock epoch)
 	deferred  error // a commit failure phase one let pass, answered in phase two
+	// failed is the error CommitPhaseTwo answered, repeated by the unlocks
+	// that follow: the driver reports the system error of the connection's
+	// last VFS call, and SQLite unlocks after a failed commit.
+	failed error
 }
 
 var (
@@ -122,15 +126,16 @@ func (f *file) ReadAt(b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// changeCounter derives the header's change counter from a snapshot, so a
-// connection whose cache predates the snapshot flushes it.
+// changeCounter derives the header's change counter from a snapshot's local
+// version (local LSNs only grow), so a connection whose cache predates the
+// snapshot flushes it; a push (RemoteLSN only) does not.
 func changeCounter(s snapshot) uint32 {
 	h := fnv.New32a()
 	var buf [20]byte
+	h.Write(s.VID[:])
 	binary.BigEndian.PutUint64(buf[0:], uint64(s.LocalLSN))
-	binary.BigEndian.PutUint64(buf[8:], uint64(s.RemoteLSN))
-	binary.BigEndian.PutUint32(buf[16:], s.PageCount)
-	h.Write(buf[:])
+	binary.BigEndian.PutUint32(buf[8:], s.PageCount)
+	h.Write(buf[:12])
 	return h.Sum32()
 }
 
@@ -264,13 +269,13 @@ func (f *file) Lock(level vfs.LockLevel) error {
 			return sqlite3.READONLY
 		}
 		if !f.s.tryLockWrite() {
-			if f.s.b.Snapshot().LocalLSN != f.rd.Snapshot().LocalLSN {
+			if !sameVersion(f.s.b.Snapshot(), f.rd.Snapshot()) {
 				return sqlite3.BUSY_SNAPSHOT
 			}
 			return sqlite3.BUSY
 		}
 		wr := f.s.b.Writer()
-		if wr.Snapshot().LocalLSN != f.rd.Snapshot().LocalLSN {
+		if !sameVersion(wr.Snapshot(), f.rd.Snapshot()) {
 			f.s.unlockWrite()
 			return sqlite3.BUSY_SNAPSHOT
 		}
@@ -294,11 +299,15 @@ func (f *file) Unlock(level vfs.LockLevel) error {
 		f.wr, f.dirty, f.deferred = nil, false, nil
 		f.s.unlockWrite()
 	}
+	f.lock = level
+	failed := f.failed
 	if level == vfs.LOCK_NONE {
 		f.rd = nil
-		f.committed = false
+		f.committed, f.failed = false, nil
 	}
-	f.lock = level
+	if failed != nil {
+		return vfs.SystemError(failed, sqlite3.IOERR_UNLOCK)
+	}
 	return nil
 }
 
@@ -365,7 +374,7 @@ func (f *file) CommitPhaseTwo() error {
 		}
 	}
 	if err := f.deferred; err != nil {
-		f.deferred = nil
+		f.deferred, f.failed = nil, err
 		return vfs.SystemError(err, sqlite3.IOERR)
 	}
 	return nil
@@ -398,8 +407,7 @@ func (f *file) commit() error {
 	f.wr = nil
 	f.rd = f.s.b.Reader() // SQLite keeps SHARED after COMMIT: read the new snapshot
 	if f.mode == syncLocal {
-		f.s.kickPush()
-		return nil
+		return nil // the volume's sync loop pushes it
 	}
 	err = f.s.b.Push(ctx)
 	switch {
@@ -413,20 +421,18 @@ func (f *file) commit() error {
 		f.s.log.Debug("graft: commit rejected", "vid", f.s.b.VID(), "base", snap)
 		return sqlite3.BUSY_SNAPSHOT
 	default:
-		f.deferred = f.abandon(ctx, snap, err)
+		f.deferred = f.abandon(snap, err)
 		f.rd = f.s.b.Reader()
 	}
 	return nil
 }
 
-// abandon handles a remote commit whose push failed other than by a
-// rejection, and says what became of it.
-func (f *file) abandon(ctx context.Context, snap snapshot, pushErr error) error {
-	if rerr := f.s.b.Reset(ctx); rerr != nil {
-		return fmt.Errorf("%w (%s, local commit %d): %w; the local commit is kept and will be pushed by the next commit or PRAGMA graft_push (reset failed: %w)",
-			ErrPush, f.s.b.VID(), snap.LocalLSN, pushErr, rerr)
-	}
-	return fmt.Errorf("%w (%s): %w; the transaction was not committed", ErrPush, f.s.b.VID(), pushErr)
+// abandon says what became of a remote commit whose push failed other than
+// by a rejection: the client recorded the push and resends the identical
+// commit, so its outcome is unknown, not failed; it is kept, never split.
+func (f *file) abandon(snap snapshot, pushErr error) error {
+	return fmt.Errorf("%w (%s): %w; the transaction is local commit %d, kept whole with an unknown outcome: the next commit, PRAGMA graft_push or graft_pull resends it, PRAGMA graft_reset resolves it against the cluster",
+		ErrPush, f.s.b.VID(), pushErr, snap.LocalLSN)
 }
 
 // fixPageCount sets the commit's page count to the header's database size.

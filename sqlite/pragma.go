@@ -46,7 +46,7 @@ func (f *file) Pragma(name, value string) (string, error) {
 	case "graft_status":
 		return b.Status(), nil
 	case "graft_snapshot":
-		return fmt.Sprintf("vid=%s %s", b.VID(), b.Snapshot()), nil
+		return b.Snapshot().String(), nil
 	case "graft_pages":
 		p := b.Pages()
 		return fmt.Sprintf("present=%d pending=%d fetched=%d total=%d", p.Present, p.Pending, p.Fetched, b.Snapshot().PageCount), nil
@@ -54,12 +54,12 @@ func (f *file) Pragma(name, value string) (string, error) {
 		if err := b.Push(ctx); err != nil {
 			return "", fmt.Errorf("graft_push %s: %w", b.VID(), err)
 		}
-		return fmt.Sprintf("vid=%s %s", b.VID(), b.Snapshot()), nil
+		return b.Snapshot().String(), nil
 	case "graft_pull", "graft_reset":
 		if err := f.moveVolume(ctx, name); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("vid=%s %s", b.VID(), b.Snapshot()), nil
+		return b.Snapshot().String(), nil
 	case "graft_fork":
 		vid, err := b.Fork(ctx)
 		if err != nil {

@@ -180,3 +180,171 @@ func TestVFS_StaleSnapshotInProcess(t *testing.T) {
 		t.Fatalf("count = %d, want 2", n)
 	}
 }
+
+func TestVFS_PageSizeOtherThan4096IsRefused(t *testing.T) {
+	a, _ := fakeReplica(t, newFakeCluster())
+	db := openDB(t, a, volume.MustNewID(), "")
+	_, err := db.Exec("PRAGMA page_size = 8192")
+	if err == nil || !strings.Contains(err.Error(), "page_size must be 4096") {
+		t.Fatalf("PRAGMA page_size = 8192: err = %v, want the page size error", err)
+	}
+	exec(t, db, "PRAGMA page_size = 4096", "CREATE TABLE t (x)")
+	if n := queryInt(t, db, "PRAGMA page_size"); n != 4096 {
+		t.Fatalf("page_size = %d", n)
+	}
+}
+
+func TestVFS_WALIsRefused(t *testing.T) {
+	a, _ := fakeReplica(t, newFakeCluster())
+	db := openDB(t, a, volume.MustNewID(), "")
+	exec(t, db, "CREATE TABLE t (x)")
+	for _, mode := range []string{"WAL", "wal", "off"} {
+		_, err := db.Exec("PRAGMA journal_mode = " + mode)
+		if err == nil || !strings.Contains(err.Error(), "not supported") {
+			t.Fatalf("journal_mode=%s: err = %v, want a refusal that says why", mode, err)
+		}
+	}
+	if got := queryString(t, db, "PRAGMA journal_mode"); got != "memory" {
+		t.Fatalf("journal_mode = %q, want memory", got)
+	}
+	// A DSN asking for WAL fails the same way.
+	_, err := openDB(t, a, volume.MustNewID(), "&_pragma=journal_mode(wal)").Exec("CREATE TABLE t (x)")
+	if err == nil || !strings.Contains(err.Error(), "journal_mode=WAL is not supported") {
+		t.Fatalf("DSN journal_mode(wal): err = %v", err)
+	}
+}
+
+func TestVFS_NotADatabaseFailsOnOpenWritesNothing(t *testing.T) {
+	cl := newFakeCluster()
+	a, src := fakeReplica(t, cl)
+	vid := volume.MustNewID()
+	v := src.vol(vid)
+	w := v.Writer()
+	junk := []byte(strings.Repeat("not a database! ", pageSize/16))
+	if err := w.WritePage(1, junk); err != nil {
+		t.Fatal(err)
+	}
+	w.SetPageCount(1)
+	if _, err := w.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := v.Snapshot()
+	db := openDB(t, a, vid, "")
+	_, err := db.Exec("CREATE TABLE t (x)")
+	if !errors.Is(err, ErrNotDatabase) || !errors.Is(err, sqlite3.CANTOPEN) {
+		t.Fatalf("open a junk volume: err = %v, want CANTOPEN with ErrNotDatabase", err)
+	}
+	if after := v.Snapshot(); after != before {
+		t.Fatalf("snapshot moved from %v to %v", before, after)
+	}
+
+	// A SQLite header with another page size is refused the same way.
+	vid2 := volume.MustNewID()
+	w = src.vol(vid2).Writer()
+	hdr := make([]byte, pageSize)
+	copy(hdr, sqliteMagic)
+	hdr[hdrPageSize], hdr[hdrPageSize+1] = 0x20, 0x00 // 8192
+	w.WritePage(1, hdr)
+	w.SetPageCount(1)
+	if _, err := w.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = openDB(t, a, vid2, "").Exec("SELECT 1 FROM sqlite_master")
+	if !errors.Is(err, ErrPageSize) {
+		t.Fatalf("open an 8192-page database: err = %v, want ErrPageSize", err)
+	}
+}
+
+func TestVFS_BadDSN(t *testing.T) {
+	a, _ := fakeReplica(t, newFakeCluster())
+	for _, dsn := range []string{
+		"file:not-a-vid?vfs=graft&graft_runtime=" + a,
+		fmt.Sprintf("file:%s?vfs=graft", volume.MustNewID()),
+		fmt.Sprintf("file:%s?vfs=graft&graft_runtime=nosuch", volume.MustNewID()),
+		fmt.Sprintf("file:%s?vfs=graft&graft_runtime=%s&graft_sync=sometimes", volume.MustNewID(), a),
+	} {
+		db, err := sql.Open("sqlite3", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = db.Exec("SELECT 1")
+		db.Close()
+		if !errors.Is(err, ErrBadDSN) {
+			t.Errorf("%s: err = %v, want ErrBadDSN", dsn, err)
+		}
+	}
+}
+
+func TestVFS_ShrinkAndVacuum(t *testing.T) {
+	a, src := fakeReplica(t, newFakeCluster())
+	vid := volume.MustNewID()
+	db := openDB(t, a, vid, "")
+	exec(t, db, "CREATE TABLE big (x)", "CREATE TABLE small (x)", "INSERT INTO small VALUES (1)")
+	exec(t, db, "INSERT INTO big SELECT randomblob(1000) FROM generate_series(1, 2000)")
+	grown := src.vol(vid).Snapshot().PageCount
+	exec(t, db, "DROP TABLE big")
+	before := src.vol(vid).Snapshot().LocalLSN
+	exec(t, db, "VACUUM")
+	s := src.vol(vid).Snapshot()
+	if s.LocalLSN != before+1 {
+		t.Fatalf("VACUUM made %d local commits, want 1", s.LocalLSN-before)
+	}
+	if s.PageCount >= grown/10 {
+		t.Fatalf("page count %d after VACUUM, was %d", s.PageCount, grown)
+	}
+	if n := queryInt(t, db, "PRAGMA page_count"); uint32(n) != s.PageCount {
+		t.Fatalf("PRAGMA page_count = %d, volume has %d", n, s.PageCount)
+	}
+	integrityOK(t, db)
+	if n := queryInt(t, db, "SELECT x FROM small"); n != 1 {
+		t.Fatalf("small.x = %d", n)
+	}
+}
+
+func TestVFS_SynchronousOffCommitsInPhaseTwo(t *testing.T) {
+	cl := newFakeCluster()
+	a, src := fakeReplica(t, cl)
+	b, _ := fakeReplica(t, cl)
+	vid := volume.MustNewID()
+	db := openDB(t, a, vid, "&_pragma=synchronous(off)")
+	exec(t, db, "CREATE TABLE t (x)")
+	before := src.vol(vid).Snapshot().LocalLSN
+	exec(t, db, "INSERT INTO t SELECT value FROM generate_series(1, 500)")
+	if got := src.vol(vid).Snapshot().LocalLSN - before; got != 1 {
+		t.Fatalf("%d local commits, want 1", got)
+	}
+	integrityOK(t, db)
+	dbB := openDB(t, b, vid, "&_pragma=synchronous(off)")
+	queryString(t, dbB, "PRAGMA graft_pull")
+	exec(t, db, "INSERT INTO t VALUES (0)")
+	if _, err := dbB.Exec("INSERT INTO t VALUES (-1)"); !errors.Is(err, sqlite3.BUSY_SNAPSHOT) {
+		t.Fatalf("rejected commit without batch atomic write: err = %v, want SQLITE_BUSY_SNAPSHOT", err)
+	}
+	exec(t, dbB, "INSERT INTO t VALUES (-1)")
+	if n := queryInt(t, dbB, "SELECT count(*) FROM t"); n != 502 {
+		t.Fatalf("B count = %d, want 502", n)
+	}
+	integrityOK(t, dbB)
+}
+
+func TestVFS_LocalSyncCommitsOffline(t *testing.T) {
+	cl := newFakeCluster()
+	a, src := fakeReplica(t, cl)
+	vid := volume.MustNewID()
+	v := src.vol(vid)
+	v.pushErr = errors.New("fake: cluster unreachable")
+	db := openDB(t, a, vid, "&graft_sync=local")
+	exec(t, db, "CREATE TABLE t (x)", "INSERT INTO t VALUES (1)")
+	if n := queryInt(t, db, "SELECT count(*) FROM t"); n != 1 {
+		t.Fatalf("count = %d", n)
+	}
+	if s := v.Snapshot(); s.LocalLSN != 2 || s.RemoteLSN != 0 {
+		t.Fatalf("offline local commits: %v, want local 2 remote 0", s)
+	}
+	v.mu.Lock()
+	v.pushErr = nil
+	v.mu.Unlock()
+	if got := queryString(t, db, "PRAGMA graft_push"); !strings.Contains(got, "remote=1") {
+		t.Fatalf("graft_push = %q", got)
+	}
+}
