@@ -89,5 +89,8 @@ func (f *file) moveVolume(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", name, f.s.b.VID(), err)
 	}
+	if err := f.checkDatabase(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	return nil
 }
