@@ -150,3 +150,27 @@ func TestVFS_Cluster_UnreachableFailsClearly(t *testing.T) {
 	}
 	integrityOK(t, db)
 }
+
+func TestVFS_Cluster_TooLargeTransactionFailsWholeReplicaStaysUsable(t *testing.T) {
+	c := clustertest.Start(t, 3, patientRaft)
+	vid := volume.MustNewID()
+	a, rt := registerRuntime(t, c.Endpoints())
+	db := openDB(t, a, vid, "")
+	exec(t, db, "CREATE TABLE t (x)")
+	_, err := db.Exec("INSERT INTO t SELECT randomblob(3000) FROM generate_series(1, 400)") // ~400 pages
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a 400-page transaction: err = %v, want ErrTooLarge", err)
+	}
+	v, err := rt.Volume(context.Background(), vid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := v.Snapshot(); s.LocalLSN != 1 || v.Status() != client.StatusOk {
+		t.Fatalf("after the refused transaction: %+v %s, want local LSN 1 (the CREATE) and ok", s, v.Status())
+	}
+	exec(t, db, "INSERT INTO t SELECT randomblob(3000) FROM generate_series(1, 100)")
+	if n := queryInt(t, db, "SELECT count(*) FROM t"); n != 100 {
+		t.Fatalf("count = %d, want 100", n)
+	}
+	integrityOK(t, db)
+}

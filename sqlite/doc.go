@@ -60,6 +60,10 @@ var (
 	// ErrPush means a graft_sync=remote commit could not be pushed for a
 	// reason other than a rejection.
 	ErrPush = errors.New("graft: push to the cluster failed")
+	// ErrTooLarge means a graft_sync=remote transaction changes more pages
+	// than one cluster commit carries (graft_max_pages); nothing was
+	// committed.
+	ErrTooLarge = errors.New("graft: transaction too large for one commit")
 	// ErrPageSize means a page size other than 4096 was asked for or found.
 	ErrPageSize = errors.New("graft: page_size must be 4096 (a SQLite page is a volume page)")
 	// ErrWAL means journal_mode=WAL (or another unsupported journal mode)

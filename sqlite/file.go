@@ -47,9 +47,11 @@ type file struct {
 	rd   pageReader // pinned at SHARED
 	wr   pageWriter // at RESERVED and above, until commit or rollback
 
-	dirty     bool  // wr has writes
-	committed bool  // wr was committed (this lock epoch)
-	deferred  error // a commit failure phase one let pass, answered in phase two
+	dirty     bool                        // wr has writes
+	written   map[volume.PageIdx]struct{} // pages wr has written
+	maxPages  int                         // graft_max_pages: refuse bigger remote commits (0: no limit)
+	committed bool                        // wr was committed (this lock epoch)
+	deferred  error                       // a commit failure phase one let pass, answered in phase two
 	// failed is the error CommitPhaseTwo answered, repeated by the unlocks
 	// that follow: the driver reports the system error of the connection's
 	// last VFS call, and SQLite unlocks after a failed commit.
@@ -216,6 +218,7 @@ func (f *file) WriteAt(b []byte, off int64) (int, error) {
 			return n, vfs.SystemError(fmt.Errorf("graft: write page %d of %s: %w", idx, f.s.b.VID(), err), sqlite3.IOERR_WRITE)
 		}
 		f.dirty = true
+		f.written[idx] = struct{}{}
 		n += c
 	}
 	return n, nil
@@ -280,6 +283,7 @@ func (f *file) Lock(level vfs.LockLevel) error {
 			return sqlite3.BUSY_SNAPSHOT
 		}
 		f.wr, f.dirty, f.committed, f.deferred = wr, false, false, nil
+		f.written = map[volume.PageIdx]struct{}{}
 	}
 	f.lock = level
 	return nil
@@ -389,6 +393,11 @@ func (f *file) commit() error {
 	defer cancel()
 	if err := f.fixPageCount(ctx); err != nil {
 		f.deferred = err
+		return nil
+	}
+	if f.mode == syncRemote && f.maxPages > 0 && len(f.written) > f.maxPages {
+		f.deferred = fmt.Errorf("%w: the transaction changes %d pages of %s, a commit carries at most %d (graft_max_pages, the cluster's MaxPagesPerCommit); split it into smaller transactions",
+			ErrTooLarge, len(f.written), f.s.b.VID(), f.maxPages)
 		return nil
 	}
 	if f.mode == syncRemote {

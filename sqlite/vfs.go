@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -103,10 +104,15 @@ type params struct {
 	endpoints []string
 	mode      syncMode
 	timeout   time.Duration
+	maxPages  int
 }
 
+// DefaultMaxPages is graft_max_pages' default: the cluster's default
+// MaxPagesPerCommit.
+const DefaultMaxPages = 256
+
 func parseParams(get func(string) string) (params, error) {
-	p := params{runtime: get("graft_runtime"), dir: get("graft_dir"), timeout: DefaultTimeout}
+	p := params{runtime: get("graft_runtime"), dir: get("graft_dir"), timeout: DefaultTimeout, maxPages: DefaultMaxPages}
 	if e := get("graft_endpoints"); e != "" {
 		for _, u := range strings.Split(e, ",") {
 			if u = strings.TrimSpace(u); u != "" {
@@ -128,6 +134,13 @@ func parseParams(get func(string) string) (params, error) {
 			return p, fmt.Errorf("%w: graft_timeout=%q is not a positive duration", ErrBadDSN, t)
 		}
 		p.timeout = d
+	}
+	if m := get("graft_max_pages"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 0 {
+			return p, fmt.Errorf("%w: graft_max_pages=%q is not a count (0: no limit)", ErrBadDSN, m)
+		}
+		p.maxPages = n
 	}
 	switch {
 	case p.runtime != "" && p.dir != "":
@@ -179,7 +192,7 @@ func openMain(path string, get func(string) string, flags vfs.OpenFlag) (*file, 
 	if err != nil {
 		return nil, err
 	}
-	f := &file{s: s, mode: p.mode, timeout: p.timeout, readOnly: flags&vfs.OPEN_READONLY != 0}
+	f := &file{s: s, mode: p.mode, timeout: p.timeout, maxPages: p.maxPages, readOnly: flags&vfs.OPEN_READONLY != 0}
 	if err := f.checkDatabase(); err != nil {
 		f.Close()
 		return nil, err
