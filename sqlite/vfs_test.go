@@ -97,7 +97,7 @@ func TestVFS_OneTransactionOneCommit(t *testing.T) {
 	cl := newFakeCluster()
 	vid := volume.MustNewID()
 	a, src := fakeReplica(t, cl)
-	db := openDB(t, a, vid, "")
+	db := openDB(t, a, vid, "&graft_max_pages=0")
 	exec(t, db, "CREATE TABLE t (x)")
 	v := src.vol(vid)
 	before := v.Snapshot().LocalLSN
@@ -278,7 +278,7 @@ func TestVFS_BadDSN(t *testing.T) {
 func TestVFS_ShrinkAndVacuum(t *testing.T) {
 	a, src := fakeReplica(t, newFakeCluster())
 	vid := volume.MustNewID()
-	db := openDB(t, a, vid, "")
+	db := openDB(t, a, vid, "&graft_max_pages=0") // the fake cluster has no commit limit
 	exec(t, db, "CREATE TABLE big (x)", "CREATE TABLE small (x)", "INSERT INTO small VALUES (1)")
 	exec(t, db, "INSERT INTO big SELECT randomblob(1000) FROM generate_series(1, 2000)")
 	grown := src.vol(vid).Snapshot().PageCount
