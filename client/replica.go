@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/graft-cluster/graft/client/prefetch"
 	"github.com/graft-cluster/graft/client/store"
 	"github.com/graft-cluster/graft/volume"
 )
@@ -112,9 +113,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// DefaultOracle is the prefetch oracle used when Config.Oracle is nil.
-// It predicts nothing until the Leap oracle (client/prefetch) is wired in.
-var DefaultOracle = func() Oracle { return noOracle{} }
+// DefaultOracle is the prefetch oracle used when Config.Oracle is nil: a
+// Leap predictor (client/prefetch) with its default config, one per volume.
+var DefaultOracle = func() Oracle { return prefetch.NewLeap(prefetch.DefaultLeapConfig()) }
 
 // NoPrefetch is an oracle factory that predicts nothing.
 func NoPrefetch() Oracle { return noOracle{} }
