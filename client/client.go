@@ -337,6 +337,29 @@ func (c *Client) PullGraft(ctx context.Context, vid volume.ID, since, until volu
 	return snap, set, err
 }
 
+// WatchVolume streams vid's head from endpoint i (modulo the endpoint
+// count): fn gets the current head at once, then each head past since
+// (and past the last one sent). It returns when the stream ends, fn
+// returns an error, or ctx ends; it does not retry (the caller does, with
+// its own backoff, on another endpoint).
+func (c *Client) WatchVolume(ctx context.Context, i int, vid volume.ID, since volume.LSN, fn func(volume.Snapshot) error) error {
+	stream, err := c.vol[i%len(c.vol)].WatchVolume(ctx, connect.NewRequest(&graftv1.WatchVolumeRequest{Vid: vid.String(), SinceLsn: uint64(since)}))
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		snap, err := snapshotFrom(stream.Msg().GetSnapshot())
+		if err != nil {
+			return err
+		}
+		if err := fn(snap); err != nil {
+			return err
+		}
+	}
+	return stream.Err()
+}
+
 // CommitInfo is a commit's metadata.
 type CommitInfo struct {
 	LSN        volume.LSN

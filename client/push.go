@@ -101,9 +101,7 @@ func (v *Volume) pushLocked(ctx context.Context) (PushResult, error) {
 			return PushResult{}, fmt.Errorf("push %s: %w: recorded push hash %s, pages hash %s", vid, store.ErrCorrupt, pp.Hash, h)
 		}
 	}
-	crashPoint("push-before-send")
 	snap, err := rpc.Commit(ctx, vid, pp.Base, pp.PageCount, pages)
-	crashPoint("push-after-ack")
 	if err != nil {
 		if !errors.Is(err, ErrConflict) {
 			return PushResult{Snapshot: v.Snapshot()}, fmt.Errorf("push %s on remote LSN %d (outcome unknown, recorded; Push resends it): %w", vid, pp.Base, err)

@@ -85,8 +85,8 @@ type Config struct {
 	Endpoints []string
 	// Store overrides Dir: store.NewMem() or a custom Store.
 	Store Store
-	// Oracle makes each volume's prefetch oracle; nil means the default
-	// (DefaultOracle).
+	// Oracle makes each volume's prefetch oracle; nil means DefaultOracle
+	// (Leap); NoPrefetch disables prediction.
 	Oracle func() Oracle
 	// MaxPrefetch caps the predicted pages fetched with one miss.
 	// Default 64; negative disables prefetch.
@@ -113,8 +113,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// DefaultOracle is the prefetch oracle used when Config.Oracle is nil: a
-// Leap predictor (client/prefetch) with its default config, one per volume.
+// DefaultOracle makes the prefetch oracle used when Config.Oracle is nil:
+// a Leap oracle (client/prefetch) with its defaults.
 var DefaultOracle = func() Oracle { return prefetch.NewLeap(prefetch.DefaultLeapConfig()) }
 
 // NoPrefetch is an oracle factory that predicts nothing.

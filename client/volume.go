@@ -443,6 +443,7 @@ func (w *Writer) Commit(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("commit %s local LSN %d: %w", v.vid, st.LocalLSN, err)
 	}
 	v.state = st
+	v.kickSync()
 	w.base = v.snapshotLocked()
 	w.pages = make(map[volume.PageIdx][]byte)
 	return w.base, nil
