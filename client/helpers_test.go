@@ -105,8 +105,9 @@ func (g *gate) up() {
 	g.serve(ln)
 }
 
-// fastFail makes RPCs give up quickly on an unreachable endpoint.
-var fastFail = []client.Option{client.WithAttempts(2), client.WithBackoff(5 * time.Millisecond), client.WithAttemptTimeout(5 * time.Second)}
+// fastFail makes RPCs give up within a second on an unreachable
+// endpoint, yet ride out a leader change.
+var fastFail = []client.Option{client.WithAttempts(5), client.WithBackoff(50 * time.Millisecond), client.WithAttemptTimeout(5 * time.Second)}
 
 // seqOracle predicts the next pages in order.
 type seqOracle struct{}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/graft-cluster/graft/client/prefetch"
 	"github.com/graft-cluster/graft/client/store"
 	"github.com/graft-cluster/graft/volume"
 )
@@ -84,8 +85,8 @@ type Config struct {
 	Endpoints []string
 	// Store overrides Dir: store.NewMem() or a custom Store.
 	Store Store
-	// Oracle makes each volume's prefetch oracle; nil means the default
-	// (DefaultOracle).
+	// Oracle makes each volume's prefetch oracle; nil means DefaultOracle
+	// (Leap); NoPrefetch disables prediction.
 	Oracle func() Oracle
 	// MaxPrefetch caps the predicted pages fetched with one miss.
 	// Default 64; negative disables prefetch.
@@ -112,9 +113,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// DefaultOracle is the prefetch oracle used when Config.Oracle is nil.
-// It predicts nothing until the Leap oracle (client/prefetch) is wired in.
-var DefaultOracle = func() Oracle { return noOracle{} }
+// DefaultOracle makes the prefetch oracle used when Config.Oracle is nil:
+// a Leap oracle (client/prefetch) with its defaults.
+var DefaultOracle = func() Oracle { return prefetch.NewLeap(prefetch.DefaultLeapConfig()) }
 
 // NoPrefetch is an oracle factory that predicts nothing.
 func NoPrefetch() Oracle { return noOracle{} }
