@@ -64,8 +64,4 @@ type backend interface {
 	// Fork copies the replica into a new volume and switches to it.
 	Fork(ctx context.Context) (volume.ID, error)
 	Pages() pageStats
-	// StartSync starts background push-on-commit and pull-on-new-head
-	// (graft_sync=local); StopSync stops it.
-	StartSync() error
-	StopSync()
 }

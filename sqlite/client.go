@@ -86,16 +86,6 @@ func (b clientBackend) Pages() pageStats {
 	return pageStats{Present: s.Present, Pending: s.Pending, Fetched: s.Fetched}
 }
 
-func (b clientBackend) StartSync() error {
-	err := b.v.StartSync(context.Background(), client.SyncOptions{})
-	if errors.Is(err, client.ErrSyncRunning) {
-		return nil
-	}
-	return err
-}
-
-func (b clientBackend) StopSync() { b.v.StopSync() }
-
 type clientReader struct{ r *client.Reader }
 
 func (r clientReader) Snapshot() snapshot { return snap(r.r.Snapshot()) }

@@ -36,7 +36,9 @@
 //     acknowledged the push; while a commit is being pushed, new read
 //     transactions of the process wait, so nobody reads a commit the cluster
 //     may still refuse. graft_sync=local: commit locally, push in the
-//     background.
+//     background (a goroutine per open volume, retrying with backoff while
+//     the cluster is unreachable; a rejected push waits for graft_reset or
+//     graft_fork).
 package sqlite
 
 import (

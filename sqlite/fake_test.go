@@ -80,7 +80,6 @@ type fakeVol struct {
 	resetErr error // injected: Reset fails with it
 	commits  int
 	reads    int
-	autoPush bool
 }
 
 func (v *fakeVol) VID() volume.ID { return v.vid }
@@ -157,18 +156,8 @@ func (w *fakeWriter) SetPageCount(n uint32) {
 
 func (w *fakeWriter) PageCount() uint32 { return w.count }
 
-func (w *fakeWriter) Commit(ctx context.Context) (snapshot, error) {
-	s, err := w.commit()
-	if err == nil && w.v.autoPushing() {
-		_ = w.v.Push(ctx) // a failure stays pending, like a background push
-	}
-	return s, err
-}
-
-func (v *fakeVol) autoPushing() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.autoPush
+func (w *fakeWriter) Commit(context.Context) (snapshot, error) {
+	return w.commit()
 }
 
 func (w *fakeWriter) commit() (snapshot, error) {
@@ -259,18 +248,4 @@ func (v *fakeVol) Pages() pageStats {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return pageStats{Present: uint64(len(v.state.pages))}
-}
-
-// StartSync makes every commit push at once (the fake's background sync).
-func (v *fakeVol) StartSync() error {
-	v.mu.Lock()
-	v.autoPush = true
-	v.mu.Unlock()
-	return nil
-}
-
-func (v *fakeVol) StopSync() {
-	v.mu.Lock()
-	v.autoPush = false
-	v.mu.Unlock()
 }

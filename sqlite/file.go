@@ -416,7 +416,8 @@ func (f *file) commit() error {
 	f.wr = nil
 	f.rd = f.s.b.Reader() // SQLite keeps SHARED after COMMIT: read the new snapshot
 	if f.mode == syncLocal {
-		return nil // the volume's sync loop pushes it
+		f.s.kickPush()
+		return nil
 	}
 	err = f.s.b.Push(ctx)
 	switch {

@@ -259,7 +259,6 @@ func acquire(p params, vid volume.ID) (*shared, error) {
 	vk := volKey{src: key, vid: vid}
 	if s := registry.vols[vk]; s != nil {
 		s.refs++
-		s.startSync(p.mode)
 		return s, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
@@ -281,21 +280,7 @@ func acquire(p params, vid volume.ID) (*shared, error) {
 		registry.vols = map[volKey]*shared{}
 	}
 	registry.vols[vk] = s
-	s.startSync(p.mode)
 	return s, nil
-}
-
-// startSync starts the volume's background sync for graft_sync=local (once;
-// a loop the application started itself is left alone). registry.mu is held.
-func (s *shared) startSync(mode syncMode) {
-	if mode != syncLocal || s.syncing {
-		return
-	}
-	if err := s.b.StartSync(); err != nil {
-		s.log.Warn("graft: start background sync", "vid", s.b.VID(), "err", err)
-		return
-	}
-	s.syncing = true
 }
 
 // shared is the per-process state of one open volume: the write lock every
@@ -315,7 +300,10 @@ type shared struct {
 	cond    *sync.Cond
 	pushing bool // a graft_sync=remote commit is between local commit and ack
 
-	syncing bool // guarded by registry.mu: this VFS started the volume's sync loop
+	pushOnce sync.Once
+	kick     chan struct{}
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 func (s *shared) tryLockWrite() bool {
@@ -363,8 +351,65 @@ func (s *shared) waitPushed() {
 	s.mu.Unlock()
 }
 
-// release drops one connection's reference; the last one stops the sync
-// loop the VFS started and releases the source (closing a graft_dir runtime with its last volume).
+// kickPush asks the background pusher to push (graft_sync=local).
+func (s *shared) kickPush() {
+	s.pushOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.kick = make(chan struct{}, 1)
+		s.cancel = cancel
+		s.wg.Add(1)
+		go s.pushLoop(ctx)
+	})
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// pushLoop pushes after each kick; a failed push is retried with backoff, a
+// rejection waits for the next kick (the volume needs graft_reset or
+// graft_fork first).
+func (s *shared) pushLoop(ctx context.Context) {
+	defer s.wg.Done()
+	const maxBackoff = 30 * time.Second
+	backoff := 250 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		}
+		pctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+		err := s.b.Push(pctx)
+		cancel()
+		switch {
+		case err == nil:
+			backoff = 250 * time.Millisecond
+			continue
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errRemoteRejected):
+			s.log.Warn("graft: background push rejected; run PRAGMA graft_reset (drop local commits) or graft_fork (keep them in a new volume)", "vid", s.b.VID(), "err", err)
+			continue
+		}
+		s.log.Warn("graft: background push failed; retrying", "vid", s.b.VID(), "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// release drops one connection's reference; the last one stops the
+// pusher and releases the source (closing a graft_dir runtime with its last volume).
 func (s *shared) release() {
 	registry.mu.Lock()
 	s.refs--
@@ -378,10 +423,10 @@ func (s *shared) release() {
 		delete(registry.dirs, s.dir)
 		closeFn = s.src.close
 	}
-	syncing := s.syncing
 	registry.mu.Unlock()
-	if syncing {
-		s.b.StopSync()
+	if s.cancel != nil {
+		s.cancel()
+		s.wg.Wait()
 	}
 	if closeFn != nil {
 		if err := closeFn(); err != nil {
