@@ -174,3 +174,55 @@ func TestVFS_Cluster_TooLargeTransactionFailsWholeReplicaStaysUsable(t *testing.
 	}
 	integrityOK(t, db)
 }
+
+func TestVFS_Cluster_Pragmas(t *testing.T) {
+	c := clustertest.Start(t, 3, patientRaft)
+	vid := volume.MustNewID()
+	a, _ := registerRuntime(t, c.Endpoints())
+	db := openDB(t, a, vid, "&graft_sync=local")
+	db.SetMaxOpenConns(1)
+	exec(t, db, "CREATE TABLE t (x)", "INSERT INTO t VALUES (42)")
+	if got := queryString(t, db, "PRAGMA graft_push"); !strings.Contains(got, "remote=") || !strings.Contains(got, vid.String()) {
+		t.Fatalf("graft_push = %q", got)
+	}
+	if got := queryString(t, db, "PRAGMA graft_snapshot"); !strings.Contains(got, "local=2") {
+		t.Fatalf("graft_snapshot = %q, want local=2", got)
+	}
+	if got := queryString(t, db, "PRAGMA graft_status"); got != "ok" {
+		t.Fatalf("graft_status = %q", got)
+	}
+	if got := queryString(t, db, "PRAGMA graft_pages"); !strings.Contains(got, "pending=0") {
+		t.Fatalf("graft_pages = %q", got)
+	}
+	before := queryString(t, db, "PRAGMA graft_snapshot")
+	if got := queryString(t, db, "PRAGMA graft_reset"); got != before {
+		t.Fatalf("graft_reset = %q, want %q (everything pushed: nothing to drop)", got, before)
+	}
+	if _, err := db.Exec("PRAGMA graft_nosuch"); !errors.Is(err, ErrUnknownPragma) && (err == nil || !strings.Contains(err.Error(), "unknown pragma")) {
+		t.Fatalf("PRAGMA graft_nosuch: err = %v", err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("PRAGMA graft_pull"); err == nil || !strings.Contains(err.Error(), "write transaction") {
+		t.Fatalf("graft_pull inside a write transaction: err = %v", err)
+	}
+	tx.Rollback()
+
+	forked := queryString(t, db, "PRAGMA graft_fork")
+	fvid, err := volume.ParseID(forked)
+	if err != nil || fvid == vid {
+		t.Fatalf("graft_fork = %q (%v), want a new volume ID", forked, err)
+	}
+	b, _ := registerRuntime(t, c.Endpoints())
+	dbB := openDB(t, b, fvid, "")
+	queryString(t, dbB, "PRAGMA graft_pull")
+	if n := queryInt(t, dbB, "SELECT x FROM t"); n != 42 {
+		t.Fatalf("fork read on B: x = %d, want 42", n)
+	}
+	integrityOK(t, dbB)
+}
