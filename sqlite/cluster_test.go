@@ -25,7 +25,7 @@ func patientRaft(_ int, c *cluster.Config) {
 }
 
 // registerRuntime opens a durable replica runtime on endpoints and registers it.
-func registerRuntime(t *testing.T, endpoints []string, opts ...client.Option) (string, *client.Runtime) {
+func registerRuntime(t testing.TB, endpoints []string, opts ...client.Option) (string, *client.Runtime) {
 	t.Helper()
 	cfg := client.DefaultConfig()
 	cfg.Dir, cfg.Endpoints, cfg.Options = t.TempDir(), endpoints, opts

@@ -56,6 +56,13 @@ type file struct {
 	// that follow: the driver reports the system error of the connection's
 	// last VFS call, and SQLite unlocks after a failed commit.
 	failed error
+
+	// seenCounter is the change counter SQLite holds for this connection
+	// (the last one it read or wrote at offset 24); own is the snapshot
+	// this connection's last commit made and ownCounter the counter then.
+	seenCounter uint32
+	own         snapshot
+	ownCounter  uint32
 }
 
 var (
@@ -103,7 +110,7 @@ func (f *file) source() (pageReader, uint32) {
 func (f *file) ReadAt(b []byte, off int64) (int, error) {
 	src, pages := f.source()
 	size := int64(pages) * pageSize
-	counter := changeCounter(src.Snapshot())
+	counter := f.counterFor(src.Snapshot())
 	ctx, cancel := f.ctx()
 	defer cancel()
 	n := 0
@@ -122,10 +129,25 @@ func (f *file) ReadAt(b []byte, off int64) (int, error) {
 		c := copy(b[n:], page[in:])
 		if idx == 1 {
 			patchCounters(b[n:n+c], in, counter)
+			if in <= hdrChangeCounter && in+c >= hdrChangeCounter+4 {
+				f.seenCounter = counter
+			}
 		}
 		n += c
 	}
 	return n, nil
+}
+
+// counterFor is the change counter reads of s show this connection: the
+// snapshot's, except for the snapshot this connection committed itself,
+// whose content its cache already holds: there it is the counter SQLite
+// last saw or wrote, so the connection keeps its cache after its own
+// commits while every other connection flushes.
+func (f *file) counterFor(s snapshot) uint32 {
+	if f.own.VID == s.VID && f.own.LocalLSN == s.LocalLSN && f.own.LocalLSN != 0 {
+		return f.ownCounter
+	}
+	return changeCounter(s)
 }
 
 // changeCounter derives the header's change counter from a snapshot's local
@@ -199,6 +221,7 @@ func (f *file) WriteAt(b []byte, off int64) (int, error) {
 			copy(page, cur)
 			if idx == 1 && f.wr.PageCount() >= 1 {
 				copy(page[in:], b[n:n+c])
+				f.seenCounter = binary.BigEndian.Uint32(page[hdrChangeCounter:])
 				if headerEqual(page, cur) {
 					n += c // only the counters changed: they are derived on read
 					continue
@@ -207,6 +230,7 @@ func (f *file) WriteAt(b []byte, off int64) (int, error) {
 		}
 		copy(page[in:], b[n:n+c])
 		if idx == 1 {
+			f.seenCounter = binary.BigEndian.Uint32(page[hdrChangeCounter:])
 			if err := checkHeader(page); err != nil {
 				return n, vfs.SystemError(err, sqlite3.IOERR_WRITE)
 			}
@@ -413,6 +437,7 @@ func (f *file) commit() error {
 		return nil
 	}
 	f.committed, f.dirty = true, false
+	f.own, f.ownCounter = snap, f.seenCounter
 	f.wr = nil
 	f.rd = f.s.b.Reader() // SQLite keeps SHARED after COMMIT: read the new snapshot
 	if f.mode == syncLocal {

@@ -348,3 +348,26 @@ func TestVFS_LocalSyncCommitsOffline(t *testing.T) {
 		t.Fatalf("graft_push = %q", got)
 	}
 }
+
+func TestVFS_ConnectionsSeeEachOthersCommits(t *testing.T) {
+	a, _ := fakeReplica(t, newFakeCluster())
+	vid := volume.MustNewID()
+	db1, db2 := openDB(t, a, vid, ""), openDB(t, a, vid, "")
+	db1.SetMaxOpenConns(1)
+	db2.SetMaxOpenConns(1)
+	exec(t, db1, "CREATE TABLE t (x)")
+	for i := range 20 {
+		w, r := db1, db2
+		if i%3 == 0 {
+			w, r = db2, db1
+		}
+		exec(t, w, fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
+		if n := queryInt(t, r, "SELECT count(*) FROM t"); n != i+1 {
+			t.Fatalf("round %d: the other connection counts %d rows, want %d", i, n, i+1)
+		}
+		if n := queryInt(t, w, "SELECT count(*) FROM t"); n != i+1 {
+			t.Fatalf("round %d: the writer counts %d rows, want %d", i, n, i+1)
+		}
+	}
+	integrityOK(t, db1)
+}
