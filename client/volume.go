@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -68,6 +69,8 @@ type Volume struct {
 	oracle     Oracle
 	prefetched map[volume.PageIdx]struct{} // fetched by prediction, not read yet
 
+	pins map[pinKey]int // guarded by mu: live Readers and Writers by snapshot
+
 	flight singleflight.Group
 
 	fetched, roundTrips, prefetchedN, prefetchHits, reads, misses atomic.Uint64
@@ -76,7 +79,7 @@ type Volume struct {
 }
 
 func newVolume(rt *Runtime, vid volume.ID, st volState) *Volume {
-	return &Volume{rt: rt, vid: vid, state: st, oracle: rt.cfg.Oracle(), prefetched: make(map[volume.PageIdx]struct{})}
+	return &Volume{rt: rt, vid: vid, state: st, oracle: rt.cfg.Oracle(), prefetched: make(map[volume.PageIdx]struct{}), pins: make(map[pinKey]int)}
 }
 
 // VID returns the volume's ID (a new one after Fork).
@@ -154,7 +157,14 @@ type Reader struct {
 
 // Reader returns a reader pinned to v.Snapshot(): later commits, pulls and
 // resets never change what it reads.
-func (v *Volume) Reader() *Reader { return &Reader{v: v, snap: v.Snapshot()} }
+func (v *Volume) Reader() *Reader {
+	v.mu.Lock()
+	r := &Reader{v: v, snap: v.snapshotLocked()}
+	p := v.pinLocked(r.snap)
+	v.mu.Unlock()
+	watchPin(r, p)
+	return r
+}
 
 // Snapshot returns the reader's snapshot.
 func (r *Reader) Snapshot() Snapshot { return r.snap }
@@ -162,6 +172,7 @@ func (r *Reader) Snapshot() Snapshot { return r.snap }
 // ReadPage returns page idx at the reader's snapshot (4096 bytes; zeros if
 // never written), fetching it from the cluster when it is pending.
 func (r *Reader) ReadPage(ctx context.Context, idx volume.PageIdx) ([]byte, error) {
+	defer runtime.KeepAlive(r) // its pin keeps the versions it reads
 	return r.v.readAt(ctx, r.snap, idx)
 }
 
@@ -337,12 +348,17 @@ type Writer struct {
 	base      Snapshot
 	pages     map[volume.PageIdx][]byte
 	pageCount uint32
+	pin       *pin
 }
 
 // Writer returns a writer based on v.Snapshot().
 func (v *Volume) Writer() *Writer {
-	s := v.Snapshot()
-	return &Writer{v: v, base: s, pages: make(map[volume.PageIdx][]byte), pageCount: s.PageCount}
+	v.mu.Lock()
+	s := v.snapshotLocked()
+	w := &Writer{v: v, base: s, pages: make(map[volume.PageIdx][]byte), pageCount: s.PageCount, pin: v.pinLocked(s)}
+	v.mu.Unlock()
+	watchPin(w, w.pin)
+	return w
 }
 
 // Snapshot returns the writer's base.
@@ -364,6 +380,7 @@ func (w *Writer) ReadPage(ctx context.Context, idx volume.PageIdx) ([]byte, erro
 	if ok {
 		return append([]byte(nil), p...), nil
 	}
+	defer runtime.KeepAlive(w) // its pin keeps the versions it reads
 	return w.v.readAt(ctx, base, idx)
 }
 
@@ -445,6 +462,7 @@ func (w *Writer) Commit(ctx context.Context) (Snapshot, error) {
 	v.state = st
 	v.kickSync()
 	w.base = v.snapshotLocked()
+	v.repinLocked(w.pin, w.base)
 	w.pages = make(map[volume.PageIdx][]byte)
 	return w.base, nil
 }
