@@ -89,7 +89,9 @@ type Config struct {
 	// (Leap); NoPrefetch disables prediction.
 	Oracle func() Oracle
 	// MaxPrefetch caps the predicted pages fetched with one miss.
-	// Default 64; negative disables prefetch.
+	// Default 64 (0 means the default); negative disables prefetch; at most
+	// MaxPrefetchLimit (one ReadPages carries the miss and its predictions,
+	// and the cluster's default cap is 1024 pages per read).
 	MaxPrefetch int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
@@ -103,8 +105,14 @@ type Config struct {
 // store, no endpoints).
 func DefaultConfig() Config { return Config{MaxPrefetch: 64} }
 
+// MaxPrefetchLimit is the largest Config.MaxPrefetch.
+const MaxPrefetchLimit = 1023
+
 // Validate checks the config.
 func (c Config) Validate() error {
+	if c.MaxPrefetch > MaxPrefetchLimit {
+		return fmt.Errorf("%w: MaxPrefetch %d > %d", ErrInvalidConfig, c.MaxPrefetch, MaxPrefetchLimit)
+	}
 	for _, e := range c.Endpoints {
 		if e == "" {
 			return fmt.Errorf("%w: empty endpoint", ErrInvalidConfig)
