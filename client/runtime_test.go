@@ -150,3 +150,12 @@ func TestConfig_Validate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOpen_DirHeld(t *testing.T) {
+	dir := t.TempDir()
+	openRT(t, client.Config{Dir: dir})
+	_, err := client.Open(context.Background(), client.Config{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "held by another process") || errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("second open of one dir: %v", err)
+	}
+}
