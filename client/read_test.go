@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -115,5 +116,16 @@ func TestReader_Prefetch(t *testing.T) {
 	expectPage(t, r, 21, 21)
 	if st2 := b.Stats(); st2.Fetched-st.Fetched != 4 || st2.Prefetched-st.Prefetched != 3 {
 		t.Fatalf("prefetch skips local pages: before %+v after %+v", st, st2)
+	}
+}
+
+func TestReader_RemoteLSNGone(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	g := newGate(t, c.Endpoint(0))
+	b, _ := seeded(t, c, g, 4, client.Config{Oracle: client.NoPrefetch})
+	g.outOfRange.Store(true)
+	_, err := b.Reader().ReadPage(ctxT(t), 2)
+	if !errors.Is(err, client.ErrRemoteLSNGone) || !strings.Contains(err.Error(), "page 2") {
+		t.Fatalf("read below the cluster's horizon: %v", err)
 	}
 }

@@ -25,6 +25,10 @@ var (
 	// ErrDiverged means a pull found the remote head moved while the
 	// volume has local commits not pushed; the volume is StatusConflict.
 	ErrDiverged = errors.New("client: local commits diverge from the remote head")
+	// ErrRemoteLSNGone means a pending page cannot be fetched at its
+	// snapshot's remote LSN: the cluster no longer serves that LSN (below
+	// its retention horizon). Pull and read a newer snapshot.
+	ErrRemoteLSNGone = errors.New("client: the snapshot's remote LSN is no longer readable on the cluster; Pull and read a newer snapshot")
 	// ErrClosed means the Runtime was closed.
 	ErrClosed = errors.New("client: runtime closed")
 	// ErrInvalidConfig means Config.Validate failed.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"connectrpc.com/connect"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/graft-cluster/graft/client/store"
@@ -295,6 +296,9 @@ func (v *Volume) fetch(ctx context.Context, snap Snapshot, idx volume.PageIdx, l
 	v.roundTrips.Add(1)
 	_, pages, err := rpc.ReadPages(ctx, snap.VID, snap.RemoteLSN, idxs, ReadOptions{Consistency: AtLeastLSN, MinLSN: snap.RemoteLSN})
 	if err != nil {
+		if connect.CodeOf(err) == connect.CodeOutOfRange {
+			err = fmt.Errorf("%w: %w", ErrRemoteLSNGone, err)
+		}
 		return nil, fmt.Errorf("fetch page %d of %s at remote LSN %d from %v: %w", idx, snap.VID, snap.RemoteLSN, rpc.Endpoints(), err)
 	}
 	got := make(map[volume.PageIdx][]byte, len(pages))
