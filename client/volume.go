@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -238,11 +239,17 @@ func (v *Volume) readAt(ctx context.Context, snap Snapshot, idx volume.PageIdx) 
 	}
 	v.misses.Add(1)
 	key := fmt.Sprintf("%s/%d/%d/%d", snap.VID, idx, lsn, snap.RemoteLSN)
-	out, err, _ := v.flight.Do(key, func() (any, error) { return v.fetch(ctx, snap, idx, lsn) })
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		out, err, shared := v.flight.Do(key, func() (any, error) { return v.fetch(ctx, snap, idx, lsn) })
+		if err != nil && shared && ctx.Err() == nil && attempt < 3 &&
+			(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue // the fetch this read joined ended with its caller's ctx
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte(nil), out.([]byte)...), nil
 	}
-	return append([]byte(nil), out.([]byte)...), nil
 }
 
 // fetch reads pending page idx (its version at local LSN lsn) and the
