@@ -62,9 +62,13 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (installed into bin/tools on 
 # build for browsers (js) and serverless runtimes (wasip1).
 WASM_PKGS = $$($(GO) list ./client/... | grep -v /client/boltstore)
 
-wasm: ## build the client core for GOOS=js and GOOS=wasip1 (GOARCH=wasm)
+wasm: ## build the client core for GOOS=js and GOOS=wasip1 (GOARCH=wasm); with Node, run its js tests
 	GOOS=js GOARCH=wasm $(GO) build $(WASM_PKGS)
 	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASM_PKGS)
+	@if command -v node >/dev/null 2>&1; then \
+		echo "GOOS=js GOARCH=wasm go test ./client/store/ ./client/wasmtest/ (Node)"; \
+		GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./client/store/ ./client/wasmtest/; \
+	else echo "wasm: node not found, js tests skipped (builds checked)"; fi
 
 generate: ## regenerate protobuf + Connect code from api/
 	bash scripts/gen.sh

@@ -1,7 +1,15 @@
-// Package client is the Go client of a graft cluster: it dials several
-// endpoints, prefers the leader for commits, and retries unknown outcomes
-// with the same content, which the cluster makes idempotent (a retried
-// commit whose hash matches the commit at base+1 gets that commit's ack).
+// Package client is the Go client of a graft cluster, in two layers.
+//
+// Client is the RPC client: it dials several endpoints, prefers the leader
+// for commits, and retries unknown outcomes with the same content, which
+// the cluster makes idempotent (a retried commit whose hash matches the
+// commit at base+1 gets that commit's ack).
+//
+// Runtime and Volume are the replica (Open): a lazy, partial, local copy
+// of volumes in a local store (client/store; durable on bbolt in
+// client/boltstore), with local commits, reads that fetch pending pages
+// (and an Oracle's predictions) on demand, Push crash-safe by the commit
+// hash, Pull by graft, and Reset, Replay and Fork after a rejected push.
 package client
 
 import (

@@ -29,6 +29,9 @@ type gate struct {
 	// dropAcks makes Commit calls reach the cluster and lose the answer
 	// (the connection is cut): an unknown outcome.
 	dropAcks atomic.Bool
+	// outOfRange makes ReadPages answer out_of_range, as a cluster does
+	// below its retention horizon.
+	outOfRange atomic.Bool
 	// reads counts ReadPages calls forwarded; pages the pages they asked.
 	reads, commits atomic.Int64
 }
@@ -58,6 +61,12 @@ func (g *gate) serve(ln net.Listener) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/ReadPages"):
 			g.reads.Add(1)
+			if g.outOfRange.Load() {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"code":"out_of_range","message":"lsn is below the oldest readable lsn"}`))
+				return
+			}
 			if d := time.Duration(g.delayReads.Load()); d > 0 {
 				time.Sleep(d)
 			}

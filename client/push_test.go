@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -168,4 +169,26 @@ func TestVolume_BackgroundSync(t *testing.T) {
 	if err := rtA.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestVolume_StartSyncCtxEnds(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	v := mustVolume(t, openRT(t, client.Config{Endpoints: c.Endpoints()}), volume.MustNewID())
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := client.SyncOptions{Interval: 20 * time.Millisecond}
+	if err := v.StartSync(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// The loop ends with its ctx; a new one may start.
+	waitFor(t, 10*time.Second, "StartSync to accept a new loop", func() bool {
+		err := v.StartSync(context.Background(), opts)
+		if err != nil && !errors.Is(err, client.ErrSyncRunning) {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
+	write(t, v, map[volume.PageIdx]byte{1: 1})
+	waitFor(t, 20*time.Second, "the new loop to push", func() bool { return v.Snapshot().RemoteLSN == 1 })
+	v.StopSync()
 }

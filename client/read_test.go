@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -115,5 +116,49 @@ func TestReader_Prefetch(t *testing.T) {
 	expectPage(t, r, 21, 21)
 	if st2 := b.Stats(); st2.Fetched-st.Fetched != 4 || st2.Prefetched-st.Prefetched != 3 {
 		t.Fatalf("prefetch skips local pages: before %+v after %+v", st, st2)
+	}
+}
+
+func TestReader_RemoteLSNGone(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	g := newGate(t, c.Endpoint(0))
+	b, _ := seeded(t, c, g, 4, client.Config{Oracle: client.NoPrefetch})
+	g.outOfRange.Store(true)
+	_, err := b.Reader().ReadPage(ctxT(t), 2)
+	if !errors.Is(err, client.ErrRemoteLSNGone) || !strings.Contains(err.Error(), "page 2") {
+		t.Fatalf("read below the cluster's horizon: %v", err)
+	}
+}
+
+// A read that joins another read's fetch is not failed by that read's
+// ctx ending.
+func TestReader_JoinedFetchOutlivesCaller(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	g := newGate(t, c.Endpoint(0))
+	b, _ := seeded(t, c, g, 4, client.Config{Oracle: client.NoPrefetch})
+	g.delayReads.Store(int64(400 * time.Millisecond))
+	r := b.Reader()
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := r.ReadPage(ctx1, 3)
+		first <- err
+	}()
+	waitFor(t, 10*time.Second, "the first fetch to reach the cluster", func() bool { return g.reads.Load() == 1 })
+	second := make(chan error, 1)
+	go func() {
+		p, err := r.ReadPage(context.Background(), 3)
+		if err == nil && p[0] != 3 {
+			err = errors.New("wrong bytes")
+		}
+		second <- err
+	}()
+	waitFor(t, 10*time.Second, "the second read to join", func() bool { return b.Stats().Misses == 2 })
+	cancel1()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first read: %v, want canceled", err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("second read failed with the first one's ctx: %v", err)
 	}
 }

@@ -25,6 +25,10 @@ var (
 	// ErrDiverged means a pull found the remote head moved while the
 	// volume has local commits not pushed; the volume is StatusConflict.
 	ErrDiverged = errors.New("client: local commits diverge from the remote head")
+	// ErrRemoteLSNGone means a pending page cannot be fetched at its
+	// snapshot's remote LSN: the cluster no longer serves that LSN (below
+	// its retention horizon). Pull and read a newer snapshot.
+	ErrRemoteLSNGone = errors.New("client: the snapshot's remote LSN is no longer readable on the cluster; Pull and read a newer snapshot")
 	// ErrClosed means the Runtime was closed.
 	ErrClosed = errors.New("client: runtime closed")
 	// ErrInvalidConfig means Config.Validate failed.
@@ -89,7 +93,9 @@ type Config struct {
 	// (Leap); NoPrefetch disables prediction.
 	Oracle func() Oracle
 	// MaxPrefetch caps the predicted pages fetched with one miss.
-	// Default 64; negative disables prefetch.
+	// Default 64 (0 means the default); negative disables prefetch; at most
+	// MaxPrefetchLimit (one ReadPages carries the miss and its predictions,
+	// and the cluster's default cap is 1024 pages per read).
 	MaxPrefetch int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
@@ -103,8 +109,14 @@ type Config struct {
 // store, no endpoints).
 func DefaultConfig() Config { return Config{MaxPrefetch: 64} }
 
+// MaxPrefetchLimit is the largest Config.MaxPrefetch.
+const MaxPrefetchLimit = 1023
+
 // Validate checks the config.
 func (c Config) Validate() error {
+	if c.MaxPrefetch > MaxPrefetchLimit {
+		return fmt.Errorf("%w: MaxPrefetch %d > %d", ErrInvalidConfig, c.MaxPrefetch, MaxPrefetchLimit)
+	}
 	for _, e := range c.Endpoints {
 		if e == "" {
 			return fmt.Errorf("%w: empty endpoint", ErrInvalidConfig)

@@ -136,3 +136,26 @@ func TestWriter_Commit(t *testing.T) {
 		t.Fatalf("push without endpoints: %v", err)
 	}
 }
+
+func TestConfig_Validate(t *testing.T) {
+	for name, cfg := range map[string]client.Config{
+		"empty endpoint": {Endpoints: []string{""}},
+		"huge prefetch":  {MaxPrefetch: client.MaxPrefetchLimit + 1},
+	} {
+		if _, err := client.Open(context.Background(), cfg); !errors.Is(err, client.ErrInvalidConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := client.DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpen_DirHeld(t *testing.T) {
+	dir := t.TempDir()
+	openRT(t, client.Config{Dir: dir})
+	_, err := client.Open(context.Background(), client.Config{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "held by another process") || errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("second open of one dir: %v", err)
+	}
+}

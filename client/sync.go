@@ -74,7 +74,12 @@ func (v *Volume) StartSync(ctx context.Context, opts SyncOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done != nil {
-		return ErrSyncRunning
+		select {
+		case <-s.done: // ended with its ctx; start anew
+			s.cancel()
+		default:
+			return ErrSyncRunning
+		}
 	}
 	v.rt.mu.Lock()
 	if v.rt.closed {
@@ -83,7 +88,7 @@ func (v *Volume) StartSync(ctx context.Context, opts SyncOptions) error {
 	}
 	v.rt.wg.Add(1)
 	v.rt.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancel(ctx)
 	s.cancel, s.done, s.kick = cancel, make(chan struct{}), make(chan struct{}, 1)
 	s.lastErr.Store(nil)
 	go func() {

@@ -2,10 +2,13 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
+	"connectrpc.com/connect"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/graft-cluster/graft/client/store"
@@ -68,6 +71,8 @@ type Volume struct {
 	oracle     Oracle
 	prefetched map[volume.PageIdx]struct{} // fetched by prediction, not read yet
 
+	pins map[pinKey]int // guarded by mu: live Readers and Writers by snapshot
+
 	flight singleflight.Group
 
 	fetched, roundTrips, prefetchedN, prefetchHits, reads, misses atomic.Uint64
@@ -76,7 +81,7 @@ type Volume struct {
 }
 
 func newVolume(rt *Runtime, vid volume.ID, st volState) *Volume {
-	return &Volume{rt: rt, vid: vid, state: st, oracle: rt.cfg.Oracle(), prefetched: make(map[volume.PageIdx]struct{})}
+	return &Volume{rt: rt, vid: vid, state: st, oracle: rt.cfg.Oracle(), prefetched: make(map[volume.PageIdx]struct{}), pins: make(map[pinKey]int)}
 }
 
 // VID returns the volume's ID (a new one after Fork).
@@ -154,7 +159,14 @@ type Reader struct {
 
 // Reader returns a reader pinned to v.Snapshot(): later commits, pulls and
 // resets never change what it reads.
-func (v *Volume) Reader() *Reader { return &Reader{v: v, snap: v.Snapshot()} }
+func (v *Volume) Reader() *Reader {
+	v.mu.Lock()
+	r := &Reader{v: v, snap: v.snapshotLocked()}
+	p := v.pinLocked(r.snap)
+	v.mu.Unlock()
+	watchPin(r, p)
+	return r
+}
 
 // Snapshot returns the reader's snapshot.
 func (r *Reader) Snapshot() Snapshot { return r.snap }
@@ -162,6 +174,7 @@ func (r *Reader) Snapshot() Snapshot { return r.snap }
 // ReadPage returns page idx at the reader's snapshot (4096 bytes; zeros if
 // never written), fetching it from the cluster when it is pending.
 func (r *Reader) ReadPage(ctx context.Context, idx volume.PageIdx) ([]byte, error) {
+	defer runtime.KeepAlive(r) // its pin keeps the versions it reads
 	return r.v.readAt(ctx, r.snap, idx)
 }
 
@@ -226,11 +239,17 @@ func (v *Volume) readAt(ctx context.Context, snap Snapshot, idx volume.PageIdx) 
 	}
 	v.misses.Add(1)
 	key := fmt.Sprintf("%s/%d/%d/%d", snap.VID, idx, lsn, snap.RemoteLSN)
-	out, err, _ := v.flight.Do(key, func() (any, error) { return v.fetch(ctx, snap, idx, lsn) })
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		out, err, shared := v.flight.Do(key, func() (any, error) { return v.fetch(ctx, snap, idx, lsn) })
+		if err != nil && shared && ctx.Err() == nil && attempt < 3 &&
+			(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue // the fetch this read joined ended with its caller's ctx
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte(nil), out.([]byte)...), nil
 	}
-	return append([]byte(nil), out.([]byte)...), nil
 }
 
 // fetch reads pending page idx (its version at local LSN lsn) and the
@@ -284,6 +303,9 @@ func (v *Volume) fetch(ctx context.Context, snap Snapshot, idx volume.PageIdx, l
 	v.roundTrips.Add(1)
 	_, pages, err := rpc.ReadPages(ctx, snap.VID, snap.RemoteLSN, idxs, ReadOptions{Consistency: AtLeastLSN, MinLSN: snap.RemoteLSN})
 	if err != nil {
+		if connect.CodeOf(err) == connect.CodeOutOfRange {
+			err = fmt.Errorf("%w: %w", ErrRemoteLSNGone, err)
+		}
 		return nil, fmt.Errorf("fetch page %d of %s at remote LSN %d from %v: %w", idx, snap.VID, snap.RemoteLSN, rpc.Endpoints(), err)
 	}
 	got := make(map[volume.PageIdx][]byte, len(pages))
@@ -337,12 +359,17 @@ type Writer struct {
 	base      Snapshot
 	pages     map[volume.PageIdx][]byte
 	pageCount uint32
+	pin       *pin
 }
 
 // Writer returns a writer based on v.Snapshot().
 func (v *Volume) Writer() *Writer {
-	s := v.Snapshot()
-	return &Writer{v: v, base: s, pages: make(map[volume.PageIdx][]byte), pageCount: s.PageCount}
+	v.mu.Lock()
+	s := v.snapshotLocked()
+	w := &Writer{v: v, base: s, pages: make(map[volume.PageIdx][]byte), pageCount: s.PageCount, pin: v.pinLocked(s)}
+	v.mu.Unlock()
+	watchPin(w, w.pin)
+	return w
 }
 
 // Snapshot returns the writer's base.
@@ -364,6 +391,7 @@ func (w *Writer) ReadPage(ctx context.Context, idx volume.PageIdx) ([]byte, erro
 	if ok {
 		return append([]byte(nil), p...), nil
 	}
+	defer runtime.KeepAlive(w) // its pin keeps the versions it reads
 	return w.v.readAt(ctx, base, idx)
 }
 
@@ -445,6 +473,7 @@ func (w *Writer) Commit(ctx context.Context) (Snapshot, error) {
 	v.state = st
 	v.kickSync()
 	w.base = v.snapshotLocked()
+	v.repinLocked(w.pin, w.base)
 	w.pages = make(map[volume.PageIdx][]byte)
 	return w.base, nil
 }
