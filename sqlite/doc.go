@@ -13,6 +13,11 @@
 //
 //	file:VID?vfs=graft&graft_runtime=NAME
 //
+// Other parameters: graft_timeout (default 30s: one page fetch, commit or
+// push) and graft_max_pages (default 256, the cluster's MaxPagesPerCommit:
+// a graft_sync=remote transaction changing more pages fails with
+// ErrTooLarge before anything is committed; 0: no check).
+//
 // Mapping and invariants:
 //   - The main database file is the volume: SQLite page i is volume page i
 //     (byte offset (i-1)*4096). page_size must be 4096; other sizes are

@@ -80,6 +80,7 @@ type fakeVol struct {
 	resetErr error // injected: Reset fails with it
 	commits  int
 	reads    int
+	pushHook func() // injected: called at the start of Push, unlocked
 }
 
 func (v *fakeVol) VID() volume.ID { return v.vid }
@@ -182,6 +183,12 @@ func (w *fakeWriter) commit() (snapshot, error) {
 }
 
 func (v *fakeVol) Push(context.Context) error {
+	v.mu.Lock()
+	hook := v.pushHook
+	v.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.pushErr != nil {

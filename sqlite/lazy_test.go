@@ -17,14 +17,14 @@ import (
 // by replica A; a cold replica B pulls (no page data moves) and runs 100
 // indexed point queries. It logs the pages B fetched against the database's
 // pages (what downloading the whole file, as a Litestream restore does,
-// moves). GRAFT_SQLITE_LAZY_ROWS sets the row count (default 200000),
+// moves). GRAFT_SQLITE_LAZY_ROWS sets the row count (default 100000),
 // GRAFT_SQLITE_LAZY_BLOB the random bytes per row (default 16); 1000000 and
 // 100 make a ~256 MiB database.
 func TestVFS_Cluster_LazyPointQueries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a multi-megabyte database")
 	}
-	rows := 200_000
+	rows := 100_000
 	if s := os.Getenv("GRAFT_SQLITE_LAZY_ROWS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {

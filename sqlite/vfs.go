@@ -299,6 +299,7 @@ type shared struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	pushing bool // a graft_sync=remote commit is between local commit and ack
+	waiting int  // read transactions waiting for it (tests observe it)
 
 	pushOnce sync.Once
 	kick     chan struct{}
@@ -346,7 +347,9 @@ func (s *shared) endPush() {
 func (s *shared) waitPushed() {
 	s.mu.Lock()
 	for s.pushing {
+		s.waiting++
 		s.cond.Wait()
+		s.waiting--
 	}
 	s.mu.Unlock()
 }

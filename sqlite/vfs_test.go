@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/driver"
@@ -15,6 +16,18 @@ import (
 )
 
 var fakeSeq atomic.Int64
+
+// sharedOf returns the process-wide state of vid opened through runtime.
+func sharedOf(t *testing.T, runtime string, vid volume.ID) *shared {
+	t.Helper()
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	s := registry.vols[volKey{src: "runtime:" + runtime, vid: vid}]
+	if s == nil {
+		t.Fatalf("%s is not open through %s", vid, runtime)
+	}
+	return s
+}
 
 // fakeReplica registers a fake runtime over cl and returns its name.
 func fakeReplica(t *testing.T, cl *fakeCluster) (string, *fakeSource) {
@@ -370,4 +383,67 @@ func TestVFS_ConnectionsSeeEachOthersCommits(t *testing.T) {
 		}
 	}
 	integrityOK(t, db1)
+}
+
+// A read transaction that starts while a graft_sync=remote commit is being
+// pushed waits for the outcome: it never reads a commit the cluster then
+// rejects.
+func TestVFS_RemoteCommitInFlightIsNotRead(t *testing.T) {
+	cl := newFakeCluster()
+	vid := volume.MustNewID()
+	a, srcA := fakeReplica(t, cl)
+	b, _ := fakeReplica(t, cl)
+	writer, reader := openDB(t, a, vid, ""), openDB(t, a, vid, "")
+	dbB := openDB(t, b, vid, "")
+	exec(t, writer, "CREATE TABLE t (who TEXT)")
+	queryString(t, dbB, "PRAGMA graft_pull")
+	exec(t, dbB, "INSERT INTO t VALUES ('b')") // A is now stale: its next commit is rejected
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	v := srcA.vol(vid)
+	v.mu.Lock()
+	v.pushHook = func() {
+		v.mu.Lock()
+		v.pushHook = nil
+		v.mu.Unlock()
+		close(entered)
+		<-release
+	}
+	v.mu.Unlock()
+	werr := make(chan error, 1)
+	go func() {
+		_, err := writer.Exec("INSERT INTO t VALUES ('a')")
+		werr <- err
+	}()
+	<-entered // A's local commit is made; its push is held
+	got := make(chan string, 1)
+	go func() {
+		var s string
+		if err := reader.QueryRow("SELECT group_concat(who) FROM t").Scan(&s); err != nil {
+			s = "error: " + err.Error()
+		}
+		got <- s
+	}()
+	sh := sharedOf(t, a, vid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sh.mu.Lock()
+		n := sh.waiting
+		sh.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("the read did not wait for the push in flight (it saw %q)", <-got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-werr; !errors.Is(err, sqlite3.BUSY_SNAPSHOT) {
+		t.Fatalf("A's stale insert: err = %v, want SQLITE_BUSY_SNAPSHOT", err)
+	}
+	if s := <-got; s != "b" {
+		t.Fatalf("a read started during the push saw %q, want b (never the rejected a)", s)
+	}
 }
