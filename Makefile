@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/graft
 PKGS  := ./...
 
-.PHONY: help build test test-short test-seaweed weed nginx chromium jepsen jepsen-planted lint generate check-generate dev bench fuzz clean
+.PHONY: help build test test-short test-seaweed weed nginx chromium jepsen jepsen-planted lint wasm generate check-generate dev bench fuzz clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -67,6 +67,18 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck (installed into bin/tools on 
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
+
+# The client core (every client package but the durable bbolt store) must
+# build for browsers (js) and serverless runtimes (wasip1).
+WASM_PKGS = $$($(GO) list ./client/... | grep -v /client/boltstore)
+
+wasm: ## build the client core for GOOS=js and GOOS=wasip1 (GOARCH=wasm); with Node, run its js tests
+	GOOS=js GOARCH=wasm $(GO) build $(WASM_PKGS)
+	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASM_PKGS)
+	@if command -v node >/dev/null 2>&1; then \
+		echo "GOOS=js GOARCH=wasm go test ./client/store/ ./client/wasmtest/ (Node)"; \
+		GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./client/store/ ./client/wasmtest/; \
+	else echo "wasm: node not found, js tests skipped (builds checked)"; fi
 
 generate: ## regenerate protobuf + Connect code from api/
 	bash scripts/gen.sh

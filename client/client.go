@@ -1,7 +1,15 @@
-// Package client is the Go client of a graft cluster: it dials several
-// endpoints, prefers the leader for commits, and retries unknown outcomes
-// with the same content, which the cluster makes idempotent (a retried
-// commit whose hash matches the commit at base+1 gets that commit's ack).
+// Package client is the Go client of a graft cluster, in two layers.
+//
+// Client is the RPC client: it dials several endpoints, prefers the leader
+// for commits, and retries unknown outcomes with the same content, which
+// the cluster makes idempotent (a retried commit whose hash matches the
+// commit at base+1 gets that commit's ack).
+//
+// Runtime and Volume are the replica (Open): a lazy, partial, local copy
+// of volumes in a local store (client/store; durable on bbolt in
+// client/boltstore), with local commits, reads that fetch pending pages
+// (and an Oracle's predictions) on demand, Push crash-safe by the commit
+// hash, Pull by graft, and Reset, Replay and Fork after a rejected push.
 package client
 
 import (
@@ -335,6 +343,29 @@ func (c *Client) PullGraft(ctx context.Context, vid volume.ID, since, until volu
 		return err
 	})
 	return snap, set, err
+}
+
+// WatchVolume streams vid's head from endpoint i (modulo the endpoint
+// count): fn gets the current head at once, then each head past since
+// (and past the last one sent). It returns when the stream ends, fn
+// returns an error, or ctx ends; it does not retry (the caller does, with
+// its own backoff, on another endpoint).
+func (c *Client) WatchVolume(ctx context.Context, i int, vid volume.ID, since volume.LSN, fn func(volume.Snapshot) error) error {
+	stream, err := c.vol[i%len(c.vol)].WatchVolume(ctx, connect.NewRequest(&graftv1.WatchVolumeRequest{Vid: vid.String(), SinceLsn: uint64(since)}))
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		snap, err := snapshotFrom(stream.Msg().GetSnapshot())
+		if err != nil {
+			return err
+		}
+		if err := fn(snap); err != nil {
+			return err
+		}
+	}
+	return stream.Err()
 }
 
 // CommitInfo is a commit's metadata.

@@ -24,10 +24,14 @@ func runVolume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return subcommands(ctx, "volume", args, stdout, stderr, map[string]command{
 		"create": {"print a new volume ID (a volume exists from its first commit)", volumeCreate},
 		"commit": {"commit pages to a volume", volumeCommit},
-		"read":   {"write pages' raw bytes (4096 each) to stdout", volumeRead},
-		"pull":   {"show the pages changed between two LSNs (a graft)", volumePull},
+		"read":   {"write pages' raw bytes (4096 each) to stdout (--dir: through a local replica)", volumeRead},
+		"pull":   {"show the pages changed between two LSNs (a graft); --dir: fast-forward a local replica", volumePull},
 		"info":   {"show a volume's snapshot", volumeInfo},
 		"log":    {"list a volume's commits", volumeLog},
+		"write":  {"commit pages to a local replica (--dir), pushed later", replicaWrite},
+		"push":   {"push a local replica's commits (--dir)", replicaPush},
+		"status": {"show a local replica (--dir): local vs remote LSN, pending pages, fetch counters", replicaStatus},
+		"reset":  {"drop a local replica's unpushed commits, adopt the remote head (--dir)", replicaReset},
 	})
 }
 
@@ -349,7 +353,10 @@ func parsePageRange(s string) (first, last uint32, err error) {
 }
 
 func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume read", "volume read VID --page N|--pages N-M [--lsn L] [--object-store URL] > pages.bin", stderr)
+	if usesDir(args) {
+		return replicaRead(ctx, args, stdout, stderr)
+	}
+	fs := newFlags("volume read", "volume read VID --page N|--pages N-M [--lsn L] [--object-store URL] > pages.bin\n       graft volume read VID --dir DIR --page N|--pages N-M (through a local replica; see graft volume read --dir x --help)", stderr)
 	var cf clientFlags
 	cf.register(fs, true)
 	idx := fs.Uint("page", 0, "page index to read")
@@ -484,7 +491,10 @@ func readFromStore(ctx context.Context, r *flusher.Reader, vid volume.ID, lsn vo
 }
 
 func volumePull(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume pull", "volume pull VID [--since L] [--until L]", stderr)
+	if usesDir(args) {
+		return replicaPull(ctx, args, stdout, stderr)
+	}
+	fs := newFlags("volume pull", "volume pull VID [--since L] [--until L]\n       graft volume pull VID --dir DIR (fast-forward a local replica)", stderr)
 	var cf clientFlags
 	cf.register(fs, true)
 	since := fs.Uint64("since", 0, "exclusive start LSN")
