@@ -53,6 +53,9 @@ type Stats struct {
 	// Present and Pending count pages at the latest local snapshot whose
 	// bytes are local, and whose bytes are not fetched yet.
 	Present, Pending uint64
+	// Versions counts the page versions stored (Compact deletes the ones
+	// nothing can read).
+	Versions uint64
 }
 
 // Volume is a local, partial replica of one volume. It is safe for
@@ -133,8 +136,12 @@ func (v *Volume) Stats() Stats {
 	_ = v.rt.store.View(func(tx store.Tx) error {
 		return tx.Scan(store.Pages, snap.VID[:], func(k, val []byte) error {
 			idx, lsn, err := parsePageKey(k)
-			if err != nil || lsn > snap.LocalLSN {
+			if err != nil {
 				return err
+			}
+			s.Versions++
+			if lsn > snap.LocalLSN {
+				return nil
 			}
 			if idx != last {
 				count()
