@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/cluster/clustertest"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -64,4 +65,27 @@ func TestVolume_Compact(t *testing.T) {
 		t.Fatal(err)
 	}
 	runtime.KeepAlive(w)
+}
+
+func TestVolume_SyncCompacts(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	ctx := ctxT(t)
+	v := mustVolume(t, openRT(t, client.Config{Endpoints: c.Endpoints()}), volume.MustNewID())
+	for i := 1; i <= 5; i++ {
+		write(t, v, map[volume.PageIdx]byte{1: byte(i), 2: 2})
+	}
+	if st := v.Stats(); st.Versions != 10 {
+		t.Fatalf("versions before: %+v", st)
+	}
+	opts := client.SyncOptions{Interval: 20 * time.Millisecond, CompactInterval: 20 * time.Millisecond}
+	if err := v.StartSync(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the sync loop to push and compact", func() bool {
+		runtime.GC() // collects the writers, releasing their pins
+		return v.Snapshot().RemoteLSN == 1 && v.Stats().Versions == 2
+	})
+	v.StopSync()
+	expectPage(t, v.Reader(), 1, 5)
+	expectPage(t, v.Reader(), 2, 2)
 }

@@ -354,18 +354,38 @@ func (v *Volume) Fork(ctx context.Context) (volume.ID, error) {
 	}
 	snap := v.Snapshot()
 	var idxs []volume.PageIdx
+	var pending []pendingPage
 	err = v.rt.store.View(func(tx store.Tx) error {
 		var last volume.PageIdx
-		return tx.Scan(store.Pages, snap.VID[:], func(k, _ []byte) error {
+		err := tx.Scan(store.Pages, snap.VID[:], func(k, _ []byte) error {
 			idx, _, err := parsePageKey(k)
 			if err == nil && idx != last {
 				idxs, last = append(idxs, idx), idx
 			}
 			return err
 		})
+		if err != nil {
+			return err
+		}
+		for _, idx := range idxs {
+			tag, _, lsn, found, err := v.lookup(tx, snap, idx)
+			if err != nil {
+				return err
+			}
+			if found && tag == tagPending {
+				pending = append(pending, pendingPage{idx, lsn})
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return volume.ID{}, fmt.Errorf("fork %s: %w", snap.VID, err)
+	}
+	// Fetch what is missing in batches, not one round trip per page.
+	for start := 0; start < len(pending); start += forkBatch {
+		if _, err := v.fetchPages(ctx, snap, pending[start:min(start+forkBatch, len(pending))]); err != nil {
+			return volume.ID{}, fmt.Errorf("fork %s: %w", snap.VID, err)
+		}
 	}
 	var pages []volume.PageWrite
 	for _, idx := range idxs {

@@ -162,3 +162,30 @@ func TestReader_JoinedFetchOutlivesCaller(t *testing.T) {
 		t.Fatalf("second read failed with the first one's ctx: %v", err)
 	}
 }
+
+// Fork fetches the pages it lacks in batches, not one round trip each.
+func TestVolume_ForkFetchesInBatches(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	g := newGate(t, c.Endpoint(0))
+	b, vid := seeded(t, c, g, 300, client.Config{Oracle: client.NoPrefetch})
+	ctx := ctxT(t)
+	expectPage(t, b.Reader(), 7, 7)
+	nvid, err := b.Fork(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 read, then 299 pending pages in batches of 256.
+	if st := b.Stats(); st.RoundTrips != 3 || st.Fetched != 300 {
+		t.Fatalf("fork of 300 pages, 1 local: %+v", st)
+	}
+	f := mustVolume(t, openRT(t, client.Config{Endpoints: c.Endpoints()}), nvid)
+	if err := f.Pull(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Snapshot(); s.PageCount != 300 || nvid == vid {
+		t.Fatalf("fork: %+v", s)
+	}
+	for _, idx := range []volume.PageIdx{1, 7, 256, 257, 300} {
+		expectPage(t, f.Reader(), idx, byte(idx))
+	}
+}

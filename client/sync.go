@@ -27,6 +27,9 @@ type SyncOptions struct {
 	// MinBackoff and MaxBackoff bound the wait after a failed pass (the
 	// cluster unreachable); it doubles from MinBackoff. Defaults 50ms, 5s.
 	MinBackoff, MaxBackoff time.Duration
+	// CompactInterval, when positive, runs Compact after a successful pass
+	// at most this often. Default 0: never (call Compact yourself).
+	CompactInterval time.Duration
 }
 
 func (o *SyncOptions) fill() {
@@ -138,6 +141,7 @@ func (v *Volume) syncRun(ctx context.Context, rpc *Client, opts SyncOptions) {
 	w := &watcher{}
 	defer w.stop()
 	backoff := opts.MinBackoff
+	lastCompact := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -165,6 +169,12 @@ func (v *Volume) syncRun(ctx context.Context, rpc *Client, opts SyncOptions) {
 			continue
 		}
 		s.lastErr.Store(nil)
+		if opts.CompactInterval > 0 && time.Since(lastCompact) >= opts.CompactInterval {
+			lastCompact = time.Now()
+			if _, err := v.Compact(ctx); err != nil {
+				v.rt.log.Warn("client: compact failed", "vid", v.VID(), "err", err)
+			}
+		}
 		backoff = opts.MinBackoff
 		timer.Reset(opts.Interval)
 	}

@@ -53,6 +53,9 @@ type Stats struct {
 	// Present and Pending count pages at the latest local snapshot whose
 	// bytes are local, and whose bytes are not fetched yet.
 	Present, Pending uint64
+	// Versions counts the page versions stored (Compact deletes the ones
+	// nothing can read).
+	Versions uint64
 }
 
 // Volume is a local, partial replica of one volume. It is safe for
@@ -133,8 +136,12 @@ func (v *Volume) Stats() Stats {
 	_ = v.rt.store.View(func(tx store.Tx) error {
 		return tx.Scan(store.Pages, snap.VID[:], func(k, val []byte) error {
 			idx, lsn, err := parsePageKey(k)
-			if err != nil || lsn > snap.LocalLSN {
+			if err != nil {
 				return err
+			}
+			s.Versions++
+			if lsn > snap.LocalLSN {
+				return nil
 			}
 			if idx != last {
 				count()
@@ -265,11 +272,7 @@ func (v *Volume) fetch(ctx context.Context, snap Snapshot, idx volume.PageIdx, l
 	delete(v.prefetched, idx)
 	v.oracleMu.Unlock()
 
-	type want struct {
-		idx volume.PageIdx
-		lsn volume.LSN
-	}
-	wants := []want{{idx, lsn}}
+	wants := []pendingPage{{idx, lsn}}
 	if len(preds) > 0 {
 		seen := map[volume.PageIdx]bool{idx: true}
 		err := v.rt.store.View(func(tx store.Tx) error {
@@ -283,7 +286,7 @@ func (v *Volume) fetch(ctx context.Context, snap Snapshot, idx volume.PageIdx, l
 					return err
 				}
 				if found && tag == tagPending {
-					wants = append(wants, want{p, plsn})
+					wants = append(wants, pendingPage{p, plsn})
 				}
 			}
 			return nil
@@ -292,6 +295,34 @@ func (v *Volume) fetch(ctx context.Context, snap Snapshot, idx volume.PageIdx, l
 			return nil, fmt.Errorf("read page %d of %s: %w", idx, snap.VID, err)
 		}
 	}
+	got, err := v.fetchPages(ctx, snap, wants)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(wants) - 1; n > 0 {
+		v.oracleMu.Lock()
+		for _, w := range wants[1:] {
+			if _, ok := got[w.idx]; ok {
+				v.prefetched[w.idx] = struct{}{}
+				v.prefetchedN.Add(1)
+			}
+		}
+		v.oracleMu.Unlock()
+	}
+	return got[idx], nil
+}
+
+// pendingPage is a pending page version: its index and local LSN.
+type pendingPage struct {
+	idx volume.PageIdx
+	lsn volume.LSN
+}
+
+// fetchPages reads wants (pending at snap) in one ReadPages at
+// snap.RemoteLSN and stores them (each only if still pending). Errors name
+// the first page and the endpoints.
+func (v *Volume) fetchPages(ctx context.Context, snap Snapshot, wants []pendingPage) (map[volume.PageIdx][]byte, error) {
+	idx := wants[0].idx
 	rpc, err := v.rt.client()
 	if err != nil {
 		return nil, fmt.Errorf("fetch page %d of %s: %w", idx, snap.VID, err)
@@ -315,21 +346,19 @@ func (v *Volume) fetch(ctx context.Context, snap Snapshot, idx volume.PageIdx, l
 		}
 		got[p.Idx] = p.Data
 	}
-	if _, ok := got[idx]; !ok {
-		return nil, fmt.Errorf("fetch page %d of %s at remote LSN %d from %v: not in the response", idx, snap.VID, snap.RemoteLSN, rpc.Endpoints())
+	for _, w := range wants {
+		if _, ok := got[w.idx]; !ok {
+			return nil, fmt.Errorf("fetch page %d of %s at remote LSN %d from %v: not in the response", w.idx, snap.VID, snap.RemoteLSN, rpc.Endpoints())
+		}
 	}
 	v.fetched.Add(uint64(len(got)))
 	err = v.rt.store.Update(func(tx store.Tx) error {
 		for _, w := range wants {
-			data, ok := got[w.idx]
-			if !ok {
-				continue
-			}
 			k := pageKey(snap.VID, w.idx, w.lsn)
 			if cur := tx.Get(store.Pages, k); len(cur) != 1 || cur[0] != tagPending {
-				continue // fetched meanwhile, or dropped
+				continue // fetched meanwhile, or compacted away
 			}
-			if err := tx.Put(store.Pages, k, pageValue(data)); err != nil {
+			if err := tx.Put(store.Pages, k, pageValue(got[w.idx])); err != nil {
 				return err
 			}
 		}
@@ -338,17 +367,7 @@ func (v *Volume) fetch(ctx context.Context, snap Snapshot, idx volume.PageIdx, l
 	if err != nil {
 		return nil, fmt.Errorf("store fetched page %d of %s: %w", idx, snap.VID, err)
 	}
-	if n := len(wants) - 1; n > 0 {
-		v.oracleMu.Lock()
-		for _, w := range wants[1:] {
-			if _, ok := got[w.idx]; ok {
-				v.prefetched[w.idx] = struct{}{}
-				v.prefetchedN.Add(1)
-			}
-		}
-		v.oracleMu.Unlock()
-	}
-	return got[idx], nil
+	return got, nil
 }
 
 // Writer is a local transaction on a volume: read-your-own-writes until
