@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/graft-cluster/graft/client/store"
 	"github.com/graft-cluster/graft/volume"
 )
@@ -103,12 +105,20 @@ func (v *Volume) pushLocked(ctx context.Context) (PushResult, error) {
 	}
 	snap, err := rpc.Commit(ctx, vid, pp.Base, pp.PageCount, pages)
 	if err != nil {
-		if !errors.Is(err, ErrConflict) {
+		invalid := connect.CodeOf(err) == connect.CodeInvalidArgument
+		if !errors.Is(err, ErrConflict) && !invalid {
 			return PushResult{Snapshot: v.Snapshot()}, fmt.Errorf("push %s on remote LSN %d (outcome unknown, recorded; Push resends it): %w", vid, pp.Base, err)
+		}
+		// Not committed: a stale base, or a commit the cluster refuses
+		// whatever the base (too many pages); identical resends of an
+		// earlier attempt were refused the same way.
+		status := StatusRejectedCommit
+		if invalid {
+			status = StatusOk
 		}
 		v.mu.Lock()
 		nst := v.state
-		nst.Push, nst.Status = nil, StatusRejectedCommit
+		nst.Push, nst.Status = nil, status
 		serr := v.rt.store.Update(func(tx store.Tx) error { return putState(tx, vid, nst) })
 		if serr == nil {
 			v.state = nst
@@ -117,6 +127,9 @@ func (v *Volume) pushLocked(ctx context.Context) (PushResult, error) {
 		v.mu.Unlock()
 		if serr != nil {
 			return PushResult{}, fmt.Errorf("push %s: record rejection: %w", vid, serr)
+		}
+		if invalid {
+			return PushResult{Snapshot: out}, fmt.Errorf("push %s on remote LSN %d: %d pages refused (local commits kept): %w", vid, pp.Base, len(pages), err)
 		}
 		return PushResult{Snapshot: out}, fmt.Errorf("push %s on remote LSN %d: %w: %w", vid, pp.Base, ErrRejected, err)
 	}

@@ -2,9 +2,12 @@ package client_test
 
 import (
 	"errors"
+
+	"connectrpc.com/connect"
 	"testing"
 
 	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/cluster"
 	"github.com/graft-cluster/graft/cluster/clustertest"
 	"github.com/graft-cluster/graft/volume"
 )
@@ -82,4 +85,25 @@ func TestVolume_ResetResolvesInterruptedPush(t *testing.T) {
 	}
 	expectPage(t, a.Reader(), 1, 0xb)
 	expectPage(t, a.Reader(), 2, 0xb)
+}
+
+// A push the cluster refuses whatever its base (more pages than its
+// per-commit cap) is not left recorded: the volume stays Ok with its local
+// commits, and the next Push tries again.
+func TestVolume_PushRefused(t *testing.T) {
+	c := clustertest.Start(t, 3, func(_ int, cfg *cluster.Config) { cfg.Limits.MaxPagesPerCommit = 4 })
+	ctx := ctxT(t)
+	v := mustVolume(t, openRT(t, client.Config{Endpoints: c.Endpoints()}), volume.MustNewID())
+	write(t, v, map[volume.PageIdx]byte{1: 1, 2: 2, 3: 3, 4: 4, 5: 5})
+	_, err := v.Push(ctx)
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || errors.Is(err, client.ErrRejected) {
+		t.Fatalf("push of 5 pages, cap 4: %v", err)
+	}
+	if v.Status() != client.StatusOk {
+		t.Fatalf("status after a refused push: %v", v.Status())
+	}
+	expectPage(t, v.Reader(), 5, 5)
+	if _, err := v.Push(ctx); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("second push: %v", err)
+	}
 }
