@@ -3,7 +3,9 @@ package prefetch_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/graft-cluster/graft/client/prefetch"
@@ -259,4 +261,30 @@ func FuzzLeap_Predict(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Readers of one volume share its oracle: concurrent calls keep every
+// prediction well-formed (run with -race).
+func TestLeap_Concurrent(t *testing.T) {
+	o := prefetch.NewLeap(prefetch.DefaultLeapConfig())
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 1; i <= 2000; i++ {
+				idx := volume.PageIdx(g*100000 + i)
+				o.Observe(idx, i%3 != 0)
+				got := o.Predict(idx, 16)
+				if len(got) > 16 || slices.Contains(got, 0) || slices.Contains(got, idx) {
+					errs <- fmt.Sprintf("Predict(%d) = %v", idx, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }

@@ -115,8 +115,35 @@ func TestProcesses_VolumeDir(t *testing.T) {
 		s.Fetch.Reads != 4 || s.Fetch.RoundTrips != 2 || s.Fetch.Fetched != 3 || s.Fetch.Prefetched != 1 {
 		t.Fatalf("status after reading 10-12 and 11: %+v", s)
 	}
+	// --json: a pull with nothing new, and a read of a present page.
+	out, _ = must(local("pull", "--json")...)
+	var pulled struct {
+		From     uint64 `json:"from_remote_lsn"`
+		Snapshot struct {
+			RemoteLSN uint64 `json:"remote_lsn"`
+		} `json:"snapshot"`
+		Pending uint64 `json:"pending"`
+	}
+	if err := json.Unmarshal([]byte(out), &pulled); err != nil || pulled.From != 1 || pulled.Snapshot.RemoteLSN != 1 || pulled.Pending != 97 {
+		t.Fatalf("pull --json with nothing new: %v %s", err, out)
+	}
+	out, _ = must(local("read", "--page", "12", "--json")...)
+	var read struct {
+		Pages []struct {
+			Idx  uint32 `json:"idx"`
+			Data []byte `json:"data"`
+		} `json:"pages"`
+		Fetch struct {
+			Reads      uint64 `json:"reads"`
+			RoundTrips uint64 `json:"round_trips"`
+		} `json:"fetch"`
+	}
+	if err := json.Unmarshal([]byte(out), &read); err != nil || len(read.Pages) != 1 || read.Pages[0].Idx != 12 ||
+		pageText(string(read.Pages[0].Data), 12) != "page-012" || read.Fetch.Reads != 1 || read.Fetch.RoundTrips != 0 {
+		t.Fatalf("read --json of present page 12: %v %.200s", err, out)
+	}
 	human, _ := must(local("status")...)
-	for _, want := range []string{"status      ok", "remote lsn  1 (cluster head: 1)", "3 present, 97 pending", "4 reads, 2 misses, 2 round trips, 3 pages fetched, 1 prefetched"} {
+	for _, want := range []string{"status      ok", "remote lsn  1 (cluster head: 1)", "3 present, 97 pending", "5 reads, 2 misses, 2 round trips, 3 pages fetched, 1 prefetched"} {
 		if !strings.Contains(human, want) {
 			t.Fatalf("status printed:\n%s\nwant %q in it", human, want)
 		}
