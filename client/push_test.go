@@ -192,3 +192,16 @@ func TestVolume_StartSyncCtxEnds(t *testing.T) {
 	waitFor(t, 20*time.Second, "the new loop to push", func() bool { return v.Snapshot().RemoteLSN == 1 })
 	v.StopSync()
 }
+
+// StopSync right after StartSync, before the loop's goroutine first ran,
+// must neither panic nor hang (the goroutine used to close s.done after
+// StopSync had cleared it: "close of nil channel").
+func TestVolume_StopSyncRightAfterStart(t *testing.T) {
+	v := mustVolume(t, openRT(t, client.Config{Endpoints: []string{"http://127.0.0.1:1"}}), volume.MustNewID())
+	for range 200 {
+		if err := v.StartSync(context.Background(), client.SyncOptions{Interval: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		v.StopSync()
+	}
+}

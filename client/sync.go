@@ -92,11 +92,14 @@ func (v *Volume) StartSync(ctx context.Context, opts SyncOptions) error {
 	v.rt.wg.Add(1)
 	v.rt.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
-	s.cancel, s.done, s.kick = cancel, make(chan struct{}), make(chan struct{}, 1)
+	done := make(chan struct{})
+	s.cancel, s.done, s.kick = cancel, done, make(chan struct{}, 1)
 	s.lastErr.Store(nil)
 	go func() {
 		defer v.rt.wg.Done()
-		defer close(s.done)
+		// done, not s.done: StopSync may clear s.done before this
+		// goroutine first runs.
+		defer close(done)
 		v.syncRun(ctx, rpc, opts)
 	}()
 	return nil
