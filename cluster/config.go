@@ -155,6 +155,19 @@ type Config struct {
 	Limits Limits
 	// Raft tunes the consensus layer.
 	Raft RaftTuning
+	// MaxCommitBatch caps the commits the leader coalesces into one Raft
+	// entry (forwarded commits included). Batches form only from commits
+	// that queue while CommitBatchInFlight entries are in flight: nothing
+	// waits for a batch to fill. 1 turns batching off (one entry per
+	// commit, the entry format before batching). Default 128.
+	MaxCommitBatch int
+	// MaxCommitBatchBytes caps a batch entry's commit bytes; a commit
+	// larger than this still goes, alone. Default 4 MiB.
+	MaxCommitBatchBytes int
+	// CommitBatchInFlight caps the batch entries proposed and not yet
+	// applied; while all are in flight, new commits queue for the next
+	// batch. Default 2.
+	CommitBatchInFlight int
 	// ForwardTimeout bounds one forwarded request when the caller set no
 	// deadline. Default 10s.
 	ForwardTimeout time.Duration
@@ -194,11 +207,14 @@ func DefaultConfig() Config {
 			TrailingLogs:       2048,
 			LogStore:           "",
 		},
-		ForwardTimeout: 10 * time.Second,
-		RaftLogLevel:   "warn",
-		Flush:          flusher.DefaultConfig(),
-		Cache:          flusher.DefaultReaderConfig(),
-		FlushOnLeave:   10 * time.Second,
+		MaxCommitBatch:      128,
+		MaxCommitBatchBytes: 4 << 20,
+		CommitBatchInFlight: 2,
+		ForwardTimeout:      10 * time.Second,
+		RaftLogLevel:        "warn",
+		Flush:               flusher.DefaultConfig(),
+		Cache:               flusher.DefaultReaderConfig(),
+		FlushOnLeave:        10 * time.Second,
 	}
 }
 
@@ -234,6 +250,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.MaxAppendEntries <= 0 || c.Raft.MaxAppendEntries > 1024 {
 		errs = append(errs, fmt.Errorf("raft max append entries %d out of range [1, 1024]", c.Raft.MaxAppendEntries))
+	}
+	if c.MaxCommitBatch > 1 && (c.MaxCommitBatchBytes <= 0 || c.CommitBatchInFlight <= 0) {
+		errs = append(errs, fmt.Errorf("commit batching (max %d commits) needs max bytes (%d) and in-flight entries (%d) > 0",
+			c.MaxCommitBatch, c.MaxCommitBatchBytes, c.CommitBatchInFlight))
 	}
 	if c.Limits.MaxPagesPerCommit < 0 || c.Limits.MaxRequestBytes < 0 || c.Limits.MaxPagesPerRead < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))

@@ -15,6 +15,7 @@ import (
 type metrics struct {
 	commitSeconds *prometheus.HistogramVec
 	applyBatch    prometheus.Histogram
+	commitBatch   prometheus.Histogram
 	forwarded     prometheus.Counter
 	leaderChanges prometheus.Counter
 	historyPages  prometheus.Counter
@@ -30,6 +31,11 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		applyBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "graft_fsm_apply_batch_entries",
 			Help:    "Log entries per FSM ApplyBatch call (group commit size).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "graft_commit_batch_commits",
+			Help:    "Commits per Raft entry the leader proposed (commit batching).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
@@ -49,7 +55,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(
-		m.commitSeconds, m.applyBatch, m.forwarded, m.leaderChanges, m.historyPages,
+		m.commitSeconds, m.applyBatch, m.commitBatch, m.forwarded, m.leaderChanges, m.historyPages,
 		gauge("graft_flush_lag_seconds", "Age of the oldest commit not yet flushed to the object store (0 when none).", func() float64 {
 			oldest := int64(0)
 			for _, c := range n.fsm.FlushCandidates() {

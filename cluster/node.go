@@ -84,6 +84,14 @@ type Node struct {
 	streams     context.Context
 	stopStreams context.CancelCauseFunc
 
+	// commitQ and slots are the commit proposer's queue and in-flight
+	// entries (batch.go); nil when batching is off.
+	commitQ chan *commitReq
+	slots   chan struct{}
+	// batchEntries and batchCommits count the entries the proposer
+	// proposed and the commits in them.
+	batchEntries, batchCommits atomic.Uint64
+
 	hooks atomic.Pointer[testHooks] // test seams; nil outside tests
 }
 
@@ -124,6 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fwd = newForwarder(cfg.ForwardTimeout)
+	n.startBatcher()
 	n.serveHTTP()
 	n.wg.Add(2)
 	go n.watchLeadership()
