@@ -46,6 +46,16 @@ const (
 	TargetGraftWAL  = "graft-" + cluster.LogStoreWAL
 	TargetRaftBolt  = "raft-" + cluster.LogStoreBolt
 	TargetRaftWAL   = "raft-" + cluster.LogStoreWAL
+
+	// TargetGraftNoBatch is TargetGraft with commit batching off (graft
+	// node --max-commit-batch 1): one Raft entry per commit, the A/B of
+	// batching.
+	TargetGraftNoBatch = "graft-nobatch"
+	// TargetGraftSpread is TargetGraft with the clients spread over the
+	// three nodes (client w talks only to node w mod 3), so two thirds of
+	// the commits are forwarded by a follower: what a deployment whose
+	// clients do not know the leader sees.
+	TargetGraftSpread = "graft-spread"
 )
 
 // DefaultLogStore is the Raft log store graft nodes use by default.
@@ -64,7 +74,7 @@ var AltLogStore = func() string {
 var AllTargets = []string{TargetGraft, TargetGraftS3, "graft-" + AltLogStore, TargetEtcd, TargetRaft, "raft-" + AltLogStore, TargetDisk}
 
 // KnownTargets lists every target name.
-var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftBolt, TargetGraftWAL, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
+var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftBolt, TargetGraftWAL, TargetGraftNoBatch, TargetGraftSpread, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
 
 // targetLogStore returns the Raft log store a graft or raft target runs.
 func targetLogStore(t string) string {
@@ -351,9 +361,13 @@ func (r *comparer) runCell(ctx context.Context, target string, w Workload) CellR
 	if err == nil {
 		switch target {
 		case TargetGraft, TargetGraftBolt, TargetGraftWAL:
-			cell, err = r.runGraft(ctx, name, dir, w, 0, targetLogStore(target))
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: targetLogStore(target)})
 		case TargetGraftS3:
-			cell, err = r.runGraft(ctx, name, dir, w, r.cfg.S3Latency, DefaultLogStore)
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{s3Latency: r.cfg.S3Latency, logStore: DefaultLogStore})
+		case TargetGraftNoBatch:
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: DefaultLogStore, nodeArgs: []string{"--max-commit-batch", "1"}})
+		case TargetGraftSpread:
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: DefaultLogStore, spread: true})
 		case TargetEtcd:
 			cell, err = r.runEtcd(ctx, name, dir, w)
 		case TargetRaft, TargetRaftBolt, TargetRaftWAL:

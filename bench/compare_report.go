@@ -182,6 +182,10 @@ func targetLabel(t string, s Settings, m Machine) string {
 		return "graft (" + DefaultLogStore + " log store)"
 	case TargetGraftBolt, TargetGraftWAL:
 		return "graft, " + targetLogStore(t) + " log store"
+	case TargetGraftNoBatch:
+		return "graft, commit batching off"
+	case TargetGraftSpread:
+		return "graft, clients spread over the 3 nodes"
 	case TargetRaft:
 		return "bare hashicorp/raft (no-op FSM, " + DefaultLogStore + " log store)"
 	case TargetRaftBolt, TargetRaftWAL:
