@@ -48,6 +48,7 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, g
 		args = append(args, "--s3-latency", s3Latency.String())
 	}
 	args = append(args, "--", "--raft-log-store", logStore) // to every node
+	args = append(args, r.cfg.GraftNodeArgs...)
 	args = append(args, gc.nodeArgs...)
 	start := time.Now()
 	p, err := startProc("graft dev", filepath.Join(r.cfg.OutDir, name+".log"), r.cfg.GraftBin, args...)
@@ -81,7 +82,12 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, g
 		}
 		cls = append(cls, cl)
 	}
-	cell, err := closedLoop(ctx, w.Clients, r.cfg.Warmup, r.cfg.Duration, commitOp(cls, w.Clients, w.Pages))
+	var cell CellResult
+	if w.Rate > 0 {
+		cell, err = openLoop(ctx, w.Clients, w.Rate, r.cfg.Warmup, r.cfg.Duration, commitOp(cls, w.Clients, w.Pages))
+	} else {
+		cell, err = closedLoop(ctx, w.Clients, r.cfg.Warmup, r.cfg.Duration, commitOp(cls, w.Clients, w.Pages))
+	}
 	if err != nil {
 		return CellResult{}, err
 	}

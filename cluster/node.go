@@ -210,10 +210,7 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	n.store = store
-	logs, err := raft.NewLogCache(LogCacheEntries, store)
-	if err != nil {
-		return fmt.Errorf("create log cache: %w", err)
-	}
+	logs := newLogCache(store, LogCacheEntries, LogCacheBytes)
 	n.logs = logs
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.hclogger("raft-snap"))
 	if err != nil {
@@ -660,10 +657,6 @@ func (n *Node) Abort() error {
 
 // Stats returns hashicorp/raft's statistics (state, indexes, snapshot).
 func (n *Node) Stats() map[string]string { return n.raft.Stats() }
-
-// LogCacheEntries is the size of the in-memory cache of recent Raft log
-// entries in front of the log store.
-const LogCacheEntries = 1024
 
 // RaftConfig returns hashicorp/raft's configuration for server id with
 // these settings. Nodes use it, and so does the bare-Raft baseline of

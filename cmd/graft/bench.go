@@ -111,6 +111,7 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&cfg.PortBase, "port-base", cfg.PortBase, "loopback ports: graft dev +1..+301, etcd +401..+423, bare Raft +501..+513")
 	fs.Int64Var(&cfg.EtcdQuotaBytes, "etcd-quota-bytes", cfg.EtcdQuotaBytes, "etcd --quota-backend-bytes")
 	fs.StringVar(&cfg.Label, "label", "", "free text recorded with the results (a commit, a note)")
+	nodeArgs := fs.String("graft-node-args", "", "more flags for every graft node of every graft target, space-separated (an A/B of a node setting)")
 	logLevel := fs.String("log-level", "info", "progress log level: debug, info, warn, error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -120,6 +121,7 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if cfg.Workloads, err = parseWorkloads(*workloads); err != nil {
 		return err
 	}
+	cfg.GraftNodeArgs = strings.Fields(*nodeArgs)
 	if cfg.S3Workloads, err = parseWorkloads(*s3Workloads); err != nil {
 		return err
 	}
