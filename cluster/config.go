@@ -84,6 +84,11 @@ type RaftTuning struct {
 	// SnapshotThreshold is the log entries since the last snapshot that
 	// trigger one. Default 4096.
 	SnapshotThreshold uint64
+	// SnapshotThresholdBytes also triggers a snapshot once the log entries
+	// applied since the last one carry this many bytes: with batched or
+	// large commits an entry count alone lets the log (and the replay on
+	// restart) grow to gigabytes. 0 disables it. Default 256 MiB.
+	SnapshotThresholdBytes uint64
 	// TrailingLogs are the log entries kept after a snapshot, so a briefly
 	// lagging follower catches up from the log. Default 2048.
 	TrailingLogs uint64
@@ -196,16 +201,17 @@ func DefaultConfig() Config {
 			MaxReadWait:          5 * time.Second,
 		},
 		Raft: RaftTuning{
-			HeartbeatTimeout:   500 * time.Millisecond,
-			ElectionTimeout:    500 * time.Millisecond,
-			LeaderLeaseTimeout: 250 * time.Millisecond,
-			CommitTimeout:      10 * time.Millisecond,
-			MaxAppendEntries:   128,
-			BatchApplyCh:       true,
-			SnapshotInterval:   30 * time.Second,
-			SnapshotThreshold:  4096,
-			TrailingLogs:       2048,
-			LogStore:           "",
+			HeartbeatTimeout:       500 * time.Millisecond,
+			ElectionTimeout:        500 * time.Millisecond,
+			LeaderLeaseTimeout:     250 * time.Millisecond,
+			CommitTimeout:          10 * time.Millisecond,
+			MaxAppendEntries:       128,
+			BatchApplyCh:           true,
+			SnapshotInterval:       30 * time.Second,
+			SnapshotThreshold:      4096,
+			SnapshotThresholdBytes: 256 << 20,
+			TrailingLogs:           2048,
+			LogStore:               "",
 		},
 		MaxCommitBatch:      128,
 		MaxCommitBatchBytes: 4 << 20,

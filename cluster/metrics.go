@@ -117,5 +117,12 @@ type meteredFSM struct {
 func (f *meteredFSM) ApplyBatch(logs []*raft.Log) []any {
 	runHook(f.n.hook().beforeApply)
 	f.n.metrics.applyBatch.Observe(float64(len(logs)))
+	f.n.noteApplied(logs)
 	return f.FSM.ApplyBatch(logs)
+}
+
+// Snapshot restarts the count of log bytes since the last snapshot.
+func (f *meteredFSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.n.logBytes.Store(0)
+	return f.FSM.Snapshot()
 }

@@ -91,6 +91,10 @@ type Node struct {
 	// batchEntries and batchCommits count the entries the proposer
 	// proposed and the commits in them.
 	batchEntries, batchCommits atomic.Uint64
+	// logBytes counts the log bytes applied since the last snapshot;
+	// snapReq asks runSnapshotTrigger for one (snapshot.go).
+	logBytes atomic.Uint64
+	snapReq  chan struct{}
 
 	hooks atomic.Pointer[testHooks] // test seams; nil outside tests
 }
@@ -107,7 +111,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{}), removed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{}), removed: make(chan struct{}), snapReq: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.streams, n.stopStreams = context.WithCancelCause(context.Background())
 	n.registry = prometheus.NewRegistry()
@@ -134,7 +138,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.fwd = newForwarder(cfg.ForwardTimeout)
 	n.startBatcher()
 	n.serveHTTP()
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go n.runSnapshotTrigger()
 	go n.watchLeadership()
 	go n.watchRemoval()
 	ok = true

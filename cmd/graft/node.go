@@ -107,6 +107,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.MaxCommitBatch, "max-commit-batch", cfg.MaxCommitBatch, "commits the leader coalesces into one Raft entry when they arrive concurrently (1: one entry per commit)")
 	fs.IntVar(&cfg.MaxCommitBatchBytes, "max-commit-batch-bytes", cfg.MaxCommitBatchBytes, "commit bytes in one batched Raft entry")
 	fs.IntVar(&cfg.CommitBatchInFlight, "commit-batch-in-flight", cfg.CommitBatchInFlight, "batched Raft entries in flight before new commits queue for the next batch")
+	fs.Uint64Var(&cfg.Raft.SnapshotThresholdBytes, "raft-snapshot-threshold-bytes", cfg.Raft.SnapshotThresholdBytes, "take a Raft snapshot once the log applied since the last one holds this many bytes (0: by entry count only)")
 	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", cfg.Raft.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", cfg.Raft.ElectionTimeout, "Raft election timeout")
 	fs.StringVar(&cfg.Raft.LogStore, "raft-log-store", cfg.Raft.LogStore, "Raft log store: wal (hashicorp/raft-wal, 1 fdatasync per append) or bolt (raft-boltdb/v2, 2; the only one --unsafe-no-fsync works with); default: the store the data dir holds, else wal; a dir is refused by the other store")
