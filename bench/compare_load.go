@@ -52,6 +52,11 @@ type CellResult struct {
 	// CDF holds [percent, ms] pairs at CDFPercents.
 	CDF [][2]float64 `json:"cdf_ms,omitempty"`
 
+	// NodeCPUMSPerCommit is the CPU time the three graft nodes used from
+	// the start of the warm-up to the end of the measurement, in ms, over
+	// the commits of that window (estimated as ops/s x its length): a
+	// machine-load-independent cost per commit. graft targets only.
+	NodeCPUMSPerCommit float64 `json:"node_cpu_ms_per_commit,omitempty"`
 	// Procs are the target's server processes, with their memory at the
 	// end of the run (Linux only; empty for in-process targets).
 	Procs []ProcMem `json:"procs,omitempty"`

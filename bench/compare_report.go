@@ -216,20 +216,24 @@ func (rep *CompareReport) Markdown() string {
 	fmt.Fprintf(&b, "\nEach cell: a fresh three-node cluster of real processes on loopback, data on the same disk; %gs warm-up, then %gs measured, closed loop (each client waits for its ack) unless marked open loop (commits offered at a fixed rate, latency from when each was due). Targets interleaved within each workload. Latencies in ms.\n\n",
 		s.WarmupSec, s.DurationSec)
 
-	b.WriteString("| clients | pages | target | p50 | p90 | p99 | max | ops/s | errors | peak RSS/node MiB |\n")
-	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| clients | pages | target | p50 | p90 | p99 | max | ops/s | errors | peak RSS/node MiB | node CPU ms/commit |\n")
+	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range rep.Cells {
 		label := targetLabel(c.Target, s, m)
 		if c.Error != "" {
-			fmt.Fprintf(&b, "| %s | %d | %s | failed: %s | | | | | | |\n", clientsLabel(c.Clients, c.Rate), c.Pages, label, mdEscape(firstLine(c.Error)))
+			fmt.Fprintf(&b, "| %s | %d | %s | failed: %s | | | | | | | |\n", clientsLabel(c.Clients, c.Rate), c.Pages, label, mdEscape(firstLine(c.Error)))
 			continue
 		}
 		rss := ""
 		if p := nodePeakMiB(&c); p != nil {
 			rss = fmt.Sprintf("%.0f", *p)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.0f | %d | %s |\n",
-			clientsLabel(c.Clients, c.Rate), c.Pages, label, c.P50MS, c.P90MS, c.P99MS, c.MaxMS, c.OpsPerSec, c.Errors, rss)
+		cpu := ""
+		if c.NodeCPUMSPerCommit > 0 {
+			cpu = fmt.Sprintf("%.3f", c.NodeCPUMSPerCommit)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.0f | %d | %s | %s |\n",
+			clientsLabel(c.Clients, c.Rate), c.Pages, label, c.P50MS, c.P90MS, c.P99MS, c.MaxMS, c.OpsPerSec, c.Errors, rss, cpu)
 	}
 
 	b.WriteString("\n## Ratios\n\n")

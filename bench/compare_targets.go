@@ -82,6 +82,7 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, g
 		}
 		cls = append(cls, cl)
 	}
+	cpu0 := nodesCPUSeconds(p.pid())
 	var cell CellResult
 	if w.Rate > 0 {
 		cell, err = openLoop(ctx, w.Clients, w.Rate, r.cfg.Warmup, r.cfg.Duration, commitOp(cls, w.Clients, w.Pages))
@@ -94,6 +95,9 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, g
 	cell.PayloadBytes = RaftCommandBytes(w.Pages)
 	cell.StartupSeconds = startup.Seconds()
 	cell.Procs = graftProcs(p.pid())
+	if n := cell.OpsPerSec * (r.cfg.Warmup + r.cfg.Duration).Seconds(); err == nil && n > 0 {
+		cell.NodeCPUMSPerCommit = (nodesCPUSeconds(p.pid()) - cpu0) * 1000 / n
+	}
 	return cell, nil
 }
 
