@@ -71,7 +71,7 @@ var AltLogStore = func() string {
 
 // AllTargets lists the targets a comparison runs by default, in the order
 // a workload runs them.
-var AllTargets = []string{TargetGraft, TargetGraftS3, "graft-" + AltLogStore, TargetEtcd, TargetRaft, "raft-" + AltLogStore, TargetDisk}
+var AllTargets = []string{TargetGraft, TargetGraftS3, TargetGraftSpread, "graft-" + AltLogStore, TargetEtcd, TargetRaft, "raft-" + AltLogStore, TargetDisk}
 
 // KnownTargets lists every target name.
 var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftBolt, TargetGraftWAL, TargetGraftNoBatch, TargetGraftSpread, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}

@@ -103,8 +103,9 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&cfg.EtcdBin, "etcd", "bin/tools/etcd", "etcd server binary (scripts/bench.sh builds it from bench/peers/etcd)")
 	fs.StringVar(&cfg.EtcdLoadBin, "etcd-load", "bin/tools/etcd-load", "etcd load generator (bench/peers/etcd/load)")
 	targets := fs.String("targets", strings.Join(cfg.Targets, ","), "targets, in the order each workload runs them, from: "+strings.Join(bench.KnownTargets, ", "))
-	workloads := fs.String("workloads", joinWorkloads(cfg.Workloads), "workloads CLIENTSxPAGES, in run order")
+	workloads := fs.String("workloads", joinWorkloads(cfg.Workloads), "workloads CLIENTSxPAGES (closed loop) or CLIENTSxPAGES@RATE (open loop at RATE commits/s in all, graft targets only), in run order")
 	s3Workloads := fs.String("s3-workloads", joinWorkloads(cfg.S3Workloads), "workloads that also run graft-s3")
+	spreadWorkloads := fs.String("spread-workloads", joinWorkloads(cfg.SpreadWorkloads), "workloads that also run graft-spread (clients spread over the three nodes)")
 	fs.DurationVar(&cfg.S3Latency, "s3-latency", cfg.S3Latency, "added S3 latency of the graft-s3 target")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per cell")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per cell")
@@ -122,6 +123,9 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	cfg.GraftNodeArgs = strings.Fields(*nodeArgs)
+	if cfg.SpreadWorkloads, err = parseWorkloads(*spreadWorkloads); err != nil {
+		return err
+	}
 	if cfg.S3Workloads, err = parseWorkloads(*s3Workloads); err != nil {
 		return err
 	}
