@@ -17,7 +17,7 @@ const (
 	// LogCache counts entries only: with batched commits (up to
 	// MaxCommitBatchBytes per entry) or 64 KiB commits, 1,024 entries are
 	// hundreds of MiB of heap on every node.
-	LogCacheBytes = 32 << 20
+	LogCacheBytes = 16 << 20
 )
 
 // logCache is raft.LogCache bounded by bytes as well as entries: it keeps

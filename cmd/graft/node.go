@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -113,6 +114,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.Raft.LogStore, "raft-log-store", cfg.Raft.LogStore, "Raft log store: wal (hashicorp/raft-wal, 1 fdatasync per append) or bolt (raft-boltdb/v2, 2; the only one --unsafe-no-fsync works with); default: the store the data dir holds, else wal; a dir is refused by the other store")
 	fs.BoolVar(&cfg.Raft.NoSync, "unsafe-no-fsync", false, "UNSAFE: do not fsync the Raft log (benchmarks of fsync cost only)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the API address")
+	memLimit := fs.Int64("memory-limit", -1, "soft memory limit of the Go runtime, bytes (debug.SetMemoryLimit), so GC headroom does not double the node's resident set; -1: --max-buffer-bytes + 96 MiB (log cache, requests, flush segments), none when the buffer is unlimited; 0: none (GOGC alone); the GOMEMLIMIT environment variable wins")
 	fs.StringVar(&cfg.RaftLogLevel, "raft-log-level", cfg.RaftLogLevel, "hashicorp/raft log level: trace, debug, info, warn, error")
 	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", logFormat, "log format: text or json")
@@ -134,6 +136,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.Logger = logger
+	if limit := memoryLimit(*memLimit, cfg.Limits.MaxBufferBytes); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
+		logger.Debug("go runtime soft memory limit", "bytes", limit)
+	}
 	n, err := cluster.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -152,6 +158,18 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.Join(fmt.Errorf("node %s was removed from the cluster; wipe %s before adding it back", cfg.ID, cfg.Dir), err)
 	}
 	return err
+}
+
+// memoryLimit is the node's soft memory limit for --memory-limit flag
+// (-1: derived from the page buffer's limit) or 0 for none.
+func memoryLimit(flag int64, maxBufferBytes uint64) int64 {
+	switch {
+	case flag >= 0:
+		return flag
+	case maxBufferBytes == 0 || maxBufferBytes > 1<<50:
+		return 0
+	}
+	return int64(maxBufferBytes) + 96<<20
 }
 
 // findFlag returns the value of --name (or -name) in args, before parsing.
