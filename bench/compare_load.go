@@ -192,7 +192,9 @@ func openLoop(ctx context.Context, clients, rate int, warmup, duration time.Dura
 	if err := <-errc; err != nil {
 		return CellResult{}, err
 	}
-	return cellFromSamples(clients, rec.Samples(), duration), nil
+	// The window ends when the last op due in it completed: behind the
+	// offered rate, that is after duration, and ops/s is what was done.
+	return cellFromSamples(clients, rec.Samples(), max(time.Since(measureFrom), duration)), nil
 }
 
 // cellFromSamples summarises samples (any order; sorted in place) measured
