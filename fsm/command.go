@@ -398,13 +398,23 @@ func decodeAdopt(p []byte) (*AdoptCommand, error) {
 }
 
 func decodeCommit(p []byte) (*CommitCommand, error) {
-	if len(p) < commitFixedLen {
-		return nil, fmt.Errorf("%w: commit body is %d bytes, want at least %d", ErrInvalidCommand, len(p), commitFixedLen)
-	}
 	c := &CommitCommand{}
+	if err := decodeCommitInto(c, p, nil); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeCommitInto decodes a commit body into c. Its pages go into pages
+// when that has room for them (a batch decodes all its pages into one
+// slice), else into a new slice.
+func decodeCommitInto(c *CommitCommand, p []byte, pages []volume.PageWrite) error {
+	if len(p) < commitFixedLen {
+		return fmt.Errorf("%w: commit body is %d bytes, want at least %d", ErrInvalidCommand, len(p), commitFixedLen)
+	}
 	vid, err := volume.IDFromBytes(p[0:16])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
 	}
 	c.VID = vid
 	c.BaseLSN = volume.LSN(binary.BigEndian.Uint64(p[16:]))
@@ -416,31 +426,33 @@ func decodeCommit(p []byte) (*CommitCommand, error) {
 	n := binary.BigEndian.Uint32(p[84:])
 	p = p[commitFixedLen:]
 	if uint64(len(p)) != uint64(n)*commitPageLen {
-		return nil, fmt.Errorf("%w: commit declares %d pages but carries %d bytes", ErrInvalidCommand, n, len(p))
+		return fmt.Errorf("%w: commit declares %d pages but carries %d bytes", ErrInvalidCommand, n, len(p))
 	}
 	if c.BaseLSN == ^volume.LSN(0) {
-		return nil, fmt.Errorf("%w: base_lsn %d leaves no room for a next LSN", ErrInvalidCommand, c.BaseLSN)
+		return fmt.Errorf("%w: base_lsn %d leaves no room for a next LSN", ErrInvalidCommand, c.BaseLSN)
 	}
-	c.Pages = make([]volume.PageWrite, n)
+	if cap(pages) < int(n) {
+		pages = make([]volume.PageWrite, n)
+	}
+	c.Pages = pages[:n:n]
+	ok := true
 	for i := range c.Pages {
-		c.Pages[i] = volume.PageWrite{
-			Idx:  volume.PageIdx(binary.BigEndian.Uint32(p)),
-			Data: p[4:commitPageLen:commitPageLen],
-		}
+		idx := volume.PageIdx(binary.BigEndian.Uint32(p))
+		c.Pages[i] = volume.PageWrite{Idx: idx, Data: p[4:commitPageLen:commitPageLen]}
+		// Valid, within page_count, strictly ascending (so no duplicates).
+		ok = ok && idx.Valid() && uint32(idx) <= c.PageCount && (i == 0 || idx > c.Pages[i-1].Idx)
 		p = p[commitPageLen:]
 	}
-	// The proposer validated the pages; check again so that a corrupt entry
-	// is rejected identically on every replica instead of poisoning state.
-	sorted, err := volume.ValidateCommit(c.PageCount, c.Pages, volume.Limits{})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	if ok {
+		return nil
 	}
-	for i := range sorted {
-		if sorted[i].Idx != c.Pages[i].Idx {
-			return nil, fmt.Errorf("%w: pages are not sorted by index", ErrInvalidCommand)
-		}
+	// The proposer validated the pages; a corrupt entry is rejected
+	// identically on every replica instead of poisoning state, with
+	// ValidateCommit's message when it has one.
+	if _, err := volume.ValidateCommit(c.PageCount, c.Pages, volume.Limits{}); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
 	}
-	return c, nil
+	return fmt.Errorf("%w: pages are not sorted by index", ErrInvalidCommand)
 }
 
 // decodeCommitBatch decodes a batch body. Any malformed commit rejects the
@@ -456,7 +468,11 @@ func decodeCommitBatch(p []byte) ([]*CommitCommand, error) {
 	if n == 0 || n > maxBatchCommits || uint64(n)*(4+commitFixedLen) > uint64(len(p)) {
 		return nil, fmt.Errorf("%w: commit batch declares %d commits in %d bytes", ErrInvalidCommand, n, len(p))
 	}
+	// One allocation for the commands and one for all their pages (at most
+	// one page per commitPageLen bytes left after the fixed parts).
+	cmds := make([]CommitCommand, n)
 	cs := make([]*CommitCommand, n)
+	pages := make([]volume.PageWrite, (uint64(len(p))-uint64(n)*(4+commitFixedLen))/commitPageLen)
 	for i := range cs {
 		if len(p) < 4 {
 			return nil, fmt.Errorf("%w: commit batch [%d]: truncated length", ErrInvalidCommand, i)
@@ -466,11 +482,17 @@ func decodeCommitBatch(p []byte) ([]*CommitCommand, error) {
 		if uint64(l) > uint64(len(p)) {
 			return nil, fmt.Errorf("%w: commit batch [%d]: %d bytes declared, %d left", ErrInvalidCommand, i, l, len(p))
 		}
-		c, err := decodeCommit(p[:l])
-		if err != nil {
+		if err := decodeCommitInto(&cmds[i], p[:l], pages); err != nil {
 			return nil, fmt.Errorf("commit batch [%d]: %w", i, err)
 		}
-		cs[i] = c
+		cs[i] = &cmds[i]
+		// The estimate assumed every commit's fixed part is there: with a
+		// truncated last commit an earlier one may have got its own slice.
+		if k := len(cmds[i].Pages); k <= len(pages) {
+			pages = pages[k:]
+		} else {
+			pages = nil
+		}
 		p = p[l:]
 	}
 	if len(p) != 0 {
