@@ -122,3 +122,24 @@ func TestNode_CommitBatch(t *testing.T) {
 	}
 	t.Logf("%d commits in %d entries", commits, entries)
 }
+
+// Without concurrency nothing waits for a batch: each commit is proposed
+// alone, as its own entry.
+func TestNode_CommitBatchSequential(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	ctx := testCtx(t)
+	l := c.WaitLeader()
+	cl := c.Client(l)
+	vid := volume.MustNewID()
+	_, _, entries0, commits0 := c.Nodes[l].CommitBatching()
+	for i := range 5 {
+		if _, err := cl.Commit(ctx, vid, volume.LSN(i), 1, []volume.PageWrite{{Idx: 1, Data: page(byte(i))}}); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+	}
+	_, _, entries, commits := c.Nodes[l].CommitBatching()
+	// A client retry after a slow attempt would add a commit, still alone.
+	if commits-commits0 < 5 || entries-entries0 != commits-commits0 {
+		t.Fatalf("5 sequential commits went out as %d commits in %d entries, want one entry each", commits-commits0, entries-entries0)
+	}
+}
