@@ -71,7 +71,7 @@ func RunCommit(ctx context.Context, cfg CommitConfig) (CommitResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return CommitResult{}, err
 	}
-	samples, elapsed, err := runClosedLoop(ctx, cfg.Clients, cfg.Warmup, cfg.Duration, commitOp(cfg.Client, cfg.Clients, cfg.Pages))
+	samples, elapsed, err := runClosedLoop(ctx, cfg.Clients, cfg.Warmup, cfg.Duration, commitOp([]*client.Client{cfg.Client}, cfg.Clients, cfg.Pages))
 	if err != nil {
 		return CommitResult{}, err
 	}
@@ -86,7 +86,7 @@ func RunCommit(ctx context.Context, cfg CommitConfig) (CommitResult, error) {
 // commitOp returns the closed-loop operation of a commit load: worker w
 // commits pages pages to its own new volume, each on the head its last
 // commit returned, with its worker and sequence number in the first bytes.
-func commitOp(cl *client.Client, clients, pages int) opFunc {
+func commitOp(cls []*client.Client, clients, pages int) opFunc {
 	type worker struct {
 		vid   volume.ID
 		base  volume.LSN
@@ -106,7 +106,7 @@ func commitOp(cl *client.Client, clients, pages int) opFunc {
 	return func(ctx context.Context, w int, n uint64) error {
 		wk := &workers[w]
 		binary.BigEndian.PutUint64(wk.data, uint64(w)<<40|n)
-		snap, err := cl.Commit(ctx, wk.vid, wk.base, uint32(pages), wk.pages)
+		snap, err := cls[w%len(cls)].Commit(ctx, wk.vid, wk.base, uint32(pages), wk.pages)
 		if err != nil {
 			return fmt.Errorf("commit on base %d: %w", wk.base, err)
 		}

@@ -46,6 +46,16 @@ const (
 	TargetGraftWAL  = "graft-" + cluster.LogStoreWAL
 	TargetRaftBolt  = "raft-" + cluster.LogStoreBolt
 	TargetRaftWAL   = "raft-" + cluster.LogStoreWAL
+
+	// TargetGraftNoBatch is TargetGraft with commit batching off (graft
+	// node --max-commit-batch 1): one Raft entry per commit, the A/B of
+	// batching.
+	TargetGraftNoBatch = "graft-nobatch"
+	// TargetGraftSpread is TargetGraft with the clients spread over the
+	// three nodes (client w talks only to node w mod 3), so two thirds of
+	// the commits are forwarded by a follower: what a deployment whose
+	// clients do not know the leader sees.
+	TargetGraftSpread = "graft-spread"
 )
 
 // DefaultLogStore is the Raft log store graft nodes use by default.
@@ -61,10 +71,10 @@ var AltLogStore = func() string {
 
 // AllTargets lists the targets a comparison runs by default, in the order
 // a workload runs them.
-var AllTargets = []string{TargetGraft, TargetGraftS3, "graft-" + AltLogStore, TargetEtcd, TargetRaft, "raft-" + AltLogStore, TargetDisk}
+var AllTargets = []string{TargetGraft, TargetGraftS3, TargetGraftSpread, "graft-" + AltLogStore, TargetEtcd, TargetRaft, "raft-" + AltLogStore, TargetDisk}
 
 // KnownTargets lists every target name.
-var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftBolt, TargetGraftWAL, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
+var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftBolt, TargetGraftWAL, TargetGraftNoBatch, TargetGraftSpread, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
 
 // targetLogStore returns the Raft log store a graft or raft target runs.
 func targetLogStore(t string) string {
@@ -77,28 +87,53 @@ func targetLogStore(t string) string {
 	return DefaultLogStore
 }
 
-// Workload is one shape of load: Clients closed-loop writers, each commit
-// carrying Pages pages of 4 KiB.
+// Workload is one shape of load: Clients writers, one volume each, each
+// commit carrying Pages pages of 4 KiB. With Rate 0 each writer is a closed
+// loop (its next commit when the previous is acknowledged); with Rate > 0
+// the load is an open loop at Rate commits/s in all, spread evenly over
+// the writers (writer v's k-th commit is due at (k*Clients+v)/Rate s), and
+// latency is from when a commit was due, so a writer that falls behind
+// counts its wait. Only graft targets run open-loop workloads.
 type Workload struct {
 	Clients int `json:"clients"`
 	Pages   int `json:"pages"`
+	Rate    int `json:"rate,omitempty"`
 }
 
-// String formats w as "CLIENTSxPAGES", the form ParseWorkload reads.
-func (w Workload) String() string { return fmt.Sprintf("%dx%d", w.Clients, w.Pages) }
+// String formats w as "CLIENTSxPAGES" or "CLIENTSxPAGES@RATE", the forms
+// ParseWorkload reads.
+func (w Workload) String() string {
+	if w.Rate > 0 {
+		return fmt.Sprintf("%dx%d@%d", w.Clients, w.Pages, w.Rate)
+	}
+	return fmt.Sprintf("%dx%d", w.Clients, w.Pages)
+}
 
-// ParseWorkload parses "CLIENTSxPAGES", such as "64x1".
+// ParseWorkload parses "CLIENTSxPAGES", such as "64x1", or
+// "CLIENTSxPAGES@RATE", such as "1000x1@2000" (open loop, commits/s).
 func ParseWorkload(s string) (Workload, error) {
-	c, p, ok := strings.Cut(s, "x")
+	shape, rate, open := strings.Cut(s, "@")
+	c, p, ok := strings.Cut(shape, "x")
 	if ok {
 		cn, err1 := strconv.Atoi(c)
 		pn, err2 := strconv.Atoi(p)
-		if err1 == nil && err2 == nil && cn >= 1 && pn >= 1 {
-			return Workload{Clients: cn, Pages: pn}, nil
+		rn, err3 := 0, error(nil)
+		if open {
+			rn, err3 = strconv.Atoi(rate)
+			if rn < 1 {
+				err3 = ErrInvalidArgument
+			}
+		}
+		if err1 == nil && err2 == nil && err3 == nil && cn >= 1 && pn >= 1 {
+			return Workload{Clients: cn, Pages: pn, Rate: rn}, nil
 		}
 	}
-	return Workload{}, fmt.Errorf("parse workload %q: want CLIENTSxPAGES, both >= 1: %w", s, ErrInvalidArgument)
+	return Workload{}, fmt.Errorf("parse workload %q: want CLIENTSxPAGES or CLIENTSxPAGES@RATE, all >= 1: %w", s, ErrInvalidArgument)
 }
+
+// graftTarget reports whether t is a graft cluster (the targets that run
+// open-loop workloads).
+func graftTarget(t string) bool { return strings.HasPrefix(t, "graft") }
 
 // CompareConfig configures RunCompare. Start from DefaultCompareConfig.
 type CompareConfig struct {
@@ -127,6 +162,9 @@ type CompareConfig struct {
 	// S3Workloads are the workloads TargetGraftS3 runs in (it is skipped in
 	// the others). Default 1x1 and 64x1.
 	S3Workloads []Workload
+	// SpreadWorkloads are the workloads TargetGraftSpread runs in. Default
+	// 64x1.
+	SpreadWorkloads []Workload
 	// S3Latency is TargetGraftS3's added S3 latency. Default 50ms.
 	S3Latency time.Duration
 	// Duration is each cell's measured time, after Warmup. Default 10s.
@@ -146,6 +184,9 @@ type CompareConfig struct {
 	// EtcdQuotaBytes is etcd's --quota-backend-bytes. Default 8 GiB, far
 	// above what a 64-client, 16-page cell of a few minutes writes.
 	EtcdQuotaBytes int64
+	// GraftNodeArgs are more flags for every graft node of every graft
+	// target (an A/B of a node setting). Default none.
+	GraftNodeArgs []string
 	// Label is free text recorded with the results (a commit, a note).
 	Label string
 	// Logger receives progress; nil discards it.
@@ -156,16 +197,17 @@ type CompareConfig struct {
 // caller sets OutDir, WorkDir, GraftBin and the etcd binaries.
 func DefaultCompareConfig() CompareConfig {
 	return CompareConfig{
-		Targets:        slices.Clone(AllTargets),
-		Workloads:      []Workload{{1, 1}, {1, 16}, {64, 1}, {64, 16}},
-		S3Workloads:    []Workload{{1, 1}, {64, 1}},
-		S3Latency:      50 * time.Millisecond,
-		Duration:       10 * time.Second,
-		Warmup:         time.Second,
-		PortBase:       17500,
-		StartTimeout:   60 * time.Second,
-		StopGrace:      20 * time.Second,
-		EtcdQuotaBytes: 8 << 30,
+		Targets:         slices.Clone(AllTargets),
+		Workloads:       []Workload{{Clients: 1, Pages: 1}, {Clients: 1, Pages: 16}, {Clients: 64, Pages: 1}, {Clients: 64, Pages: 16}, {Clients: 1000, Pages: 1, Rate: 2000}},
+		S3Workloads:     []Workload{{Clients: 1, Pages: 1}, {Clients: 64, Pages: 1}},
+		SpreadWorkloads: []Workload{{Clients: 64, Pages: 1}},
+		S3Latency:       50 * time.Millisecond,
+		Duration:        10 * time.Second,
+		Warmup:          time.Second,
+		PortBase:        17500,
+		StartTimeout:    60 * time.Second,
+		StopGrace:       20 * time.Second,
+		EtcdQuotaBytes:  8 << 30,
 	}
 }
 
@@ -199,7 +241,7 @@ func (c CompareConfig) Validate() error {
 			return bad("target etcd needs the etcd and etcd-load binaries")
 		}
 	}
-	for _, w := range append(slices.Clone(c.Workloads), c.S3Workloads...) {
+	for _, w := range append(append(slices.Clone(c.Workloads), c.S3Workloads...), c.SpreadWorkloads...) {
 		if w.Clients < 1 || w.Pages < 1 {
 			return bad("workload %s needs clients and pages >= 1", w)
 		}
@@ -293,7 +335,9 @@ func RunCompare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) 
 cells:
 	for _, w := range cfg.Workloads {
 		for _, t := range cfg.Targets {
-			if t == TargetGraftS3 && !slices.Contains(cfg.S3Workloads, w) {
+			if t == TargetGraftS3 && !slices.Contains(cfg.S3Workloads, w) ||
+				t == TargetGraftSpread && !slices.Contains(cfg.SpreadWorkloads, w) ||
+				w.Rate > 0 && !graftTarget(t) {
 				continue
 			}
 			if ctx.Err() != nil {
@@ -312,7 +356,7 @@ cells:
 	}
 	rep.Finished = time.Now().UTC()
 	rep.Machine.LoadAvgEnd = loadAvg()
-	if d := findCell(rep.Cells, TargetDisk, Workload{1, 1}); d.ok() {
+	if d := findCell(rep.Cells, TargetDisk, Workload{Clients: 1, Pages: 1}); d.ok() {
 		rep.Machine.FsyncP50MS = d.P50MS
 	}
 	rep.Ratios = ratios(rep.Cells, cfg.Workloads)
@@ -325,7 +369,15 @@ cells:
 
 // cellFileName is the name of a cell's JSON file in OutDir.
 func cellFileName(target string, w Workload) string {
-	return fmt.Sprintf("%s-c%d-p%d.json", target, w.Clients, w.Pages)
+	return cellName(target, w) + ".json"
+}
+
+// cellName names a cell's files.
+func cellName(target string, w Workload) string {
+	if w.Rate > 0 {
+		return fmt.Sprintf("%s-c%d-p%d-r%d", target, w.Clients, w.Pages, w.Rate)
+	}
+	return fmt.Sprintf("%s-c%d-p%d", target, w.Clients, w.Pages)
 }
 
 // comparer runs cells.
@@ -337,7 +389,7 @@ type comparer struct {
 // runCell runs one target under one workload and always returns a cell,
 // with Error set when it failed.
 func (r *comparer) runCell(ctx context.Context, target string, w Workload) CellResult {
-	name := fmt.Sprintf("%s-c%d-p%d", target, w.Clients, w.Pages)
+	name := cellName(target, w)
 	dir := filepath.Join(r.cfg.WorkDir, name)
 	r.log.Info("cell start", "target", target, "clients", w.Clients, "pages", w.Pages)
 	started := time.Now().UTC()
@@ -351,9 +403,13 @@ func (r *comparer) runCell(ctx context.Context, target string, w Workload) CellR
 	if err == nil {
 		switch target {
 		case TargetGraft, TargetGraftBolt, TargetGraftWAL:
-			cell, err = r.runGraft(ctx, name, dir, w, 0, targetLogStore(target))
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: targetLogStore(target)})
 		case TargetGraftS3:
-			cell, err = r.runGraft(ctx, name, dir, w, r.cfg.S3Latency, DefaultLogStore)
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{s3Latency: r.cfg.S3Latency, logStore: DefaultLogStore})
+		case TargetGraftNoBatch:
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: DefaultLogStore, nodeArgs: []string{"--max-commit-batch", "1"}})
+		case TargetGraftSpread:
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: DefaultLogStore, spread: true})
 		case TargetEtcd:
 			cell, err = r.runEtcd(ctx, name, dir, w)
 		case TargetRaft, TargetRaftBolt, TargetRaftWAL:
@@ -365,7 +421,7 @@ func (r *comparer) runCell(ctx context.Context, target string, w Workload) CellR
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("interrupted: %w", ctx.Err()) // the numbers cover part of the window only
 	}
-	cell.Target, cell.Clients, cell.Pages, cell.Started = target, w.Clients, w.Pages, started
+	cell.Target, cell.Clients, cell.Pages, cell.Rate, cell.Started = target, w.Clients, w.Pages, w.Rate, started
 	if err != nil {
 		cell.Error = err.Error()
 		r.log.Error("cell failed", "target", target, "clients", w.Clients, "pages", w.Pages, "err", err, "logs", r.cfg.OutDir)

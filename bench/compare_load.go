@@ -30,6 +30,9 @@ type CellResult struct {
 	// though the disk is always driven by one writer.
 	Clients int `json:"clients"`
 	Pages   int `json:"pages"`
+	// Rate is the offered commits/s of an open-loop workload, 0 for a
+	// closed loop.
+	Rate int `json:"rate,omitempty"`
 	// PayloadBytes is what one operation carries: the encoded Raft command
 	// for graft-shaped commands, the value for etcd, the appended record for
 	// the disk.
@@ -49,6 +52,11 @@ type CellResult struct {
 	// CDF holds [percent, ms] pairs at CDFPercents.
 	CDF [][2]float64 `json:"cdf_ms,omitempty"`
 
+	// NodeCPUMSPerCommit is the CPU time the three graft nodes used from
+	// the start of the warm-up to the end of the measurement, in ms, over
+	// the commits of that window (estimated as ops/s x its length): a
+	// machine-load-independent cost per commit. graft targets only.
+	NodeCPUMSPerCommit float64 `json:"node_cpu_ms_per_commit,omitempty"`
 	// Procs are the target's server processes, with their memory at the
 	// end of the run (Linux only; empty for in-process targets).
 	Procs []ProcMem `json:"procs,omitempty"`
@@ -129,6 +137,64 @@ func runClosedLoop(ctx context.Context, clients int, warmup, duration time.Durat
 		return nil, 0, err
 	}
 	return rec.Samples(), max(time.Since(measureFrom), 0), nil
+}
+
+// openLoop runs op from clients workers at rate ops/s in all: worker v's
+// k-th op is due at (k*clients+v)/rate seconds after the start, and its
+// latency runs from when it was due (a worker still busy with its previous
+// op starts late, and that wait counts). Ops due after warmup are
+// recorded; none is due after warmup+duration. Errors end the run as in
+// closedLoop.
+func openLoop(ctx context.Context, clients, rate int, warmup, duration time.Duration, op opFunc) (CellResult, error) {
+	if clients < 1 || rate < 1 || duration <= 0 || warmup < 0 {
+		return CellResult{}, fmt.Errorf("open loop: clients %d, rate %d, duration %s, warmup %s: %w", clients, rate, duration, warmup, ErrInvalidArgument)
+	}
+	rec := NewRecorder()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	end := measureFrom.Add(duration)
+	var (
+		wg   sync.WaitGroup
+		errc = make(chan error, clients)
+	)
+	for w := range clients {
+		wg.Go(func() {
+			t := time.NewTimer(0)
+			defer t.Stop()
+			for n := uint64(0); ; n++ {
+				due := start.Add(time.Duration((float64(n)*float64(clients) + float64(w)) / float64(rate) * float64(time.Second)))
+				if due.After(end) {
+					return
+				}
+				t.Reset(time.Until(due))
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return
+				}
+				if err := op(ctx, w, n); err != nil {
+					if ctx.Err() == nil {
+						errc <- fmt.Errorf("client %d op %d: %w", w, n, err)
+						cancel()
+					}
+					return
+				}
+				if !due.Before(measureFrom) {
+					rec.Record(time.Since(due))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return CellResult{}, err
+	}
+	// The window ends when the last op due in it completed: behind the
+	// offered rate, that is after duration, and ops/s is what was done.
+	return cellFromSamples(clients, rec.Samples(), max(time.Since(measureFrom), duration)), nil
 }
 
 // cellFromSamples summarises samples (any order; sorted in place) measured

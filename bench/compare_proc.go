@@ -133,6 +133,43 @@ func readProcMem(name string, pid int) (ProcMem, error) {
 	return m, nil
 }
 
+// procCPUSeconds returns the user + system CPU time pid has used, from
+// /proc/PID/stat (in USER_HZ ticks, 100 per second on Linux).
+func procCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu time: %w", err)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	// After "(comm)": state(0) ppid(1) ... utime(11) stime(12).
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return float64(u+s) / 100, nil
+}
+
+// nodesCPUSeconds is the CPU time used by graft dev's children (the
+// nodes), best effort.
+func nodesCPUSeconds(devPID int) float64 {
+	kids, _ := childPIDs(devPID)
+	var sum float64
+	for _, pid := range kids {
+		if s, err := procCPUSeconds(pid); err == nil {
+			sum += s
+		}
+	}
+	return sum
+}
+
 // childPIDs returns the PIDs of parent's live children, in ascending
 // order, by scanning /proc/*/stat.
 func childPIDs(parent int) ([]int, error) {

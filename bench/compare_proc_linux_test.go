@@ -29,3 +29,21 @@ func TestProc_memoryAndKill(t *testing.T) {
 		t.Error("readProcMem of a reaped process succeeded")
 	}
 }
+
+func TestProcCPUSeconds(t *testing.T) {
+	t.Parallel()
+	// Burn CPU until this process has used at least 20 ms (two ticks).
+	x := 0
+	for s, _ := procCPUSeconds(os.Getpid()); s < 0.02; s, _ = procCPUSeconds(os.Getpid()) {
+		for i := range 1 << 20 {
+			x += i
+		}
+	}
+	s, err := procCPUSeconds(os.Getpid())
+	if err != nil || s < 0.02 {
+		t.Errorf("procCPUSeconds = %v, %v (x %d)", s, err, x)
+	}
+	if _, err := procCPUSeconds(-1); err == nil {
+		t.Error("procCPUSeconds of no process succeeded")
+	}
+}

@@ -145,10 +145,7 @@ func RunRaftPeer(ctx context.Context, cfg RaftPeerConfig) (err error) {
 			err = fmt.Errorf("close raft log: %w", cerr)
 		}
 	}()
-	logs, err := raft.NewLogCache(cluster.LogCacheEntries, store)
-	if err != nil {
-		return fmt.Errorf("create log cache: %w", err)
-	}
+	logs := cluster.NewLogCache(store)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)

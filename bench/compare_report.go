@@ -48,7 +48,7 @@ type Goal struct {
 func findCell(cells []CellResult, target string, w Workload) *CellResult {
 	for i := range cells {
 		c := &cells[i]
-		if c.Target == target && c.Clients == w.Clients && c.Pages == w.Pages {
+		if c.Target == target && c.Clients == w.Clients && c.Pages == w.Pages && c.Rate == w.Rate {
 			return c
 		}
 	}
@@ -107,15 +107,15 @@ func goals(cells []CellResult) []Goal {
 		}
 		out = append(out, g)
 	}
-	one := Workload{1, 1}
+	one := Workload{Clients: 1, Pages: 1}
 	g, e, d := findCell(cells, TargetGraft, one), findCell(cells, TargetEtcd, one), findCell(cells, TargetDisk, one)
 	add("1 client, 1 page: graft p50 <= 0.5x etcd p50", ratio(g, e, p50), "<=", 0.5, "x")
 	add("1 client, 1 page: graft p50 <= 3x fdatasync p50", ratio(g, d, p50), "<=", 3, "x")
 	add("1 client, 1 page: graft p99 <= etcd p99", ratio(g, e, p99), "<=", 1, "x")
 	var many []Workload
 	for _, c := range cells {
-		w := Workload{c.Clients, c.Pages}
-		if c.Target == TargetGraft && c.Clients == 64 {
+		w := Workload{Clients: c.Clients, Pages: c.Pages, Rate: c.Rate}
+		if c.Target == TargetGraft && c.Clients == 64 && c.Rate == 0 {
 			many = append(many, w)
 		}
 	}
@@ -130,7 +130,7 @@ func goals(cells []CellResult) []Goal {
 		if c.Target != TargetGraftS3 {
 			continue
 		}
-		w := Workload{c.Clients, c.Pages}
+		w := Workload{Clients: c.Clients, Pages: c.Pages, Rate: c.Rate}
 		var v *float64
 		if r := ratio(&c, findCell(cells, TargetGraft, w), p50); r != nil {
 			change := math.Abs(*r - 1)
@@ -138,16 +138,19 @@ func goals(cells []CellResult) []Goal {
 		}
 		add(fmt.Sprintf("%d client(s), %d page(s): S3 latency changes graft p50 by <= 10%%", w.Clients, w.Pages), v, "<=", 0.10, "x")
 	}
+	many1 := Workload{Clients: 64, Pages: 1}
+	add("64 clients, 1 page, spread over the 3 nodes: ops >= 80% of all on the leader",
+		ratio(findCell(cells, TargetGraftSpread, many1), findCell(cells, TargetGraft, many1), ops), ">=", 0.8, "x")
 	var peak *float64
 	for _, c := range cells {
-		if (c.Target != TargetGraft && c.Target != TargetGraftS3) || c.Clients != 64 {
+		if !graftTarget(c.Target) {
 			continue
 		}
 		if h := nodePeakMiB(&c); h != nil && (peak == nil || *h > *peak) {
 			peak = h
 		}
 	}
-	add("64 clients: peak RSS (VmHWM) per graft node <= 256 MiB", peak, "<=", 256, "MiB")
+	add("every graft cell: peak RSS (VmHWM) per graft node <= 256 MiB", peak, "<=", 256, "MiB")
 	return out
 }
 
@@ -182,6 +185,10 @@ func targetLabel(t string, s Settings, m Machine) string {
 		return "graft (" + DefaultLogStore + " log store)"
 	case TargetGraftBolt, TargetGraftWAL:
 		return "graft, " + targetLogStore(t) + " log store"
+	case TargetGraftNoBatch:
+		return "graft, commit batching off"
+	case TargetGraftSpread:
+		return "graft, clients spread over the 3 nodes"
 	case TargetRaft:
 		return "bare hashicorp/raft (no-op FSM, " + DefaultLogStore + " log store)"
 	case TargetRaftBolt, TargetRaftWAL:
@@ -206,29 +213,36 @@ func (rep *CompareReport) Markdown() string {
 	if m.FsyncP50MS > 0 {
 		fmt.Fprintf(&b, "Disk floor: append + fdatasync of 4160 B, p50 %.3f ms.\n", m.FsyncP50MS)
 	}
-	fmt.Fprintf(&b, "\nEach cell: a fresh three-node cluster of real processes on loopback, data on the same disk; %gs warm-up, then %gs measured, closed loop (each client waits for its ack). Targets interleaved within each workload. Latencies in ms.\n\n",
+	fmt.Fprintf(&b, "\nEach cell: a fresh three-node cluster of real processes on loopback, data on the same disk; %gs warm-up, then %gs measured, closed loop (each client waits for its ack) unless marked open loop (commits offered at a fixed rate, latency from when each was due). Targets interleaved within each workload. Latencies in ms.\n\n",
 		s.WarmupSec, s.DurationSec)
 
-	b.WriteString("| clients | pages | target | p50 | p90 | p99 | max | ops/s | errors | peak RSS/node MiB |\n")
-	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| clients | pages | target | p50 | p90 | p99 | max | ops/s | errors | peak RSS/node MiB | node CPU ms/commit |\n")
+	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range rep.Cells {
 		label := targetLabel(c.Target, s, m)
 		if c.Error != "" {
-			fmt.Fprintf(&b, "| %d | %d | %s | failed: %s | | | | | | |\n", c.Clients, c.Pages, label, mdEscape(firstLine(c.Error)))
+			fmt.Fprintf(&b, "| %s | %d | %s | failed: %s | | | | | | | |\n", clientsLabel(c.Clients, c.Rate), c.Pages, label, mdEscape(firstLine(c.Error)))
 			continue
 		}
 		rss := ""
 		if p := nodePeakMiB(&c); p != nil {
 			rss = fmt.Sprintf("%.0f", *p)
 		}
-		fmt.Fprintf(&b, "| %d | %d | %s | %.2f | %.2f | %.2f | %.2f | %.0f | %d | %s |\n",
-			c.Clients, c.Pages, label, c.P50MS, c.P90MS, c.P99MS, c.MaxMS, c.OpsPerSec, c.Errors, rss)
+		cpu := ""
+		if c.NodeCPUMSPerCommit > 0 {
+			cpu = fmt.Sprintf("%.3f", c.NodeCPUMSPerCommit)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.0f | %d | %s | %s |\n",
+			clientsLabel(c.Clients, c.Rate), c.Pages, label, c.P50MS, c.P90MS, c.P99MS, c.MaxMS, c.OpsPerSec, c.Errors, rss, cpu)
 	}
 
 	b.WriteString("\n## Ratios\n\n")
 	fmt.Fprintf(&b, "| clients | pages | graft p50 / etcd p50 | graft p50 / fsync p50 | graft p99 / etcd p99 | graft ops / etcd ops | graft ops / bare raft ops | graft+S3 p50 / graft p50 | %[1]s / %[2]s p50 (graft) | %[1]s / %[2]s ops (graft) | %[1]s / %[2]s ops (bare raft) |\n", AltLogStore, DefaultLogStore)
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Ratios {
+		if r.Workload.Rate > 0 {
+			continue // only graft runs open-loop workloads
+		}
 		fmt.Fprintf(&b, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Workload.Clients, r.Workload.Pages,
 			fmtRatio(r.GraftEtcdP50), fmtRatio(r.GraftFsyncP50), fmtRatio(r.GraftEtcdP99),
 			fmtRatio(r.GraftEtcdOps), fmtRatio(r.GraftRaftOps), fmtRatio(r.GraftS3P50),
@@ -247,6 +261,14 @@ func (rep *CompareReport) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s %s | %s |\n", g.Name, val, g.Op, fmtGoal(g.Limit, g), met)
 	}
 	return b.String()
+}
+
+// clientsLabel is the clients column: "1000 @ 2000/s" for an open loop.
+func clientsLabel(clients, rate int) string {
+	if rate > 0 {
+		return fmt.Sprintf("%d @ %d/s (open loop)", clients, rate)
+	}
+	return fmt.Sprint(clients)
 }
 
 func fmtGoal(v float64, g Goal) string {

@@ -98,8 +98,12 @@ func writePanel(b *strings.Builder, rep *CompareReport, wl Workload, ox, oy, lo,
 	if wl.Pages == 1 {
 		pages = "page"
 	}
-	fmt.Fprintf(b, `<text x="%g" y="%g" font-size="12" font-weight="bold">%d %s, %d %s (%d KiB) per commit</text>`+"\n",
-		x0, oy+svgMarginT-10, wl.Clients, clients, wl.Pages, pages, wl.Pages*4)
+	open := ""
+	if wl.Rate > 0 {
+		open = fmt.Sprintf(", open loop at %d/s", wl.Rate)
+	}
+	fmt.Fprintf(b, `<text x="%g" y="%g" font-size="12" font-weight="bold">%d %s, %d %s (%d KiB) per commit%s</text>`+"\n",
+		x0, oy+svgMarginT-10, wl.Clients, clients, wl.Pages, pages, wl.Pages*4, open)
 	fmt.Fprintf(b, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#999"/>`+"\n", x0, y0, pw, ph)
 	// x grid: decades labelled, 2x and 5x faint.
 	for d := lo; d <= hi; d++ {
@@ -143,7 +147,7 @@ func writePanel(b *strings.Builder, rep *CompareReport, wl Workload, ox, oy, lo,
 	// Failed cells are named in the panel, not silently missing.
 	var failed []string
 	for _, c := range rep.Cells {
-		if c.Clients == wl.Clients && c.Pages == wl.Pages && c.Error != "" {
+		if c.Clients == wl.Clients && c.Pages == wl.Pages && c.Rate == wl.Rate && c.Error != "" {
 			failed = append(failed, c.Target)
 		}
 	}

@@ -26,10 +26,19 @@ const loopback = "127.0.0.1"
 
 func hostPort(port int) string { return loopback + ":" + strconv.Itoa(port) }
 
+// graftCell is how a graft target runs.
+type graftCell struct {
+	s3Latency time.Duration // added to every request of the embedded S3 server
+	logStore  string        // graft node --raft-log-store
+	nodeArgs  []string      // more flags for every node
+	spread    bool          // client w talks to node w mod 3 only
+}
+
 // runGraft runs a graft cell: `graft dev` (three graft node processes and
-// the embedded S3 server, s3Latency added to its requests), closed-loop
-// commits through the graft client from this process, as RunCommit does.
-func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, s3Latency time.Duration, logStore string) (CellResult, error) {
+// the embedded S3 server), closed-loop commits through the graft client
+// from this process, as RunCommit does.
+func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, gc graftCell) (CellResult, error) {
+	s3Latency, logStore := gc.s3Latency, gc.logStore
 	base := r.cfg.PortBase
 	if err := checkPortsFree(base+1, base+2, base+3, base+101, base+102, base+103, base+301); err != nil {
 		return CellResult{}, err
@@ -39,6 +48,8 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, s
 		args = append(args, "--s3-latency", s3Latency.String())
 	}
 	args = append(args, "--", "--raft-log-store", logStore) // to every node
+	args = append(args, r.cfg.GraftNodeArgs...)
+	args = append(args, gc.nodeArgs...)
 	start := time.Now()
 	p, err := startProc("graft dev", filepath.Join(r.cfg.OutDir, name+".log"), r.cfg.GraftBin, args...)
 	if err != nil {
@@ -55,17 +66,38 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, s
 	startup := time.Since(start)
 	hc := client.DefaultHTTPClient()
 	defer hc.CloseIdleConnections() // the cluster goes away with the cell
-	cl, err := client.New(eps, client.WithHTTPClient(hc))
-	if err != nil {
-		return CellResult{}, err
+	var cls []*client.Client
+	if gc.spread {
+		for _, ep := range eps {
+			cl, err := client.New([]string{ep}, client.WithHTTPClient(hc))
+			if err != nil {
+				return CellResult{}, err
+			}
+			cls = append(cls, cl)
+		}
+	} else {
+		cl, err := client.New(eps, client.WithHTTPClient(hc))
+		if err != nil {
+			return CellResult{}, err
+		}
+		cls = append(cls, cl)
 	}
-	cell, err := closedLoop(ctx, w.Clients, r.cfg.Warmup, r.cfg.Duration, commitOp(cl, w.Clients, w.Pages))
+	cpu0 := nodesCPUSeconds(p.pid())
+	var cell CellResult
+	if w.Rate > 0 {
+		cell, err = openLoop(ctx, w.Clients, w.Rate, r.cfg.Warmup, r.cfg.Duration, commitOp(cls, w.Clients, w.Pages))
+	} else {
+		cell, err = closedLoop(ctx, w.Clients, r.cfg.Warmup, r.cfg.Duration, commitOp(cls, w.Clients, w.Pages))
+	}
 	if err != nil {
 		return CellResult{}, err
 	}
 	cell.PayloadBytes = RaftCommandBytes(w.Pages)
 	cell.StartupSeconds = startup.Seconds()
 	cell.Procs = graftProcs(p.pid())
+	if n := cell.OpsPerSec * (r.cfg.Warmup + r.cfg.Duration).Seconds(); err == nil && n > 0 {
+		cell.NodeCPUMSPerCommit = (nodesCPUSeconds(p.pid()) - cpu0) * 1000 / n
+	}
 	return cell, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,8 +27,11 @@ func TestParseWorkload(t *testing.T) {
 		want Workload
 		ok   bool
 	}{
-		{"1x1", Workload{1, 1}, true},
-		{"64x16", Workload{64, 16}, true},
+		{"1x1", Workload{Clients: 1, Pages: 1}, true},
+		{"64x16", Workload{Clients: 64, Pages: 16}, true},
+		{"1000x1@2000", Workload{Clients: 1000, Pages: 1, Rate: 2000}, true},
+		{"1x1@0", Workload{}, false},
+		{"1x1@", Workload{}, false},
 		{"0x1", Workload{}, false},
 		{"1x0", Workload{}, false},
 		{"64", Workload{}, false},
@@ -62,7 +66,7 @@ func TestCompareConfig_Validate(t *testing.T) {
 		"no workloads":     func(c *CompareConfig) { c.Workloads = nil },
 		"zero duration":    func(c *CompareConfig) { c.Duration = 0 },
 		"port base":        func(c *CompareConfig) { c.PortBase = 65500 },
-		"bad s3 workload":  func(c *CompareConfig) { c.S3Workloads = []Workload{{0, 1}} },
+		"bad s3 workload":  func(c *CompareConfig) { c.S3Workloads = []Workload{{Clients: 0, Pages: 1}} },
 	} {
 		c := good
 		bad(&c)
@@ -118,6 +122,34 @@ func TestClosedLoop(t *testing.T) {
 	}
 }
 
+func TestOpenLoop(t *testing.T) {
+	t.Parallel()
+	// 4 writers at 200/s for 200 ms: ops due at i/200 s for i = 0..40,
+	// writer i mod 4, each writer's ops in order.
+	var mu sync.Mutex
+	next := make([]uint64, 4)
+	calls := 0
+	res, err := openLoop(context.Background(), 4, 200, 0, 200*time.Millisecond, func(_ context.Context, w int, n uint64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if n != next[w] {
+			t.Errorf("writer %d: op %d, want %d", w, n, next[w])
+		}
+		next[w]++
+		calls++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 41 || res.Commits != 41 || res.Clients != 4 {
+		t.Errorf("openLoop = %d commits of %d clients after %d calls, want 41 of 4", res.Commits, res.Clients, calls)
+	}
+	if _, err := openLoop(context.Background(), 1, 0, 0, time.Second, nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("openLoop at rate 0 = %v, want ErrInvalidArgument", err)
+	}
+}
+
 // cell returns a successful cell with the given p50, p99 and ops/s.
 func cell(target string, clients, pages int, p50, p99, ops float64) CellResult {
 	return CellResult{Target: target, Clients: clients, Pages: pages, Commits: 100, P50MS: p50, P99MS: p99, OpsPerSec: ops,
@@ -126,7 +158,7 @@ func cell(target string, clients, pages int, p50, p99, ops float64) CellResult {
 
 func TestRatiosAndGoals(t *testing.T) {
 	t.Parallel()
-	one, many := Workload{1, 1}, Workload{64, 1}
+	one, many := Workload{Clients: 1, Pages: 1}, Workload{Clients: 64, Pages: 1}
 	cells := []CellResult{
 		cell(TargetGraft, 1, 1, 1, 4, 1000),
 		cell(TargetGraftS3, 1, 1, 1.05, 4, 950),
@@ -137,6 +169,7 @@ func TestRatiosAndGoals(t *testing.T) {
 		cell(TargetGraftS3, 64, 1, 12, 30, 5000),
 		cell(TargetEtcd, 64, 1, 40, 20, 2000),
 		cell(TargetRaft, 64, 1, 9, 25, 6200),
+		cell(TargetGraftSpread, 64, 1, 12, 35, 4500),
 		{Target: TargetDisk, Clients: 64, Pages: 1, Error: "disk full"},
 	}
 	cells[5].Procs = []ProcMem{{Name: "graft node n1", HWMKiB: 100 << 10}, {Name: "graft node n2", HWMKiB: 300 << 10}, {Name: "graft dev (supervisor, embedded S3)", HWMKiB: 900 << 10}}
@@ -157,6 +190,10 @@ func TestRatiosAndGoals(t *testing.T) {
 	approx("1x1 graft/raft ops", rs[0].GraftRaftOps, 1000.0/1200)
 	approx("1x1 s3/graft p50", rs[0].GraftS3P50, 1.05)
 	approx("64x1 graft/etcd ops", rs[1].GraftEtcdOps, 3)
+	open := Workload{Clients: 1000, Pages: 1, Rate: 2000}
+	if c := findCell(append(cells, cell(TargetGraft, 1000, 1, 2, 5, 2000)), TargetGraft, open); c != nil {
+		t.Errorf("findCell(%s) = %+v: a closed-loop cell of the same shape, want none", open, c)
+	}
 	if rs[1].GraftFsyncP50 != nil {
 		t.Errorf("64x1 graft/fsync p50 = %v, want nil (disk cell failed)", *rs[1].GraftFsyncP50)
 	}
@@ -170,15 +207,16 @@ func TestRatiosAndGoals(t *testing.T) {
 		met[g.Name] = *g.Met
 	}
 	for name, want := range map[string]bool{
-		"1 client, 1 page: graft p50 <= 0.5x etcd p50":                    true,
-		"1 client, 1 page: graft p50 <= 3x fdatasync p50":                 true,
-		"1 client, 1 page: graft p99 <= etcd p99":                         true,
-		"64 clients, 1 page(s): graft ops >= 4x etcd ops":                 false,
-		"64 clients, 1 page(s): graft p99 <= etcd p99":                    false,
-		"64 clients, 1 page(s): graft ops >= 90% of bare raft ops":        true,
-		"1 client(s), 1 page(s): S3 latency changes graft p50 by <= 10%":  true,
-		"64 client(s), 1 page(s): S3 latency changes graft p50 by <= 10%": false,
-		"64 clients: peak RSS (VmHWM) per graft node <= 256 MiB":          false,
+		"1 client, 1 page: graft p50 <= 0.5x etcd p50":                                 true,
+		"1 client, 1 page: graft p50 <= 3x fdatasync p50":                              true,
+		"1 client, 1 page: graft p99 <= etcd p99":                                      true,
+		"64 clients, 1 page(s): graft ops >= 4x etcd ops":                              false,
+		"64 clients, 1 page(s): graft p99 <= etcd p99":                                 false,
+		"64 clients, 1 page(s): graft ops >= 90% of bare raft ops":                     true,
+		"1 client(s), 1 page(s): S3 latency changes graft p50 by <= 10%":               true,
+		"64 client(s), 1 page(s): S3 latency changes graft p50 by <= 10%":              false,
+		"64 clients, 1 page, spread over the 3 nodes: ops >= 80% of all on the leader": false,
+		"every graft cell: peak RSS (VmHWM) per graft node <= 256 MiB":                 false,
 	} {
 		if got, ok := met[name]; !ok || got != want {
 			t.Errorf("goal %q met = %v (present %v), want %v", name, got, ok, want)
@@ -199,7 +237,7 @@ func TestWriteReport(t *testing.T) {
 	rep := &CompareReport{
 		Started:  time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC),
 		Machine:  Machine{NumCPU: 2, EtcdVersion: "3.7.3"},
-		Settings: Settings{Targets: AllTargets, Workloads: []Workload{{1, 1}, {64, 16}}, S3LatencyMS: 50, DurationSec: 10},
+		Settings: Settings{Targets: AllTargets, Workloads: []Workload{{Clients: 1, Pages: 1}, {Clients: 64, Pages: 16}}, S3LatencyMS: 50, DurationSec: 10},
 		Cells: []CellResult{
 			cell(TargetGraft, 1, 1, 1, 4, 1000), cell(TargetEtcd, 1, 1, 4, 8, 250), cell(TargetDisk, 1, 1, 0.02, 2, 2000),
 			{Target: TargetRaft, Clients: 64, Pages: 16, Error: "raft peer r2 exited | badly\nmore"},
@@ -265,7 +303,7 @@ func TestRunCompare_diskOnly(t *testing.T) {
 	cfg := DefaultCompareConfig()
 	cfg.OutDir, cfg.WorkDir, cfg.GraftBin = t.TempDir(), t.TempDir(), "unused"
 	cfg.Targets = []string{TargetDisk}
-	cfg.Workloads = []Workload{{1, 1}, {2, 2}}
+	cfg.Workloads = []Workload{{Clients: 1, Pages: 1}, {Clients: 2, Pages: 2}}
 	cfg.Duration, cfg.Warmup = 50*time.Millisecond, 10*time.Millisecond
 	rep, err := RunCompare(context.Background(), cfg)
 	if err != nil {

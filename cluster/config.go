@@ -84,6 +84,11 @@ type RaftTuning struct {
 	// SnapshotThreshold is the log entries since the last snapshot that
 	// trigger one. Default 4096.
 	SnapshotThreshold uint64
+	// SnapshotThresholdBytes also triggers a snapshot once the log entries
+	// applied since the last one carry this many bytes: with batched or
+	// large commits an entry count alone lets the log (and the replay on
+	// restart) grow to gigabytes. 0 disables it. Default 256 MiB.
+	SnapshotThresholdBytes uint64
 	// TrailingLogs are the log entries kept after a snapshot, so a briefly
 	// lagging follower catches up from the log. Default 2048.
 	TrailingLogs uint64
@@ -155,6 +160,19 @@ type Config struct {
 	Limits Limits
 	// Raft tunes the consensus layer.
 	Raft RaftTuning
+	// MaxCommitBatch caps the commits the leader coalesces into one Raft
+	// entry (forwarded commits included). Batches form only from commits
+	// that queue while CommitBatchInFlight entries are in flight: nothing
+	// waits for a batch to fill. 1 turns batching off (one entry per
+	// commit, the entry format before batching). Default 128.
+	MaxCommitBatch int
+	// MaxCommitBatchBytes caps a batch entry's commit bytes; a commit
+	// larger than this still goes, alone. Default 4 MiB.
+	MaxCommitBatchBytes int
+	// CommitBatchInFlight caps the batch entries proposed and not yet
+	// applied; while all are in flight, new commits queue for the next
+	// batch. Default 2.
+	CommitBatchInFlight int
 	// ForwardTimeout bounds one forwarded request when the caller set no
 	// deadline. Default 10s.
 	ForwardTimeout time.Duration
@@ -185,22 +203,26 @@ func DefaultConfig() Config {
 			MaxReadWait:          5 * time.Second,
 		},
 		Raft: RaftTuning{
-			HeartbeatTimeout:   500 * time.Millisecond,
-			ElectionTimeout:    500 * time.Millisecond,
-			LeaderLeaseTimeout: 250 * time.Millisecond,
-			CommitTimeout:      10 * time.Millisecond,
-			MaxAppendEntries:   128,
-			BatchApplyCh:       true,
-			SnapshotInterval:   30 * time.Second,
-			SnapshotThreshold:  4096,
-			TrailingLogs:       2048,
-			LogStore:           "",
+			HeartbeatTimeout:       500 * time.Millisecond,
+			ElectionTimeout:        500 * time.Millisecond,
+			LeaderLeaseTimeout:     250 * time.Millisecond,
+			CommitTimeout:          10 * time.Millisecond,
+			MaxAppendEntries:       128,
+			BatchApplyCh:           true,
+			SnapshotInterval:       30 * time.Second,
+			SnapshotThreshold:      4096,
+			SnapshotThresholdBytes: 256 << 20,
+			TrailingLogs:           2048,
+			LogStore:               "",
 		},
-		ForwardTimeout: 10 * time.Second,
-		RaftLogLevel:   "warn",
-		Flush:          flusher.DefaultConfig(),
-		Cache:          flusher.DefaultReaderConfig(),
-		FlushOnLeave:   10 * time.Second,
+		MaxCommitBatch:      128,
+		MaxCommitBatchBytes: 4 << 20,
+		CommitBatchInFlight: 2,
+		ForwardTimeout:      10 * time.Second,
+		RaftLogLevel:        "warn",
+		Flush:               flusher.DefaultConfig(),
+		Cache:               flusher.DefaultReaderConfig(),
+		FlushOnLeave:        10 * time.Second,
 	}
 }
 
@@ -236,6 +258,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.MaxAppendEntries <= 0 || c.Raft.MaxAppendEntries > 1024 {
 		errs = append(errs, fmt.Errorf("raft max append entries %d out of range [1, 1024]", c.Raft.MaxAppendEntries))
+	}
+	if c.MaxCommitBatch > 1 && (c.MaxCommitBatchBytes <= 0 || c.CommitBatchInFlight <= 0) {
+		errs = append(errs, fmt.Errorf("commit batching (max %d commits) needs max bytes (%d) and in-flight entries (%d) > 0",
+			c.MaxCommitBatch, c.MaxCommitBatchBytes, c.CommitBatchInFlight))
 	}
 	if c.Limits.MaxPagesPerCommit < 0 || c.Limits.MaxRequestBytes < 0 || c.Limits.MaxPagesPerRead < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))

@@ -16,6 +16,7 @@ import (
 type metrics struct {
 	commitSeconds *prometheus.HistogramVec
 	applyBatch    prometheus.Histogram
+	commitBatch   prometheus.Histogram
 	forwarded     prometheus.Counter
 	leaderChanges prometheus.Counter
 	historyPages  prometheus.Counter
@@ -36,6 +37,11 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 			Help:    "Log entries per FSM ApplyBatch call (group commit size).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "graft_commit_batch_commits",
+			Help:    "Commits per Raft entry the leader proposed (commit batching).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "graft_forwarded_requests_total",
 			Help: "Requests this node forwarded to the leader.",
@@ -54,7 +60,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(
-		m.commitSeconds, m.applyBatch, m.forwarded, m.leaderChanges, m.historyPages,
+		m.commitSeconds, m.applyBatch, m.commitBatch, m.forwarded, m.leaderChanges, m.historyPages,
 		gauge("graft_flush_lag_seconds", "Age of the oldest commit not yet flushed to the object store (0 when none).", func() float64 {
 			return flushLag(n.fsm.FlushCandidates()).Seconds()
 		}),
@@ -123,5 +129,12 @@ type meteredFSM struct {
 func (f *meteredFSM) ApplyBatch(logs []*raft.Log) []any {
 	runHook(f.n.hook().beforeApply)
 	f.n.metrics.applyBatch.Observe(float64(len(logs)))
+	f.n.noteApplied(logs)
 	return f.FSM.ApplyBatch(logs)
+}
+
+// Snapshot restarts the count of log bytes since the last snapshot.
+func (f *meteredFSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.n.logBytes.Store(0)
+	return f.FSM.Snapshot()
 }

@@ -84,6 +84,18 @@ type Node struct {
 	streams     context.Context
 	stopStreams context.CancelCauseFunc
 
+	// commitQ and slots are the commit proposer's queue and in-flight
+	// entries (batch.go); nil when batching is off.
+	commitQ chan *commitReq
+	slots   chan struct{}
+	// batchEntries and batchCommits count the entries the proposer
+	// proposed and the commits in them.
+	batchEntries, batchCommits atomic.Uint64
+	// logBytes counts the log bytes applied since the last snapshot;
+	// snapReq asks runSnapshotTrigger for one (snapshot.go).
+	logBytes atomic.Uint64
+	snapReq  chan struct{}
+
 	hooks atomic.Pointer[testHooks] // test seams; nil outside tests
 }
 
@@ -96,7 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{}), removed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), fsm: fsm.New(), readyCh: make(chan struct{}), removed: make(chan struct{}), snapReq: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.streams, n.stopStreams = context.WithCancelCause(context.Background())
 	n.registry = prometheus.NewRegistry()
@@ -121,8 +133,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fwd = newForwarder(cfg.ForwardTimeout)
+	n.startBatcher()
 	n.serveHTTP()
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go n.runSnapshotTrigger()
 	go n.watchLeadership()
 	go n.watchRemoval()
 	ok = true
@@ -205,10 +219,7 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	n.store = store
-	logs, err := raft.NewLogCache(LogCacheEntries, store)
-	if err != nil {
-		return fmt.Errorf("create log cache: %w", err)
-	}
+	logs := newLogCache(store, LogCacheEntries, LogCacheBytes)
 	n.logs = logs
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.hclogger("raft-snap"))
 	if err != nil {
@@ -655,10 +666,6 @@ func (n *Node) Abort() error {
 
 // Stats returns hashicorp/raft's statistics (state, indexes, snapshot).
 func (n *Node) Stats() map[string]string { return n.raft.Stats() }
-
-// LogCacheEntries is the size of the in-memory cache of recent Raft log
-// entries in front of the log store.
-const LogCacheEntries = 1024
 
 // RaftConfig returns hashicorp/raft's configuration for server id with
 // these settings. Nodes use it, and so does the bare-Raft baseline of

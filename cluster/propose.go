@@ -24,15 +24,10 @@ func (n *Node) apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 	f := n.raft.Apply(cmd, timeoutFor(ctx, n.cfg.ForwardTimeout))
 	if err := waitFuture(ctx, f); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
-			return nil, fmt.Errorf("%w: %w", ErrNotLeader, err)
-		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown),
-			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
-		default:
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
 		}
+		return nil, applyError(err)
 	}
 	return f.Response(), nil
 }
@@ -61,7 +56,7 @@ func (n *Node) commitLocal(ctx context.Context, a commitArgs) (*fsm.CommitResult
 	if err := n.waitRecovered(ctx); err != nil {
 		return nil, fmt.Errorf("%w: the cluster is still recovering volumes from the object store: %w", ErrNotLeader, err)
 	}
-	cmd := fsm.EncodeCommit(&fsm.CommitCommand{
+	c := &fsm.CommitCommand{
 		VID:                  a.vid,
 		BaseLSN:              a.base,
 		PageCount:            a.pageCount,
@@ -70,14 +65,10 @@ func (n *Node) commitLocal(ctx context.Context, a commitArgs) (*fsm.CommitResult
 		MaxVolumeBufferBytes: n.cfg.Limits.MaxVolumeBufferBytes,
 		Hash:                 hash,
 		Pages:                a.pages,
-	})
-	resp, err := n.apply(ctx, cmd)
+	}
+	res, err := n.proposeOne(ctx, c)
 	if err != nil {
 		return nil, err
-	}
-	res, ok := resp.(*fsm.CommitResult)
-	if !ok {
-		return nil, fmt.Errorf("apply commit: unexpected response %T", resp)
 	}
 	var stale *fsm.StaleError
 	if errors.As(res.Err, &stale) && stale.Flushed {
@@ -90,6 +81,26 @@ func (n *Node) commitLocal(ctx context.Context, a commitArgs) (*fsm.CommitResult
 	}
 	if n.flusher != nil && n.fsm.BufferBytes() >= n.cfg.Flush.TargetBytes {
 		n.flusher.Kick()
+	}
+	return res, nil
+}
+
+// proposeOne proposes c, in a batch with concurrent commits when batching
+// is on, else as its own entry, and returns its own result.
+func (n *Node) proposeOne(ctx context.Context, c *fsm.CommitCommand) (*fsm.CommitResult, error) {
+	if n.batching() {
+		if n.raft.State() != raft.Leader {
+			return nil, ErrNotLeader
+		}
+		return n.proposeCommit(ctx, c)
+	}
+	resp, err := n.apply(ctx, fsm.EncodeCommit(c))
+	if err != nil {
+		return nil, err
+	}
+	res, ok := resp.(*fsm.CommitResult)
+	if !ok {
+		return nil, fmt.Errorf("apply commit: unexpected response %T", resp)
 	}
 	return res, nil
 }

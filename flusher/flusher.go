@@ -587,7 +587,7 @@ func (f *Flusher) writeVolume(ctx context.Context, pv fsm.PlanVolume, commits []
 			if b == nil {
 				b = segment.NewBuilder(pv.VID)
 			}
-			if err := b.AddCommit(c.LSN, c.Pages); err != nil {
+			if err := b.AddCommitShared(c.LSN, c.Pages); err != nil { // buffered pages are immutable
 				return 0, fmt.Errorf("build segment of %s: %w", pv.VID, err)
 			}
 		}

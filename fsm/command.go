@@ -26,6 +26,11 @@ import (
 //	quarantine:  vid (16) | key, reason (u16 length + bytes each)
 //	unquarantine: vid (16)
 //	identity:    cluster id (u16 length + bytes)
+//	commit batch: n (4) | n x (len (4) | commit body)
+//
+// A commit batch carries n >= 1 commits proposed together (the leader
+// coalesces concurrent commits into one log entry); Apply decides them in
+// order exactly as n consecutive commit entries, each with its own result.
 const (
 	cmdMagic   byte = 'G'
 	cmdVersion byte = 1
@@ -40,6 +45,7 @@ const (
 	kindQuarantine   byte = 8
 	kindUnquarantine byte = 9
 	kindIdentity     byte = 10
+	kindCommitBatch  byte = 11
 
 	cmdHeaderLen    = 3
 	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
@@ -47,6 +53,9 @@ const (
 	maxNodeFieldLen = 1024
 	planVolumeLen   = 16 + 8 + 8 + 16
 	adoptFixedLen   = 16 + 8 + 4 + 4
+	// maxBatchCommits caps the commits one batch entry may declare, so a
+	// corrupt count cannot make the decoder allocate without bound.
+	maxBatchCommits = 1 << 16
 )
 
 // AdoptCommand installs a volume recovered from the object store: its head
@@ -87,9 +96,15 @@ type NodeInfo struct {
 
 // EncodeCommit encodes c as a Raft log entry in one allocation.
 func EncodeCommit(c *CommitCommand) []byte {
-	b := make([]byte, cmdHeaderLen+commitFixedLen+len(c.Pages)*commitPageLen)
+	b := make([]byte, cmdHeaderLen+CommitLen(c))
 	b[0], b[1], b[2] = cmdMagic, cmdVersion, kindCommit
-	p := b[cmdHeaderLen:]
+	putCommit(b[cmdHeaderLen:], c)
+	return b
+}
+
+// putCommit writes c's commit body into p, which is exactly CommitLen(c)
+// bytes.
+func putCommit(p []byte, c *CommitCommand) {
 	copy(p[0:16], c.VID[:])
 	binary.BigEndian.PutUint64(p[16:], uint64(c.BaseLSN))
 	binary.BigEndian.PutUint32(p[24:], c.PageCount)
@@ -103,6 +118,34 @@ func EncodeCommit(c *CommitCommand) []byte {
 		binary.BigEndian.PutUint32(p, uint32(pg.Idx))
 		copy(p[4:commitPageLen], pg.Data)
 		p = p[commitPageLen:]
+	}
+}
+
+// CommitLen returns the size of c's commit body in a log entry (the kind-1
+// entry is CommitLen + 3 bytes; a batch adds 4 per commit).
+func CommitLen(c *CommitCommand) int { return commitFixedLen + len(c.Pages)*commitPageLen }
+
+// EncodeCommitBatch encodes cs, in order, as one commit-batch log entry in
+// one allocation. One commit is encoded as a plain commit entry (kind 1),
+// which Apply answers with a *CommitResult; more as a batch (kind 11),
+// answered with a *CommitBatchResult.
+func EncodeCommitBatch(cs []*CommitCommand) []byte {
+	if len(cs) == 1 {
+		return EncodeCommit(cs[0])
+	}
+	size := cmdHeaderLen + 4
+	for _, c := range cs {
+		size += 4 + CommitLen(c)
+	}
+	b := make([]byte, size)
+	b[0], b[1], b[2] = cmdMagic, cmdVersion, kindCommitBatch
+	binary.BigEndian.PutUint32(b[cmdHeaderLen:], uint32(len(cs)))
+	p := b[cmdHeaderLen+4:]
+	for _, c := range cs {
+		n := CommitLen(c)
+		binary.BigEndian.PutUint32(p, uint32(n))
+		putCommit(p[4:4+n], c)
+		p = p[4+n:]
 	}
 	return b
 }
@@ -203,6 +246,7 @@ type command struct {
 	quarantine   *Quarantine
 	unquarantine *volume.ID
 	identity     string
+	batch        []*CommitCommand
 }
 
 // decodeCommand decodes a log entry. Page slices alias b. Every length is
@@ -291,6 +335,9 @@ func decodeCommand(b []byte) (command, error) {
 			return command{}, fmt.Errorf("%w: identity: malformed or empty cluster id", ErrInvalidCommand)
 		}
 		return command{identity: id}, nil
+	case kindCommitBatch:
+		cs, err := decodeCommitBatch(body)
+		return command{batch: cs}, err
 	default:
 		return command{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCommand, b[2])
 	}
@@ -351,13 +398,23 @@ func decodeAdopt(p []byte) (*AdoptCommand, error) {
 }
 
 func decodeCommit(p []byte) (*CommitCommand, error) {
-	if len(p) < commitFixedLen {
-		return nil, fmt.Errorf("%w: commit body is %d bytes, want at least %d", ErrInvalidCommand, len(p), commitFixedLen)
-	}
 	c := &CommitCommand{}
+	if err := decodeCommitInto(c, p, nil); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeCommitInto decodes a commit body into c. Its pages go into pages
+// when that has room for them (a batch decodes all its pages into one
+// slice), else into a new slice.
+func decodeCommitInto(c *CommitCommand, p []byte, pages []volume.PageWrite) error {
+	if len(p) < commitFixedLen {
+		return fmt.Errorf("%w: commit body is %d bytes, want at least %d", ErrInvalidCommand, len(p), commitFixedLen)
+	}
 	vid, err := volume.IDFromBytes(p[0:16])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
 	}
 	c.VID = vid
 	c.BaseLSN = volume.LSN(binary.BigEndian.Uint64(p[16:]))
@@ -369,31 +426,79 @@ func decodeCommit(p []byte) (*CommitCommand, error) {
 	n := binary.BigEndian.Uint32(p[84:])
 	p = p[commitFixedLen:]
 	if uint64(len(p)) != uint64(n)*commitPageLen {
-		return nil, fmt.Errorf("%w: commit declares %d pages but carries %d bytes", ErrInvalidCommand, n, len(p))
+		return fmt.Errorf("%w: commit declares %d pages but carries %d bytes", ErrInvalidCommand, n, len(p))
 	}
 	if c.BaseLSN == ^volume.LSN(0) {
-		return nil, fmt.Errorf("%w: base_lsn %d leaves no room for a next LSN", ErrInvalidCommand, c.BaseLSN)
+		return fmt.Errorf("%w: base_lsn %d leaves no room for a next LSN", ErrInvalidCommand, c.BaseLSN)
 	}
-	c.Pages = make([]volume.PageWrite, n)
+	if cap(pages) < int(n) {
+		pages = make([]volume.PageWrite, n)
+	}
+	c.Pages = pages[:n:n]
+	ok := true
 	for i := range c.Pages {
-		c.Pages[i] = volume.PageWrite{
-			Idx:  volume.PageIdx(binary.BigEndian.Uint32(p)),
-			Data: p[4:commitPageLen:commitPageLen],
-		}
+		idx := volume.PageIdx(binary.BigEndian.Uint32(p))
+		c.Pages[i] = volume.PageWrite{Idx: idx, Data: p[4:commitPageLen:commitPageLen]}
+		// Valid, within page_count, strictly ascending (so no duplicates).
+		ok = ok && idx.Valid() && uint32(idx) <= c.PageCount && (i == 0 || idx > c.Pages[i-1].Idx)
 		p = p[commitPageLen:]
 	}
-	// The proposer validated the pages; check again so that a corrupt entry
-	// is rejected identically on every replica instead of poisoning state.
-	sorted, err := volume.ValidateCommit(c.PageCount, c.Pages, volume.Limits{})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	if ok {
+		return nil
 	}
-	for i := range sorted {
-		if sorted[i].Idx != c.Pages[i].Idx {
-			return nil, fmt.Errorf("%w: pages are not sorted by index", ErrInvalidCommand)
+	// The proposer validated the pages; a corrupt entry is rejected
+	// identically on every replica instead of poisoning state, with
+	// ValidateCommit's message when it has one.
+	if _, err := volume.ValidateCommit(c.PageCount, c.Pages, volume.Limits{}); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	return fmt.Errorf("%w: pages are not sorted by index", ErrInvalidCommand)
+}
+
+// decodeCommitBatch decodes a batch body. Any malformed commit rejects the
+// whole entry (it then changes nothing, like a malformed commit entry).
+func decodeCommitBatch(p []byte) ([]*CommitCommand, error) {
+	if len(p) < 4 {
+		return nil, fmt.Errorf("%w: commit batch is %d bytes, want a count", ErrInvalidCommand, len(p))
+	}
+	n := binary.BigEndian.Uint32(p)
+	p = p[4:]
+	// Each commit takes at least 4 + commitFixedLen bytes: check the count
+	// against what the entry can hold before allocating for it.
+	if n == 0 || n > maxBatchCommits || uint64(n)*(4+commitFixedLen) > uint64(len(p)) {
+		return nil, fmt.Errorf("%w: commit batch declares %d commits in %d bytes", ErrInvalidCommand, n, len(p))
+	}
+	// One allocation for the commands and one for all their pages (at most
+	// one page per commitPageLen bytes left after the fixed parts).
+	cmds := make([]CommitCommand, n)
+	cs := make([]*CommitCommand, n)
+	pages := make([]volume.PageWrite, (uint64(len(p))-uint64(n)*(4+commitFixedLen))/commitPageLen)
+	for i := range cs {
+		if len(p) < 4 {
+			return nil, fmt.Errorf("%w: commit batch [%d]: truncated length", ErrInvalidCommand, i)
 		}
+		l := binary.BigEndian.Uint32(p)
+		p = p[4:]
+		if uint64(l) > uint64(len(p)) {
+			return nil, fmt.Errorf("%w: commit batch [%d]: %d bytes declared, %d left", ErrInvalidCommand, i, l, len(p))
+		}
+		if err := decodeCommitInto(&cmds[i], p[:l], pages); err != nil {
+			return nil, fmt.Errorf("commit batch [%d]: %w", i, err)
+		}
+		cs[i] = &cmds[i]
+		// The estimate assumed every commit's fixed part is there: with a
+		// truncated last commit an earlier one may have got its own slice.
+		if k := len(cmds[i].Pages); k <= len(pages) {
+			pages = pages[k:]
+		} else {
+			pages = nil
+		}
+		p = p[l:]
 	}
-	return c, nil
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%w: commit batch: %d trailing bytes", ErrInvalidCommand, len(p))
+	}
+	return cs, nil
 }
 
 func readString(b []byte) (string, []byte, error) {

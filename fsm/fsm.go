@@ -66,6 +66,13 @@ type CommitResult struct {
 	Err error
 }
 
+// CommitBatchResult is the response of Apply for a commit-batch entry:
+// Results[i] is the i-th commit's result, exactly what it would have got as
+// its own entry at that point.
+type CommitBatchResult struct {
+	Results []*CommitResult
+}
+
 // FSM implements raft.FSM and raft.BatchingFSM. Queries are safe to call
 // concurrently with Apply.
 type FSM struct {
@@ -174,6 +181,12 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 	switch {
 	case cmd.commit != nil:
 		return f.st.applyCommit(cmd.commit)
+	case cmd.batch != nil:
+		out := &CommitBatchResult{Results: make([]*CommitResult, len(cmd.batch))}
+		for i, c := range cmd.batch {
+			out.Results[i] = f.st.applyCommit(c)
+		}
+		return out
 	case cmd.plan != nil:
 		return f.st.applyPlan(cmd.plan, l.Index)
 	case cmd.done != 0:

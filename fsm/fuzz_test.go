@@ -28,6 +28,9 @@ func FuzzApply(f *testing.F) {
 	f.Add(fsm.EncodeQuarantine(fsm.Quarantine{VID: vid, Key: "volumes/v/log/1", Reason: "undecodable"}))
 	f.Add(fsm.EncodeUnquarantine(vid))
 	f.Add(fsm.EncodeIdentity("0123456789abcdef"))
+	f.Add(fsm.EncodeCommitBatch([]*fsm.CommitCommand{commitCmd(vid, 0, 2, pw(1, 1)), commitCmd(vid, 0, 2, pw(2, 2)), commitCmd(vid, 1, 0)}))
+	f.Add([]byte{'G', 1, 11, 0, 0, 0, 0})
+	f.Add([]byte{'G', 1, 11, 0, 0, 0, 1, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := fsm.New()
 		r := m.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
@@ -35,6 +38,61 @@ func FuzzApply(f *testing.F) {
 			if m.Volumes() != 0 || m.BufferBytes() != 0 {
 				t.Fatalf("rejected entry changed state: %v", cr.Err)
 			}
+		}
+	})
+}
+
+// FuzzApplyCommitBatch checks that a commit batch is decided exactly as
+// the same commits in separate entries: the same result for each, the
+// same state after. The input picks each commit's volume (of two), base,
+// page and page count, so batches have conflicts, retries and chains.
+func FuzzApplyCommitBatch(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 1, 0, 0, 1, 2})
+	f.Add([]byte{0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 2, 2, 1, 0, 1, 1})
+	f.Add([]byte{1, 5, 1, 1})
+	vids := [2]volume.ID{volume.MustNewID(), volume.MustNewID()}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var cs []*fsm.CommitCommand
+		for ; len(data) >= 4 && len(cs) < 64; data = data[4:] {
+			vid := vids[data[0]&1]
+			base := volume.LSN(data[1] % 4)
+			pageCount := uint32(data[3]%3) + 1
+			idx := volume.PageIdx(data[2])%volume.PageIdx(pageCount) + 1
+			c := commitCmd(vid, base, pageCount, pw(idx, data[2]))
+			if data[0]&2 != 0 {
+				c.MaxBufferBytes = 3 * volume.PageSize
+			}
+			cs = append(cs, c)
+		}
+		if len(cs) == 0 {
+			return
+		}
+		batched, single := fsm.New(), fsm.New()
+		var got []*fsm.CommitResult
+		switch r := batched.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: fsm.EncodeCommitBatch(cs)}).(type) {
+		case *fsm.CommitBatchResult:
+			got = r.Results
+		case *fsm.CommitResult:
+			got = []*fsm.CommitResult{r}
+		default:
+			t.Fatalf("apply returned %T", r)
+		}
+		if len(got) != len(cs) {
+			t.Fatalf("%d results for %d commits", len(got), len(cs))
+		}
+		for i, c := range cs {
+			want := single.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: fsm.EncodeCommit(c)}).(*fsm.CommitResult)
+			if fmt.Sprint(want.Snapshot, want.Hash, want.Duplicate, want.Err) != fmt.Sprint(got[i].Snapshot, got[i].Hash, got[i].Duplicate, got[i].Err) {
+				t.Fatalf("commit %d: batched %+v, alone %+v", i, got[i], want)
+			}
+		}
+		for _, vid := range vids {
+			if batched.Head(vid) != single.Head(vid) {
+				t.Fatalf("head of %s: batched %v, alone %v", vid, batched.Head(vid), single.Head(vid))
+			}
+		}
+		if batched.BufferBytes() != single.BufferBytes() {
+			t.Fatalf("buffer: batched %d, alone %d", batched.BufferBytes(), single.BufferBytes())
 		}
 	})
 }

@@ -15,7 +15,10 @@
 #   TARGETS=graft,...  (default: graft bench compare's list: graft, graft-s3,
 #                      graft on the other Raft log store, etcd, raft, raft on
 #                      the other log store, disk)
-#   WORKLOADS=1x1,1x16,64x1,64x16
+#   WORKLOADS=1x1,1x16,64x1,64x16,1000x1@2000  (CLIENTSxPAGES closed loop;
+#                      @RATE: open loop at RATE commits/s over all clients,
+#                      graft targets only)
+#   graft-spread (clients spread over the three nodes) runs in 64x1 only.
 #
 # Writes bench-out/compare-TIME/ (results.md, results.json, latency.svg,
 # one JSON per cell, server logs) and points bench-out/compare-latest at it.
@@ -84,7 +87,7 @@ label="graft $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff
 
 status=0
 "$bin" bench compare --out "$out" --work-dir "$work" --graft "$(realpath "$bin")" "${etcd_args[@]}" \
-	"${target_args[@]}" --workloads "${WORKLOADS:-1x1,1x16,64x1,64x16}" \
+	"${target_args[@]}" --workloads "${WORKLOADS:-1x1,1x16,64x1,64x16,1000x1@2000}" \
 	--duration "${DURATION:-10s}" --warmup "${WARMUP:-1s}" --port-base "${PORT_BASE:-17500}" \
 	--label "$label" || status=$?
 ln -sfn "compare-$stamp" bench-out/compare-latest

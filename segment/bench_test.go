@@ -1,6 +1,7 @@
 package segment_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -152,6 +153,40 @@ func BenchmarkIndex_Lookup(b *testing.B) {
 				p := probes[i%len(probes)]
 				ix.Lookup(p.idx, p.at)
 				i++
+			}
+		})
+	}
+}
+
+// BenchmarkBuilder_Flush is the flusher's use: a fresh builder, 64 commits
+// of one page each added, written to a buffer of the segment's size;
+// copied into the builder's arena or shared (the FSM's pages are
+// immutable).
+func BenchmarkBuilder_Flush(b *testing.B) {
+	pages := make([][]volume.PageWrite, 64)
+	for i := range pages {
+		pages[i] = []volume.PageWrite{{Idx: volume.PageIdx(i%16 + 1), Data: make([]byte, volume.PageSize)}}
+	}
+	for _, shared := range []bool{false, true} {
+		b.Run(fmt.Sprintf("shared=%v", shared), func(b *testing.B) {
+			b.SetBytes(64 * volume.PageSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				bld := segment.NewBuilder(testVID)
+				for i, p := range pages {
+					add := bld.AddCommit
+					if shared {
+						add = bld.AddCommitShared
+					}
+					if err := add(volume.LSN(i+1), p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var buf bytes.Buffer
+				buf.Grow(int(bld.Size()))
+				if _, err := bld.WriteTo(&buf); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -19,10 +19,12 @@ type pageKey struct {
 	lsn volume.LSN
 }
 
-// builderEntry is an index entry plus the offset of its page in the arena.
+// builderEntry is an index entry plus its page: shared (added by
+// AddCommitShared) or at off in the arena.
 type builderEntry struct {
 	Entry
-	off int
+	off    int
+	shared []byte
 }
 
 // Builder accumulates the page versions of one volume and encodes them as a
@@ -47,6 +49,7 @@ func NewBuilder(vid volume.ID) *Builder {
 // for reuse.
 func (b *Builder) Reset(vid volume.ID) {
 	b.vid = vid
+	clear(b.entries) // drop shared pages
 	b.entries = b.entries[:0]
 	b.arena = b.arena[:0]
 	clear(b.seen)
@@ -69,7 +72,7 @@ func (b *Builder) Add(idx volume.PageIdx, lsn volume.LSN, page []byte) error {
 	if err := b.check(idx, lsn, page); err != nil {
 		return err
 	}
-	b.add(idx, lsn, page)
+	b.add(idx, lsn, page, false)
 	return nil
 }
 
@@ -77,6 +80,18 @@ func (b *Builder) Add(idx volume.PageIdx, lsn volume.LSN, page []byte) error {
 // nothing: if any page is rejected, none is added. The error names the page
 // by its position in pages.
 func (b *Builder) AddCommit(lsn volume.LSN, pages []volume.PageWrite) error {
+	return b.addCommit(lsn, pages, false)
+}
+
+// AddCommitShared is AddCommit without copying the pages: b keeps
+// references to them, so they must not change until b is encoded (or
+// Reset). For pages that are immutable anyway, such as the FSM's buffered
+// commits the flusher writes out: it saves a copy of every page.
+func (b *Builder) AddCommitShared(lsn volume.LSN, pages []volume.PageWrite) error {
+	return b.addCommit(lsn, pages, true)
+}
+
+func (b *Builder) addCommit(lsn volume.LSN, pages []volume.PageWrite, share bool) error {
 	if len(pages) > maxCount-len(b.entries) {
 		return fmt.Errorf("%w: lsn %d: %d pages do not fit; the builder holds %d of at most %d", ErrInvalidPage, lsn, len(pages), len(b.entries), maxCount)
 	}
@@ -91,7 +106,7 @@ func (b *Builder) AddCommit(lsn volume.LSN, pages []volume.PageWrite) error {
 		batch[p.Idx] = i
 	}
 	for _, p := range pages {
-		b.add(p.Idx, lsn, p.Data)
+		b.add(p.Idx, lsn, p.Data, share)
 	}
 	return nil
 }
@@ -116,18 +131,30 @@ func (b *Builder) check(idx volume.PageIdx, lsn volume.LSN, page []byte) error {
 	return nil
 }
 
-// add adds a version that check accepted.
-func (b *Builder) add(idx volume.PageIdx, lsn volume.LSN, page []byte) {
+// add adds a version that check accepted, copied into the arena or shared.
+func (b *Builder) add(idx volume.PageIdx, lsn volume.LSN, page []byte, share bool) {
 	e := builderEntry{Entry: Entry{Idx: idx, LSN: lsn, CRC: checksum(page)}, off: len(b.arena)}
 	if n := len(b.entries); n > 0 && b.entries[n-1].compare(e.Entry) > 0 {
 		b.sorted = false
 	}
+	if share {
+		e.shared = page[:PageSize:PageSize]
+	} else {
+		b.arena = append(b.arena, page...)
+	}
 	b.entries = append(b.entries, e)
-	b.arena = append(b.arena, page...)
 	if b.seen == nil {
 		b.seen = make(map[pageKey]struct{})
 	}
 	b.seen[pageKey{idx, lsn}] = struct{}{}
+}
+
+// page returns e's page bytes.
+func (b *Builder) page(e *builderEntry) []byte {
+	if e.shared != nil {
+		return e.shared
+	}
+	return b.arena[e.off : e.off+PageSize]
 }
 
 // Len returns the number of page versions added.
@@ -186,8 +213,8 @@ func (b *Builder) AppendBinary(dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	dst = slices.Grow(dst, int(b.Size()))
-	for _, e := range b.entries {
-		dst = append(dst, b.arena[e.off:e.off+PageSize]...)
+	for i := range b.entries {
+		dst = append(dst, b.page(&b.entries[i])...)
 	}
 	return b.appendTail(dst, f), nil
 }
@@ -201,8 +228,8 @@ func (b *Builder) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	for _, e := range b.entries {
-		m, err := w.Write(b.arena[e.off : e.off+PageSize])
+	for i := range b.entries {
+		m, err := w.Write(b.page(&b.entries[i]))
 		n += int64(m)
 		if err != nil {
 			return n, fmt.Errorf("write segment page: %w", err)

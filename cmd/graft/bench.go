@@ -103,14 +103,16 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&cfg.EtcdBin, "etcd", "bin/tools/etcd", "etcd server binary (scripts/bench.sh builds it from bench/peers/etcd)")
 	fs.StringVar(&cfg.EtcdLoadBin, "etcd-load", "bin/tools/etcd-load", "etcd load generator (bench/peers/etcd/load)")
 	targets := fs.String("targets", strings.Join(cfg.Targets, ","), "targets, in the order each workload runs them, from: "+strings.Join(bench.KnownTargets, ", "))
-	workloads := fs.String("workloads", joinWorkloads(cfg.Workloads), "workloads CLIENTSxPAGES, in run order")
+	workloads := fs.String("workloads", joinWorkloads(cfg.Workloads), "workloads CLIENTSxPAGES (closed loop) or CLIENTSxPAGES@RATE (open loop at RATE commits/s in all, graft targets only), in run order")
 	s3Workloads := fs.String("s3-workloads", joinWorkloads(cfg.S3Workloads), "workloads that also run graft-s3")
+	spreadWorkloads := fs.String("spread-workloads", joinWorkloads(cfg.SpreadWorkloads), "workloads that also run graft-spread (clients spread over the three nodes)")
 	fs.DurationVar(&cfg.S3Latency, "s3-latency", cfg.S3Latency, "added S3 latency of the graft-s3 target")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per cell")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per cell")
 	fs.IntVar(&cfg.PortBase, "port-base", cfg.PortBase, "loopback ports: graft dev +1..+301, etcd +401..+423, bare Raft +501..+513")
 	fs.Int64Var(&cfg.EtcdQuotaBytes, "etcd-quota-bytes", cfg.EtcdQuotaBytes, "etcd --quota-backend-bytes")
 	fs.StringVar(&cfg.Label, "label", "", "free text recorded with the results (a commit, a note)")
+	nodeArgs := fs.String("graft-node-args", "", "more flags for every graft node of every graft target, space-separated (an A/B of a node setting)")
 	logLevel := fs.String("log-level", "info", "progress log level: debug, info, warn, error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -118,6 +120,10 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfg.Targets = strings.Split(*targets, ",")
 	var err error
 	if cfg.Workloads, err = parseWorkloads(*workloads); err != nil {
+		return err
+	}
+	cfg.GraftNodeArgs = strings.Fields(*nodeArgs)
+	if cfg.SpreadWorkloads, err = parseWorkloads(*spreadWorkloads); err != nil {
 		return err
 	}
 	if cfg.S3Workloads, err = parseWorkloads(*s3Workloads); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -104,11 +105,16 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Uint64Var(&cfg.Limits.MaxBufferBytes, "max-buffer-bytes", cfg.Limits.MaxBufferBytes, "page bytes the node may buffer across volumes before commits get resource_exhausted")
 	fs.Uint64Var(&cfg.Limits.MaxVolumeBufferBytes, "max-volume-buffer-bytes", cfg.Limits.MaxVolumeBufferBytes, "page bytes one volume may buffer")
 	fs.IntVar(&cfg.Raft.MaxAppendEntries, "raft-max-append-entries", cfg.Raft.MaxAppendEntries, "Raft group-commit batch: entries per log write and per AppendEntries")
+	fs.IntVar(&cfg.MaxCommitBatch, "max-commit-batch", cfg.MaxCommitBatch, "commits the leader coalesces into one Raft entry when they arrive concurrently (1: one entry per commit)")
+	fs.IntVar(&cfg.MaxCommitBatchBytes, "max-commit-batch-bytes", cfg.MaxCommitBatchBytes, "commit bytes in one batched Raft entry")
+	fs.IntVar(&cfg.CommitBatchInFlight, "commit-batch-in-flight", cfg.CommitBatchInFlight, "batched Raft entries in flight before new commits queue for the next batch")
+	fs.Uint64Var(&cfg.Raft.SnapshotThresholdBytes, "raft-snapshot-threshold-bytes", cfg.Raft.SnapshotThresholdBytes, "take a Raft snapshot once the log applied since the last one holds this many bytes (0: by entry count only)")
 	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", cfg.Raft.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", cfg.Raft.ElectionTimeout, "Raft election timeout")
 	fs.StringVar(&cfg.Raft.LogStore, "raft-log-store", cfg.Raft.LogStore, "Raft log store: wal (hashicorp/raft-wal, 1 fdatasync per append) or bolt (raft-boltdb/v2, 2; the only one --unsafe-no-fsync works with); default: the store the data dir holds, else wal; a dir is refused by the other store")
 	fs.BoolVar(&cfg.Raft.NoSync, "unsafe-no-fsync", false, "UNSAFE: do not fsync the Raft log (benchmarks of fsync cost only)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on the API address")
+	memLimit := fs.Int64("memory-limit", -1, "soft memory limit of the Go runtime, bytes (debug.SetMemoryLimit), so GC headroom does not double the node's resident set; -1: --max-buffer-bytes + 96 MiB (log cache, requests, flush segments), none when the buffer is unlimited; 0: none (GOGC alone); the GOMEMLIMIT environment variable wins")
 	fs.StringVar(&cfg.RaftLogLevel, "raft-log-level", cfg.RaftLogLevel, "hashicorp/raft log level: trace, debug, info, warn, error")
 	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", logFormat, "log format: text or json (hashicorp/raft's lines too, with node=ID on every line)")
@@ -134,6 +140,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.Logger = logger
+	if limit := memoryLimit(*memLimit, cfg.Limits.MaxBufferBytes); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
+		logger.Debug("go runtime soft memory limit", "bytes", limit)
+	}
 	n, err := cluster.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -158,6 +168,18 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // the cluster: a supervisor must not restart it on its stale data
 // (deploy/graft-node.service: RestartPreventExitStatus=3).
 const exitRemoved = 3
+
+// memoryLimit is the node's soft memory limit for --memory-limit flag
+// (-1: derived from the page buffer's limit) or 0 for none.
+func memoryLimit(flag int64, maxBufferBytes uint64) int64 {
+	switch {
+	case flag >= 0:
+		return flag
+	case maxBufferBytes == 0 || maxBufferBytes > 1<<50:
+		return 0
+	}
+	return int64(maxBufferBytes) + 96<<20
+}
 
 // findFlag returns the value of --name (or -name) in args, before parsing.
 func findFlag(args []string, name string) string {
