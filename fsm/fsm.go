@@ -100,9 +100,15 @@ type volState struct {
 	// (first-1 is the flushed watermark).
 	first   volume.LSN
 	commits []*commitRec
-	// froms are the first LSNs of the volume's flushed log records,
-	// ascending; the last record ends at first-1. Append-only.
+	// froms are the first LSNs of the volume's flushed log records after
+	// the newest checkpoint, ascending; the last record ends at first-1.
+	// Append-only, except that a checkpoint replaces it with its tail.
 	froms []volume.LSN
+	// checkpoint is the LSN of the newest checkpoint in the object store
+	// (0: none); froms[0] == checkpoint+1 when both exist.
+	checkpoint volume.LSN
+	// sinceBytes are the page bytes flushed since the newest checkpoint.
+	sinceBytes uint64
 	// pages maps a page index to its buffered versions, ascending by LSN;
 	// same append-only discipline as commits.
 	pages       map[volume.PageIdx][]pageVersion
@@ -189,6 +195,8 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 		return f.st.applyUnquarantine(*cmd.unquarantine)
 	case cmd.identity != "":
 		return f.st.applyIdentity(cmd.identity)
+	case cmd.checkpoint != nil:
+		return f.st.applyCheckpoint(cmd.checkpoint.vid, cmd.checkpoint.lsn)
 	case cmd.register != nil:
 		f.st.nodes[cmd.register.ID] = *cmd.register
 	default:

@@ -28,6 +28,8 @@ func FuzzApply(f *testing.F) {
 	f.Add(fsm.EncodeQuarantine(fsm.Quarantine{VID: vid, Key: "volumes/v/log/1", Reason: "undecodable"}))
 	f.Add(fsm.EncodeUnquarantine(vid))
 	f.Add(fsm.EncodeIdentity("0123456789abcdef"))
+	f.Add(fsm.EncodeCheckpoint(vid, 2))
+	f.Add(fsm.EncodeAdopt(&fsm.AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: 3, PageCount: 1}, Froms: []volume.LSN{3}, Checkpoint: 2}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := fsm.New()
 		r := m.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
@@ -49,6 +51,7 @@ func FuzzRestore(f *testing.F) {
 	h.apply(fsm.EncodeCommit(commitCmd(vid, 1, 2, pw(2, 3))))
 	r := h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 1, To: 1}}})).(*fsm.AdminResult)
 	h.apply(fsm.EncodeFlushDone(r.Round))
+	h.apply(fsm.EncodeCheckpoint(vid, 1))
 	h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 2, To: 2}}}))
 	h.apply(fsm.EncodeIdentity("cluster-1"))
 	h.apply(fsm.EncodeQuarantine(fsm.Quarantine{VID: volume.MustNewID(), Key: "volumes/x/log/1", Reason: "undecodable"}))

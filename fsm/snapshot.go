@@ -29,15 +29,17 @@ import (
 //	| cluster_id (u16 length + bytes)
 //	| quarantined u32 | per volume, sorted by vid: vid (16) | index u64
 //	    | key, reason (u16 length + bytes each)
+//	| (version >= 4) checkpoints: see snapshot_checkpoint.go
 //	| crc32c u32 of everything before it
 //
 // Version 1 (before flushing existed) lacks recovered, froms and plan; it
 // restores as recovered with no flushed history. Version 2 (before
 // quarantine and the bucket identity) lacks cluster_id and quarantined; it
-// restores with neither. Version 3 is written.
+// restores with neither. Version 3 lacks the checkpoint section; it
+// restores with no checkpoints. Version 4 is written.
 const (
 	snapMagic   = "GRAFTSNP"
-	snapVersion = 3
+	snapVersion = snapVersionCheckpoints
 )
 
 // ErrBadSnapshot means a snapshot could not be decoded or failed a check.
@@ -56,10 +58,12 @@ type fsmSnapshot struct {
 }
 
 type volSnap struct {
-	head    volume.Snapshot
-	first   volume.LSN
-	commits []*commitRec
-	froms   []volume.LSN
+	head       volume.Snapshot
+	first      volume.LSN
+	commits    []*commitRec
+	froms      []volume.LSN
+	checkpoint volume.LSN
+	sinceBytes uint64
 }
 
 // Snapshot captures the state in O(volumes) under the lock. Commit records
@@ -73,7 +77,8 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		clusterID: f.st.clusterID, quarantine: f.st.quarantined(),
 	}
 	for _, v := range f.st.volumes {
-		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)]})
+		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)],
+			checkpoint: v.checkpoint, sinceBytes: v.sinceBytes})
 	}
 	return s, nil
 }
@@ -150,6 +155,7 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 		e.str(q.Key)
 		e.str(q.Reason)
 	}
+	writeCheckpoints(&e, s.volumes)
 	if e.err != nil {
 		return e.err
 	}
@@ -326,6 +332,11 @@ func readSnapshot(r io.Reader) (*state, error) {
 					return bad("flush plan holds quarantined volume %s", pv.VID)
 				}
 			}
+		}
+	}
+	if version >= snapVersionCheckpoints && d.err == nil {
+		if err := readCheckpoints(&d, st); err != nil {
+			return nil, err
 		}
 	}
 	if d.err != nil {
