@@ -61,6 +61,14 @@ type Config struct {
 	// takes at the store's slowest accepted throughput. Default 5m; 0: no
 	// round deadline.
 	RoundTimeout time.Duration
+	// CheckpointRecords writes a volume's checkpoint once this many log
+	// records follow its newest one. Default 64; 0: no count trigger.
+	CheckpointRecords int
+	// CheckpointBytes writes a volume's checkpoint once this many page bytes
+	// were flushed after its newest one. Default 256 MiB; 0: no byte
+	// trigger. With both triggers 0 no checkpoint is written (the layout
+	// before checkpoints).
+	CheckpointBytes uint64
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -77,6 +85,8 @@ func DefaultConfig() Config {
 		OrphanInterval:     time.Hour,
 		OrphanGrace:        time.Hour,
 		RoundTimeout:       5 * time.Minute,
+		CheckpointRecords:  64,
+		CheckpointBytes:    256 << 20,
 	}
 }
 
@@ -88,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRoundBytes < volume.PageSize {
 		errs = append(errs, fmt.Errorf("max round bytes %d below one page", c.MaxRoundBytes))
+	}
+	if c.CheckpointRecords < 0 {
+		errs = append(errs, fmt.Errorf("checkpoint records %d is negative", c.CheckpointRecords))
 	}
 	if c.MaxVolumesPerRound <= 0 || c.Uploads <= 0 {
 		errs = append(errs, errors.New("max volumes per round and uploads must be positive"))
@@ -131,6 +144,10 @@ type Flusher struct {
 	// verified holds the volumes whose log listing this leader has checked
 	// against the state (nothing the state does not know); see checkLog.
 	verified map[volume.ID]bool
+
+	// checkpointCrash, when set (tests), fails a checkpoint after its PUT
+	// and before its Raft entry.
+	checkpointCrash func() error
 }
 
 // sighting is the local time a volume's head was first seen: every LSN up
@@ -154,11 +171,18 @@ func New(cfg Config, f *fsm.FSM, store objstore.Store, reader *Reader, prop Prop
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Flusher{
+	fl := &Flusher{
 		cfg: cfg, fsm: f, store: store, reader: reader, prop: prop, log: logger,
 		m: newFlushMetrics(reg), now: time.Now, kick: make(chan struct{}, 1),
 		seen: map[volume.ID][]sighting{}, verified: map[volume.ID]bool{},
-	}, nil
+	}
+	if reg != nil && reader != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "graft_checkpoints_unusable_total",
+			Help: "Checkpoints this node's reader found failing their checksum (or missing though named) and fell back from.",
+		}, func() float64 { return float64(reader.BadCheckpoints()) }))
+	}
+	return fl, nil
 }
 
 // Kick asks the loop to check the triggers now (for example after a commit
@@ -203,6 +227,9 @@ func (f *Flusher) Run(ctx context.Context) {
 		case ran:
 			backoff = 0
 			continue // more may be waiting (rounds are capped)
+		}
+		if _, err := f.CheckpointOnce(ctx); err != nil && ctx.Err() == nil {
+			f.log.Warn("write checkpoints", "err", err)
 		}
 		backoff = 0
 		select {
@@ -552,8 +579,8 @@ func knownRecord(h fsm.History, vid volume.ID, next volume.LSN, key string) *Con
 	if err != nil || v != vid {
 		return &ConflictError{VID: vid, Key: key, Reason: fmt.Sprintf("not a log record key of this volume: %v", err)}
 	}
-	if from == next {
-		return nil
+	if from == next || from <= h.Checkpoint {
+		return nil // the next record, or one folded into the newest checkpoint
 	}
 	if _, ok := slices.BinarySearch(h.Froms, from); ok {
 		return nil

@@ -81,7 +81,27 @@ func Recover(ctx context.Context, f *fsm.FSM, store objstore.Store, r *Reader, p
 // readAdopt reads a volume's head from its last log record. A record that
 // cannot be decoded (or does not match its key) is a *ConflictError; an
 // object-store failure is returned as is.
+//
+// The volume's newest usable checkpoint (one LIST, and a GET per candidate)
+// starts its adopted history: only the records after it are adopted.
 func readAdopt(ctx context.Context, r *Reader, vid volume.ID, froms []volume.LSN) (*fsm.AdoptCommand, error) {
+	ckpt, ck, err := r.newestCheckpoint(ctx, vid)
+	if err != nil {
+		return nil, err
+	}
+	i, _ := slices.BinarySearch(froms, ckpt+1)
+	froms = froms[i:]
+	if ckpt > 0 {
+		if len(froms) == 0 {
+			return &fsm.AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: ckpt, PageCount: ck.Commit.PageCount}, Checkpoint: ckpt}, nil
+		}
+		if froms[0] != ckpt+1 {
+			return nil, &ConflictError{VID: vid, Key: segment.LogKey(vid, froms[0]), Reason: fmt.Sprintf("the log after checkpoint %d starts at %d", ckpt, froms[0])}
+		}
+	}
+	if len(froms) == 0 {
+		return nil, &ConflictError{VID: vid, Key: segment.CheckpointPrefix(vid), Reason: "no usable checkpoint and no log record"}
+	}
 	from := froms[len(froms)-1]
 	last, err := r.Record(ctx, vid, from)
 	if err != nil {
@@ -92,7 +112,7 @@ func readAdopt(ctx context.Context, r *Reader, vid volume.ID, froms []volume.LSN
 		return nil, &ConflictError{VID: vid, Key: segment.LogKey(vid, from), Reason: "undecodable record: " + err.Error()}
 	}
 	head := volume.Snapshot{VID: vid, LSN: last.To, PageCount: last.Commits[len(last.Commits)-1].PageCount}
-	return &fsm.AdoptCommand{Head: head, Froms: froms}, nil
+	return &fsm.AdoptCommand{Head: head, Froms: froms, Checkpoint: ckpt}, nil
 }
 
 // recoverQuarantine quarantines a volume recovery could not adopt.
@@ -117,6 +137,14 @@ func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[
 	out := map[volume.ID][]volume.LSN{}
 	bad := map[volume.ID]string{}
 	for _, o := range objs {
+		if strings.Contains(o.Key, "/checkpoints/") {
+			if vid, _, err := segment.ParseCheckpointKey(o.Key); err == nil {
+				if _, ok := out[vid]; !ok {
+					out[vid] = nil // a volume whose log may be all folded into checkpoints
+				}
+			}
+			continue
+		}
 		if !strings.Contains(o.Key, "/log/") {
 			continue
 		}

@@ -56,3 +56,23 @@ func (f *FSM) CheckpointStats(vid volume.ID) CheckpointStats {
 	}
 	return CheckpointStats{Checkpoint: v.checkpoint, Records: len(v.froms), Bytes: v.sinceBytes}
 }
+
+// CheckpointCandidates returns the volumes due a checkpoint, sorted by VID:
+// not quarantined, with flushed records after the newest checkpoint, and at
+// least minRecords of them or minBytes flushed page bytes after it (a zero
+// threshold never fires).
+func (f *FSM) CheckpointCandidates(minRecords int, minBytes uint64) []volume.ID {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []volume.ID
+	for vid, v := range f.st.volumes {
+		if _, q := f.st.quarantine[vid]; q || len(v.froms) == 0 {
+			continue
+		}
+		if (minRecords > 0 && len(v.froms) >= minRecords) || (minBytes > 0 && v.sinceBytes >= minBytes) {
+			out = append(out, vid)
+		}
+	}
+	slices.SortFunc(out, compareVID)
+	return out
+}
