@@ -27,6 +27,8 @@ import (
 //	unquarantine: vid (16)
 //	identity:    cluster id (u16 length + bytes)
 //	checkpoint:  vid (16) | lsn (8)
+//	gc plan:     time_unix_ms (8) | n (4) | n x (vid (16) | horizon (8) | base (8))
+//	gc done:     round (8)
 //
 // An adopt may carry a trailing checkpoint lsn (8): the froms then list only
 // the records after it.
@@ -45,6 +47,8 @@ const (
 	kindUnquarantine byte = 9
 	kindIdentity     byte = 10
 	kindCheckpoint   byte = 13
+	kindGCPlan       byte = 14
+	kindGCDone       byte = 15
 
 	cmdHeaderLen    = 3
 	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
@@ -222,6 +226,8 @@ type command struct {
 	unquarantine *volume.ID
 	identity     string
 	checkpoint   *checkpointCmd
+	gcPlan       *GCPlan
+	gcDone       uint64
 }
 
 type checkpointCmd struct {
@@ -315,6 +321,14 @@ func decodeCommand(b []byte) (command, error) {
 			return command{}, fmt.Errorf("%w: identity: malformed or empty cluster id", ErrInvalidCommand)
 		}
 		return command{identity: id}, nil
+	case kindGCPlan:
+		p, err := decodeGCPlan(body)
+		return command{gcPlan: p}, err
+	case kindGCDone:
+		if len(body) != 8 || binary.BigEndian.Uint64(body) == 0 {
+			return command{}, fmt.Errorf("%w: gc done: want a non-zero 8-byte round", ErrInvalidCommand)
+		}
+		return command{gcDone: binary.BigEndian.Uint64(body)}, nil
 	case kindCheckpoint:
 		if len(body) != 24 {
 			return command{}, fmt.Errorf("%w: checkpoint: %d bytes, want 24", ErrInvalidCommand, len(body))

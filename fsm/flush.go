@@ -43,7 +43,10 @@ type PlanVolume struct {
 // records (flusher.Reader finds them). Froms is shared with the state and
 // must not be modified.
 type History struct {
-	VID        volume.ID
+	VID volume.ID
+	// Horizon is the oldest readable LSN (0: everything): reads below it
+	// answer ErrRetention (CheckRetained).
+	Horizon    volume.LSN
 	Checkpoint volume.LSN
 	Froms      []volume.LSN
 	Flushed    volume.LSN
@@ -233,7 +236,7 @@ func (s *state) history(vid volume.ID) History {
 	if v == nil {
 		return History{VID: vid}
 	}
-	return History{VID: vid, Checkpoint: v.checkpoint, Froms: v.froms[:len(v.froms):len(v.froms)], Flushed: v.first - 1}
+	return History{VID: vid, Horizon: v.horizon, Checkpoint: v.checkpoint, Froms: v.froms[:len(v.froms):len(v.froms)], Flushed: v.first - 1}
 }
 
 // FlushCandidates returns the volumes with unflushed commits, sorted by VID;

@@ -90,6 +90,8 @@ type state struct {
 	// quarantine holds the quarantined volumes. A quarantined volume may
 	// have no volState (recovery could not read its head).
 	quarantine map[volume.ID]Quarantine
+	// gc is the open GC round, or nil.
+	gc *GCPlan
 }
 
 type volState struct {
@@ -109,6 +111,9 @@ type volState struct {
 	checkpoint volume.LSN
 	// sinceBytes are the page bytes flushed since the newest checkpoint.
 	sinceBytes uint64
+	// horizon is the oldest readable LSN (0: everything), moved forward
+	// only by GC plans; it is never above checkpoint.
+	horizon volume.LSN
 	// pages maps a page index to its buffered versions, ascending by LSN;
 	// same append-only discipline as commits.
 	pages       map[volume.PageIdx][]pageVersion
@@ -195,6 +200,10 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 		return f.st.applyUnquarantine(*cmd.unquarantine)
 	case cmd.identity != "":
 		return f.st.applyIdentity(cmd.identity)
+	case cmd.gcPlan != nil:
+		return f.st.applyGCPlan(cmd.gcPlan, l.Index)
+	case cmd.gcDone != 0:
+		return f.st.applyGCDone(cmd.gcDone)
 	case cmd.checkpoint != nil:
 		return f.st.applyCheckpoint(cmd.checkpoint.vid, cmd.checkpoint.lsn)
 	case cmd.register != nil:

@@ -55,6 +55,7 @@ type fsmSnapshot struct {
 	plan       *FlushPlan
 	clusterID  string
 	quarantine []Quarantine
+	gc         *GCPlan
 }
 
 type volSnap struct {
@@ -64,6 +65,7 @@ type volSnap struct {
 	froms      []volume.LSN
 	checkpoint volume.LSN
 	sinceBytes uint64
+	horizon    volume.LSN
 }
 
 // Snapshot captures the state in O(volumes) under the lock. Commit records
@@ -74,11 +76,11 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.RUnlock()
 	s := &fsmSnapshot{
 		applied: f.st.applied, recovered: f.st.recovered, nodes: maps.Clone(f.st.nodes), plan: f.st.plan,
-		clusterID: f.st.clusterID, quarantine: f.st.quarantined(),
+		clusterID: f.st.clusterID, quarantine: f.st.quarantined(), gc: f.st.gc,
 	}
 	for _, v := range f.st.volumes {
 		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)],
-			checkpoint: v.checkpoint, sinceBytes: v.sinceBytes})
+			checkpoint: v.checkpoint, sinceBytes: v.sinceBytes, horizon: v.horizon})
 	}
 	return s, nil
 }
@@ -155,7 +157,7 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 		e.str(q.Key)
 		e.str(q.Reason)
 	}
-	writeCheckpoints(&e, s.volumes)
+	writeCheckpoints(&e, s.volumes, s.gc)
 	if e.err != nil {
 		return e.err
 	}
