@@ -160,7 +160,13 @@ func (r *Reader) listRecords(ctx context.Context, h *fsm.History, stop volume.LS
 			if err != nil || v != h.VID {
 				return fmt.Errorf("%w: unexpected key %q in the log of %s", ErrLayout, o.Key, h.VID)
 			}
-			if len(h.Froms) == 0 && h.Checkpoint > 0 && from != h.Checkpoint+1 {
+			if len(h.Froms) == 0 && from != h.Checkpoint+1 {
+				if h.Checkpoint == 0 {
+					// The history before it was deleted by retention (or
+					// its checkpoints are unusable): reading from here would
+					// miss every page written before.
+					return fmt.Errorf("%w: the log of %s starts at %d and no usable checkpoint precedes it", ErrNotFlushed, h.VID, from)
+				}
 				return fmt.Errorf("%w: the log of %s after checkpoint %d starts at %d", ErrLayout, h.VID, h.Checkpoint, from)
 			}
 			h.Froms = append(h.Froms, from)

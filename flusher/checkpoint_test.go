@@ -47,8 +47,8 @@ func (e *env) checkCold(ctx context.Context) {
 		all[i] = volume.PageIdx(i + 1)
 	}
 	for vid, m := range e.models {
-		head := e.log.f.History(vid).Flushed
-		for lsn := volume.LSN(1); lsn <= head; lsn++ {
+		h := e.log.f.History(vid)
+		for lsn := max(1, h.Horizon); lsn <= h.Flushed; lsn++ {
 			r, err := flusher.NewReader(e.store, flusher.ReaderConfig{Logger: slogDiscard()})
 			if err != nil {
 				e.t.Fatal(err)

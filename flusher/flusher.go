@@ -69,6 +69,22 @@ type Config struct {
 	// trigger. With both triggers 0 no checkpoint is written (the layout
 	// before checkpoints).
 	CheckpointBytes uint64
+	// RetainLSNs keeps the last RetainLSNs snapshots of each volume
+	// readable (its horizon follows head - RetainLSNs, at checkpoint
+	// granularity for deletion). Default 0: keep everything.
+	RetainLSNs uint64
+	// RetainHistory keeps each volume's snapshots of the last RetainHistory
+	// readable (its horizon is the newest checkpoint written before now -
+	// RetainHistory). Default 0: keep everything. With both set, the one
+	// keeping more wins.
+	RetainHistory time.Duration
+	// GCInterval is how often the leader runs a GC step. Default 1m; 0
+	// disables the loop (GCOnce still works).
+	GCInterval time.Duration
+	// GCGrace is how long a committed GC round waits before deleting, so
+	// reads and edges that started before the horizon moved finish.
+	// Default 10m.
+	GCGrace time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -87,13 +103,15 @@ func DefaultConfig() Config {
 		RoundTimeout:       5 * time.Minute,
 		CheckpointRecords:  64,
 		CheckpointBytes:    256 << 20,
+		GCInterval:         time.Minute,
+		GCGrace:            10 * time.Minute,
 	}
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 || c.RoundTimeout < 0 {
+	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 || c.RoundTimeout < 0 || c.RetainHistory < 0 || c.GCInterval < 0 || c.GCGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative, and retry max must be at least retry min"))
 	}
 	if c.MaxRoundBytes < volume.PageSize {
@@ -148,6 +166,9 @@ type Flusher struct {
 	// checkpointCrash, when set (tests), fails a checkpoint after its PUT
 	// and before its Raft entry.
 	checkpointCrash func() error
+	// gcSeen is when this leader first saw the open GC round. Guarded by
+	// mu.
+	gcSeen *gcSighting
 }
 
 // sighting is the local time a volume's head was first seen: every LSN up
@@ -211,6 +232,12 @@ func (f *Flusher) Run(ctx context.Context) {
 		defer t.Stop()
 		orphans = t.C
 	}
+	var gcTick <-chan time.Time
+	if f.cfg.GCInterval > 0 {
+		t := time.NewTicker(f.cfg.GCInterval)
+		defer t.Stop()
+		gcTick = t.C
+	}
 	backoff := time.Duration(0)
 	for {
 		ran, err := f.FlushOnce(ctx, false)
@@ -237,6 +264,12 @@ func (f *Flusher) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-f.kick:
+		case <-gcTick:
+			gctx, cancel := f.roundContext(ctx)
+			if _, err := f.GCOnce(gctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("garbage collection step failed; retried next interval", "err", err)
+			}
+			cancel()
 		case <-orphans:
 			octx, cancel := f.roundContext(ctx)
 			n, err := f.CollectOrphans(octx)

@@ -207,8 +207,12 @@ func firstOf(h fsm.History) volume.LSN {
 	return h.Froms[0]
 }
 
-// Commit returns the metadata of the flushed commit at lsn.
+// Commit returns the metadata of the flushed commit at lsn. Below h's
+// horizon it answers a *fsm.RetentionError.
 func (r *Reader) Commit(ctx context.Context, h fsm.History, lsn volume.LSN) (fsm.CommitInfo, error) {
+	if err := h.CheckRetained(lsn); err != nil {
+		return fsm.CommitInfo{}, err
+	}
 	h, err := r.viewFor(ctx, h, lsn)
 	if err != nil {
 		return fsm.CommitInfo{}, err
@@ -254,6 +258,10 @@ func (r *Reader) Snapshot(ctx context.Context, h fsm.History, lsn volume.LSN) (v
 // Commits returns the metadata of the flushed commits in (since, until],
 // at most limit of them (0: no limit).
 func (r *Reader) Commits(ctx context.Context, h fsm.History, since, until volume.LSN, limit int) ([]fsm.CommitInfo, error) {
+	if err := h.CheckRetained(since + 1); err != nil {
+		return nil, err
+	}
+	h.Horizon = 0 // checked; the views below need no check
 	var out []fsm.CommitInfo
 	for lsn := since + 1; lsn <= until && (limit <= 0 || len(out) < limit); {
 		v, err := r.viewFor(ctx, h, lsn)
@@ -283,7 +291,19 @@ func (r *Reader) Commits(ctx context.Context, h fsm.History, since, until volume
 
 // Graft returns the union of the pages changed by the flushed commits in
 // (since, until].
+//
+// Across h's horizon (since below it) the commits are no longer known: it
+// answers every page of the snapshot at until, which is still correct for a
+// client pulling changes (it re-reads pages that may not have changed).
 func (r *Reader) Graft(ctx context.Context, h fsm.History, since, until volume.LSN) (volume.PageSet, error) {
+	if since+1 < h.Horizon && since < until {
+		c, err := r.Commit(ctx, h, until)
+		if err != nil {
+			return volume.PageSet{}, err
+		}
+		return volume.AllPages(c.PageCount), nil
+	}
+	h.Horizon = 0
 	var set volume.PageSet
 	for lsn := since + 1; lsn <= until; {
 		v, err := r.viewFor(ctx, h, lsn)
@@ -324,6 +344,9 @@ func (r *Reader) Graft(ctx context.Context, h fsm.History, since, until volume.L
 // a checkpoint failing its checksum is reported and the read falls back to
 // the one before it.
 func (r *Reader) ReadPages(ctx context.Context, h fsm.History, lsn volume.LSN, idxs []volume.PageIdx) ([]fsm.PageVersion, error) {
+	if err := h.CheckRetained(lsn); err != nil {
+		return nil, err
+	}
 	v, err := r.viewFor(ctx, h, lsn)
 	if err != nil {
 		return nil, err

@@ -201,6 +201,7 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 		sid segment.ID
 	}
 	logs := map[volume.ID][]string{}
+	ckpts := map[volume.ID][]string{}
 	old := map[volume.ID][]orphan{}
 	var order []volume.ID
 	for _, o := range objs {
@@ -210,6 +211,10 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 		}
 		if strings.Contains(o.Key, "/log/") {
 			logs[vid] = append(logs[vid], o.Key)
+			continue
+		}
+		if strings.Contains(o.Key, "/checkpoints/") {
+			ckpts[vid] = append(ckpts[vid], o.Key)
 			continue
 		}
 		_, sidText, ok := strings.Cut(o.Key, "/segments/")
@@ -227,9 +232,36 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 	}
 	deleted := 0
 	defer func() { f.m.orphans.Add(float64(deleted)) }()
+	inGC := map[volume.ID]bool{}
+	if p := f.fsm.GC(); p != nil {
+		for _, gv := range p.Volumes {
+			inGC[gv.VID] = true
+		}
+	}
 	for _, vid := range order {
-		if _, q := f.fsm.Quarantine(vid); q {
-			continue
+		if _, q := f.fsm.Quarantine(vid); q || inGC[vid] {
+			continue // a GC round in progress may have deleted records whose segments its base names
+		}
+		// Segments live at the oldest checkpoint may have lost their
+		// records to GC: keep what it names (later checkpoints name only
+		// those or segments of records after it, which are listed). An
+		// unusable one keeps everything.
+		if keys := ckpts[vid]; len(keys) > 0 {
+			_, lsn, err := segment.ParseCheckpointKey(keys[len(keys)-1])
+			if err != nil {
+				continue
+			}
+			ck, err := f.reader.Checkpoint(ctx, vid, lsn)
+			if err != nil {
+				var bad *badCheckpointError
+				if errors.As(err, &bad) {
+					continue
+				}
+				return deleted, err
+			}
+			for _, sid := range ck.Segments {
+				keep[sid] = true
+			}
 		}
 		h := f.fsm.History(vid)
 		safe := true
