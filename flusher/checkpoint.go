@@ -129,10 +129,10 @@ func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.
 		return nil, fmt.Errorf("%w: checkpoint of %s at %d outside (%d, %d]", ErrNotFlushed, h.VID, lsn, h.Checkpoint, h.Flushed)
 	}
 	type loc struct {
-		lsn  volume.LSN
-		sid  segment.ID
-		pos  uint32
-		crc  uint32
+		lsn volume.LSN
+		sid segment.ID
+		pos uint32
+		crc uint32
 	}
 	pages := map[volume.PageIdx]loc{}
 	var prev *segment.Checkpoint
