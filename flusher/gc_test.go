@@ -70,6 +70,13 @@ func TestFlusher_GCRetainLSNs(t *testing.T) {
 		}
 		e.check(ctx)
 		e.checkCold(ctx)
+		inv, err := e.reader.Inventory(ctx, vid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv.Records != logs || inv.Checkpoints != ckpts || inv.Flushed != h.Flushed || inv.OldestReadable == 0 || inv.OldestReadable > h.Horizon {
+			t.Fatalf("inventory %+v; bucket has %d records, %d checkpoints; horizon %d", inv, logs, ckpts, h.Horizon)
+		}
 	}
 }
 
