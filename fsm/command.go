@@ -29,6 +29,7 @@ import (
 //	checkpoint:  vid (16) | lsn (8)
 //	gc plan:     time_unix_ms (8) | n (4) | n x (vid (16) | horizon (8) | base (8))
 //	gc done:     round (8)
+//	tombstone:   vid (16) | time_unix_ms (8) | purged (1)
 //
 // An adopt may carry a trailing checkpoint lsn (8): the froms then list only
 // the records after it.
@@ -49,6 +50,7 @@ const (
 	kindCheckpoint   byte = 13
 	kindGCPlan       byte = 14
 	kindGCDone       byte = 15
+	kindTombstone    byte = 16
 
 	cmdHeaderLen    = 3
 	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
@@ -228,6 +230,7 @@ type command struct {
 	checkpoint   *checkpointCmd
 	gcPlan       *GCPlan
 	gcDone       uint64
+	tombstone    *Tombstone
 }
 
 type checkpointCmd struct {
@@ -321,6 +324,9 @@ func decodeCommand(b []byte) (command, error) {
 			return command{}, fmt.Errorf("%w: identity: malformed or empty cluster id", ErrInvalidCommand)
 		}
 		return command{identity: id}, nil
+	case kindTombstone:
+		t, err := decodeTombstone(body)
+		return command{tombstone: t}, err
 	case kindGCPlan:
 		p, err := decodeGCPlan(body)
 		return command{gcPlan: p}, err

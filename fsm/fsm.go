@@ -92,6 +92,8 @@ type state struct {
 	quarantine map[volume.ID]Quarantine
 	// gc is the open GC round, or nil.
 	gc *GCPlan
+	// deleted holds the deleted volumes' tombstones.
+	deleted map[volume.ID]Tombstone
 }
 
 type volState struct {
@@ -140,7 +142,7 @@ func New() *FSM {
 }
 
 func newState() *state {
-	return &state{volumes: map[volume.ID]*volState{}, nodes: map[string]NodeInfo{}, quarantine: map[volume.ID]Quarantine{}}
+	return &state{volumes: map[volume.ID]*volState{}, nodes: map[string]NodeInfo{}, quarantine: map[volume.ID]Quarantine{}, deleted: map[volume.ID]Tombstone{}}
 }
 
 // Apply applies one committed log entry.
@@ -200,6 +202,8 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 		return f.st.applyUnquarantine(*cmd.unquarantine)
 	case cmd.identity != "":
 		return f.st.applyIdentity(cmd.identity)
+	case cmd.tombstone != nil:
+		return f.st.applyTombstone(cmd.tombstone, l.Index)
 	case cmd.gcPlan != nil:
 		return f.st.applyGCPlan(cmd.gcPlan, l.Index)
 	case cmd.gcDone != 0:
@@ -221,6 +225,9 @@ func (s *state) applyCommit(c *CommitCommand) *CommitResult {
 		head = v.head
 	}
 	lsn := c.BaseLSN + 1
+	if _, ok := s.deleted[c.VID]; ok {
+		return &CommitResult{Err: fmt.Errorf("%w: %s", ErrVolumeDeleted, c.VID)}
+	}
 	if q, ok := s.quarantine[c.VID]; ok {
 		// An identical retry of a commit the volume already has keeps its
 		// original ack; anything else is refused while quarantined.

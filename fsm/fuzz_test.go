@@ -31,6 +31,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(fsm.EncodeCheckpoint(vid, 2))
 	f.Add(fsm.EncodeGCPlan(&fsm.GCPlan{TimeUnixMs: 1, Volumes: []fsm.GCVolume{{VID: vid, Horizon: 2, Base: 1}}}))
 	f.Add(fsm.EncodeGCDone(3))
+	f.Add(fsm.EncodeTombstone(fsm.Tombstone{VID: vid, TimeUnixMs: 1}))
 	f.Add(fsm.EncodeAdopt(&fsm.AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: 3, PageCount: 1}, Froms: []volume.LSN{3}, Checkpoint: 2}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := fsm.New()
@@ -54,6 +55,7 @@ func FuzzRestore(f *testing.F) {
 	r := h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 1, To: 1}}})).(*fsm.AdminResult)
 	h.apply(fsm.EncodeFlushDone(r.Round))
 	h.apply(fsm.EncodeCheckpoint(vid, 1))
+	h.apply(fsm.EncodeTombstone(fsm.Tombstone{VID: volume.MustNewID(), TimeUnixMs: 1}))
 	h.apply(fsm.EncodeGCPlan(&fsm.GCPlan{TimeUnixMs: 1, Volumes: []fsm.GCVolume{{VID: vid, Horizon: 1, Base: 1}}}))
 	h.apply(fsm.EncodeFlushPlan(&fsm.FlushPlan{Volumes: []fsm.PlanVolume{{VID: vid, From: 2, To: 2}}}))
 	h.apply(fsm.EncodeIdentity("cluster-1"))

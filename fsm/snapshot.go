@@ -56,6 +56,7 @@ type fsmSnapshot struct {
 	clusterID  string
 	quarantine []Quarantine
 	gc         *GCPlan
+	tombstones []Tombstone
 }
 
 type volSnap struct {
@@ -76,7 +77,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.RUnlock()
 	s := &fsmSnapshot{
 		applied: f.st.applied, recovered: f.st.recovered, nodes: maps.Clone(f.st.nodes), plan: f.st.plan,
-		clusterID: f.st.clusterID, quarantine: f.st.quarantined(), gc: f.st.gc,
+		clusterID: f.st.clusterID, quarantine: f.st.quarantined(), gc: f.st.gc, tombstones: f.st.tombstones(),
 	}
 	for _, v := range f.st.volumes {
 		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)],
@@ -157,7 +158,7 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 		e.str(q.Key)
 		e.str(q.Reason)
 	}
-	writeCheckpoints(&e, s.volumes, s.gc)
+	writeCheckpoints(&e, s.volumes, s.gc, s.tombstones)
 	if e.err != nil {
 		return e.err
 	}

@@ -14,6 +14,8 @@ import (
 //	    | horizon u64
 //	| gc u32 (0 or 1) | if 1: round u64 | time_unix_ms i64 | volumes u32
 //	    | per volume: vid (16) | horizon u64 | base u64
+//	| tombstones u32 | per deleted volume, sorted by vid: vid (16) | index u64
+//	    | time_unix_ms i64 | purged u32 (0 or 1)
 //
 // The section comes after the quarantined volumes. Older snapshots restore
 // with no checkpoint: every volume's history is its whole froms list, as
@@ -21,7 +23,7 @@ import (
 const snapVersionCheckpoints = 4
 
 // writeCheckpoints appends the checkpoint section; vols are sorted by vid.
-func writeCheckpoints(e *encoder, vols []volSnap, gc *GCPlan) {
+func writeCheckpoints(e *encoder, vols []volSnap, gc *GCPlan, tombs []Tombstone) {
 	n := 0
 	for _, v := range vols {
 		if v.checkpoint > 0 || v.sinceBytes > 0 || v.horizon > 0 {
@@ -47,6 +49,13 @@ func writeCheckpoints(e *encoder, vols []volSnap, gc *GCPlan) {
 			e.u64(uint64(gv.Horizon))
 			e.u64(uint64(gv.Base))
 		}
+	}
+	e.u32(uint32(len(tombs)))
+	for _, t := range tombs {
+		e.raw(t.VID[:])
+		e.u64(t.Index)
+		e.u64(uint64(t.TimeUnixMs))
+		e.u32(b2u(t.Purged))
 	}
 }
 
@@ -97,6 +106,21 @@ func readCheckpoints(d *decoder, st *state) error {
 			return fmt.Errorf("%w: gc round %d past applied %d", ErrBadSnapshot, p.Round, st.applied)
 		}
 		st.gc = p
+	}
+	last = nil
+	for n := d.u32(); n > 0 && d.err == nil; n-- {
+		vid, err := volume.IDFromBytes(d.bytes(16))
+		t := Tombstone{VID: vid, Index: d.u64(), TimeUnixMs: int64(d.u64())}
+		purged := d.u32()
+		if d.err != nil {
+			break
+		}
+		if err != nil || purged > 1 || t.Index == 0 || t.Index > st.applied || st.volumes[vid] != nil || (last != nil && compareVID(*last, vid) >= 0) {
+			return fmt.Errorf("%w: tombstone of %s: bad id, flag, index, order, or the volume still has state", ErrBadSnapshot, vid)
+		}
+		t.Purged = purged == 1
+		last = &vid
+		st.deleted[vid] = t
 	}
 	return nil
 }
