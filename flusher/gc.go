@@ -45,27 +45,66 @@ func (f *Flusher) GCOnce(ctx context.Context) (int, error) {
 	if f.reader == nil {
 		return 0, nil
 	}
+	purged, err := f.purgeDeleted(ctx)
+	if err != nil {
+		return purged, err
+	}
 	if p := f.fsm.GC(); p != nil {
-		return f.executeGC(ctx, p)
+		n, err := f.executeGC(ctx, p)
+		return purged + n, err
 	}
 	if f.cfg.RetainLSNs == 0 && f.cfg.RetainHistory == 0 {
-		return 0, nil
+		return purged, nil
 	}
 	p, err := f.planGC(ctx)
 	if err != nil || p == nil {
-		return 0, err
+		return purged, err
 	}
 	resp, err := f.prop.Propose(ctx, fsm.EncodeGCPlan(p))
 	if err != nil {
-		return 0, fmt.Errorf("propose gc plan: %w", err)
+		return purged, fmt.Errorf("propose gc plan: %w", err)
 	}
 	res, ok := resp.(*fsm.AdminResult)
 	if !ok || res.Err != nil {
-		return 0, fmt.Errorf("gc plan rejected: %v", resp)
+		return purged, fmt.Errorf("gc plan rejected: %v", resp)
 	}
 	p.Round = res.Round
 	f.log.Info("retention moved volume horizons", "round", p.Round, "volumes", len(p.Volumes))
-	return f.executeGC(ctx, p)
+	n, err := f.executeGC(ctx, p)
+	return purged + n, err
+}
+
+// purgeDeleted removes every object of the volumes deleted at least
+// GCGrace ago (by the tombstone's time), then commits each purge. Objects a
+// flush round in flight writes after the listing are found by the next
+// pass, as the purge is committed only after a listing that found nothing
+// left.
+func (f *Flusher) purgeDeleted(ctx context.Context) (int, error) {
+	deleted := 0
+	for _, t := range f.fsm.Unpurged() {
+		if f.now().Sub(time.UnixMilli(t.TimeUnixMs)) < f.cfg.GCGrace {
+			continue
+		}
+		objs, err := f.store.List(ctx, segment.VolumesPrefix+t.VID.String()+"/")
+		if err != nil {
+			return deleted, &StoreError{Op: "list deleted volume " + t.VID.String(), Err: err}
+		}
+		for _, o := range objs {
+			if err := f.store.Delete(ctx, o.Key); err != nil {
+				return deleted, &StoreError{Op: "delete " + o.Key, Err: err}
+			}
+			deleted++
+		}
+		f.m.gcDeleted.Add(float64(len(objs)))
+		if len(objs) > 0 {
+			continue // list again next time: commit the purge after an empty listing
+		}
+		if err := proposeAdmin(ctx, f.prop, fsm.EncodeTombstone(fsm.Tombstone{VID: t.VID, Purged: true})); err != nil {
+			return deleted, fmt.Errorf("propose purge of %s: %w", t.VID, err)
+		}
+		f.log.Info("deleted volume's objects removed", "vid", t.VID)
+	}
+	return deleted, nil
 }
 
 // planGC computes each volume's new horizon and base, or nil if none moved.

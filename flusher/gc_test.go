@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graft-cluster/graft/flusher"
+	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/objstore/faulty"
 	"github.com/graft-cluster/graft/segment"
@@ -216,4 +217,40 @@ func firstLine(s, containing string) string {
 		}
 	}
 	return ""
+}
+
+// A deleted volume's objects are removed by GC after the grace period,
+// and only then is the purge committed.
+func TestFlusher_GCPurgesDeletedVolume(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, objstore.NewMemory())
+	cfg := gcConfig(0)
+	cfg.GCGrace = time.Hour
+	fl := e.flusher(cfg)
+	now := time.Now()
+	flusher.SetClock(fl, func() time.Time { return now })
+	vid, keep := volume.MustNewID(), volume.MustNewID()
+	e.rounds(ctx, fl, vid, 4)
+	e.rounds(ctx, fl, keep, 4)
+	if resp, err := e.log.Propose(ctx, fsm.EncodeTombstone(fsm.Tombstone{VID: vid, TimeUnixMs: now.UnixMilli()})); err != nil || resp.(*fsm.AdminResult).Err != nil {
+		t.Fatalf("delete: %v %+v", err, resp)
+	}
+	delete(e.models, vid)
+	if n, err := fl.GCOnce(ctx); n != 0 || err != nil {
+		t.Fatalf("purge inside the grace period: %d, %v", n, err)
+	}
+	now = now.Add(2 * time.Hour)
+	if n, err := fl.GCOnce(ctx); n == 0 || err != nil {
+		t.Fatalf("purge after the grace period: %d, %v", n, err)
+	}
+	if l, s, c := countKeys(t, e.store, vid); l+s+c != 0 {
+		t.Fatalf("deleted volume keeps %d records, %d segments, %d checkpoints", l, s, c)
+	}
+	if _, err := fl.GCOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tb, ok := e.log.f.Deleted(vid); !ok || !tb.Purged {
+		t.Fatalf("tombstone %+v, purged not committed", tb)
+	}
+	e.check(ctx) // the other volume is untouched
 }
