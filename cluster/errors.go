@@ -62,6 +62,8 @@ func toConnect(log *slog.Logger, err error) error {
 		}
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf(
 			"%w; the commit may or may not have been applied: retry with the same content", err))
+	case errors.Is(err, fsm.ErrVolumeDeleted):
+		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, fsm.ErrRetention):
 		// Before the object-store cases: below the horizon GC may have
 		// deleted the objects; the message names the oldest readable lsn.

@@ -28,6 +28,7 @@ func runVolume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"pull":   {"show the pages changed between two LSNs (a graft)", volumePull},
 		"info":   {"show a volume's snapshot", volumeInfo},
 		"log":    {"list a volume's commits", volumeLog},
+		"delete": {"delete a volume: its commits and reads answer not_found, GC removes its objects", volumeDelete},
 	})
 }
 
@@ -550,6 +551,30 @@ func volumeInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	human := fmt.Sprintf("volume %s\n  lsn        %d\n  page_count %d\n  created    %s", snap.VID, snap.LSN, snap.PageCount, vid.Time().UTC().Format(time.RFC3339))
 	return printResult(stdout, cf.json, snapJSON(snap), human)
+}
+
+func volumeDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("volume delete", "volume delete VID", stderr)
+	var cf clientFlags
+	cf.register(fs, false)
+	if helpRequested(args) {
+		return parseFlags(fs, args, stdout)
+	}
+	vid, err := parseWithVID(fs, args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	if err := c.DeleteVolume(ctx, vid); err != nil {
+		return err
+	}
+	return printResult(stdout, cf.json, map[string]string{"deleted": vid.String()},
+		"deleted volume "+vid.String()+"; its commits and reads answer not_found, and GC removes its objects after the grace period")
 }
 
 // volumeInventory prints what the bucket holds of vid.
