@@ -39,6 +39,10 @@ type HistoryConfig struct {
 	Latency time.Duration
 	// Seed seeds the page choice. Default 1.
 	Seed uint64
+	// RetainLSNs, when positive, adds a third run with checkpoints and
+	// --retain-lsns RetainLSNs, GC after every round (no grace): its bucket
+	// size against the live data shows what retention reclaims. Default 0.
+	RetainLSNs uint64
 }
 
 func (c *HistoryConfig) defaults() error {
@@ -78,8 +82,8 @@ type ReadCost struct {
 
 // HistoryResult is one run of RunHistory.
 type HistoryResult struct {
-	// Mode is "no-checkpoints" (the layout before checkpoints) or
-	// "checkpoints".
+	// Mode is "no-checkpoints" (the layout before checkpoints),
+	// "checkpoints", or "retention" (checkpoints and GC).
 	Mode        string
 	Commits     int
 	Rounds      int
@@ -97,6 +101,11 @@ type HistoryResult struct {
 	// Restart is a restarted node: restore the FSM snapshot, then read one
 	// page at the head with a cold page cache through the cluster's path.
 	Restart ReadCost
+	// BucketBytes is the size of every object of the volume at the end;
+	// LiveBytes the page bytes of its head snapshot.
+	BucketBytes, LiveBytes int64
+	// Deleted counts the objects GC deleted.
+	Deleted int
 }
 
 // RunHistory runs the long-history benchmark twice on in-memory stores,
@@ -107,7 +116,14 @@ func RunHistory(ctx context.Context, cfg HistoryConfig) ([]HistoryResult, error)
 	}
 	var out []HistoryResult
 	for _, ckpt := range []int{0, cfg.CheckpointRecords} {
-		r, err := runHistory(ctx, cfg, ckpt)
+		r, err := runHistory(ctx, cfg, ckpt, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if cfg.RetainLSNs > 0 {
+		r, err := runHistory(ctx, cfg, cfg.CheckpointRecords, cfg.RetainLSNs)
 		if err != nil {
 			return nil, err
 		}
@@ -147,9 +163,12 @@ func (s *memSink) ID() string    { return "bench" }
 func (s *memSink) Cancel() error { return nil }
 func (s *memSink) Close() error  { return nil }
 
-func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int) (HistoryResult, error) {
+func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int, retain uint64) (HistoryResult, error) {
 	res := HistoryResult{Mode: "no-checkpoints", Commits: cfg.Commits, Rounds: cfg.Rounds}
-	if ckptRecords > 0 {
+	switch {
+	case retain > 0:
+		res.Mode = "retention"
+	case ckptRecords > 0:
 		res.Mode = "checkpoints"
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -163,6 +182,7 @@ func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int) (Histor
 	fc := flusher.DefaultConfig()
 	fc.Interval, fc.OrphanInterval = 0, 0
 	fc.CheckpointRecords, fc.CheckpointBytes = ckptRecords, 0
+	fc.RetainLSNs, fc.GCInterval, fc.GCGrace = retain, 0, 0
 	fl, err := flusher.New(fc, f, cs, reader, lg, quiet, nil)
 	if err != nil {
 		return res, err
@@ -203,8 +223,23 @@ func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int) (Histor
 			return res, fmt.Errorf("checkpoint after round %d: %w", round, err)
 		}
 		res.Checkpoints += n
+		if retain > 0 {
+			d, err := fl.GCOnce(ctx)
+			if err != nil {
+				return res, fmt.Errorf("gc after round %d: %w", round, err)
+			}
+			res.Deleted += d
+		}
 	}
 	res.Build = time.Since(start)
+	objs, err := cs.Store.List(ctx, "")
+	if err != nil {
+		return res, err
+	}
+	for _, o := range objs {
+		res.BucketBytes += o.Size
+	}
+	res.LiveBytes = int64(len(version)) * volume.PageSize
 	res.Records = cfg.Rounds
 	h := f.History(vid)
 	res.StateFroms = len(h.Froms)
@@ -226,6 +261,10 @@ func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int) (Histor
 		break
 	}
 
+	if retain > 0 && uint64(oldLSN)+retain < uint64(lsn) {
+		// Below the horizon the old read is out_of_range: skip it.
+		oldLSN = 0
+	}
 	cs.Latency = cfg.Latency
 	measure := func(lsn volume.LSN, idx volume.PageIdx, want volume.LSN, read func(r *flusher.Reader) ([]fsm.PageVersion, error)) (ReadCost, error) {
 		r, err := flusher.NewReader(cs, flusher.ReaderConfig{Logger: quiet})
@@ -250,11 +289,13 @@ func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int) (Histor
 	}); err != nil {
 		return res, err
 	}
-	if res.Old, err = measure(oldLSN, oldIdx, oldVersion[oldIdx], func(r *flusher.Reader) ([]fsm.PageVersion, error) {
-		_, p, err := r.ReadSnapshot(ctx, vid, oldLSN, []volume.PageIdx{oldIdx})
-		return p, err
-	}); err != nil {
-		return res, err
+	if oldLSN > 0 {
+		if res.Old, err = measure(oldLSN, oldIdx, oldVersion[oldIdx], func(r *flusher.Reader) ([]fsm.PageVersion, error) {
+			_, p, err := r.ReadSnapshot(ctx, vid, oldLSN, []volume.PageIdx{oldIdx})
+			return p, err
+		}); err != nil {
+			return res, err
+		}
 	}
 	// A restarted node: its FSM comes back from the Raft snapshot, its
 	// reader is cold.

@@ -238,6 +238,33 @@ func (f *Flusher) executeGC(ctx context.Context, p *fsm.GCPlan) (int, error) {
 	return deleted, nil
 }
 
+// oldestCheckpoint returns the volume's oldest checkpoint in the bucket, or
+// nil if there is none or it is unusable. Checkpoint keys sort newest
+// first, so it is the last key of the prefix: a full listing, as GC leaves
+// few checkpoints behind.
+func (f *Flusher) oldestCheckpoint(ctx context.Context, vid volume.ID) (*segment.Checkpoint, error) {
+	objs, err := f.store.List(ctx, segment.CheckpointPrefix(vid))
+	if err != nil {
+		return nil, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
+	}
+	for i := len(objs) - 1; i >= 0; i-- {
+		_, lsn, err := segment.ParseCheckpointKey(objs[i].Key)
+		if err != nil {
+			continue
+		}
+		ck, err := f.reader.Checkpoint(ctx, vid, lsn)
+		var bad *badCheckpointError
+		switch {
+		case errors.As(err, &bad):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		return ck, nil
+	}
+	return nil, nil
+}
+
 type gcSighting struct {
 	round uint64
 	at    time.Time
@@ -307,6 +334,22 @@ records:
 			break
 		}
 		after = objs[len(objs)-1].Key
+	}
+	// Segments an earlier round kept because its base named them (their
+	// records are gone): the oldest remaining checkpoint is that base, and
+	// what it names but this base does not holds no version live at or
+	// after this base. An unusable oldest checkpoint leaves them to orphan
+	// collection.
+	if prev, err := f.oldestCheckpoint(ctx, gv.VID); err != nil {
+		return deleted, err
+	} else if prev != nil && prev.LSN < gv.Base {
+		for _, sid := range prev.Segments {
+			if !keep[sid] {
+				if err := del(segment.SegmentKey(gv.VID, sid)); err != nil {
+					return deleted, err
+				}
+			}
+		}
 	}
 	after = segment.CheckpointKey(gv.VID, gv.Base) // older ones sort after it
 	for {

@@ -71,6 +71,7 @@ func TestFlusher_GCRetainLSNs(t *testing.T) {
 		}
 		e.check(ctx)
 		e.checkCold(ctx)
+		e.noLeakedSegments(ctx, vid)
 		inv, err := e.reader.Inventory(ctx, vid)
 		if err != nil {
 			t.Fatal(err)
@@ -253,4 +254,49 @@ func TestFlusher_GCPurgesDeletedVolume(t *testing.T) {
 		t.Fatalf("tombstone %+v, purged not committed", tb)
 	}
 	e.check(ctx) // the other volume is untouched
+}
+
+// noLeakedSegments checks that every segment of vid in the bucket is named
+// by a log record there or by the oldest checkpoint (GC's keep set): none
+// kept by an earlier round's base outlives its last live page.
+func (e *env) noLeakedSegments(ctx context.Context, vid volume.ID) {
+	e.t.Helper()
+	named := map[string]bool{}
+	objs, err := e.store.List(ctx, segment.VolumesPrefix+vid.String()+"/")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var oldest volume.LSN
+	for _, o := range objs {
+		if _, from, err := segment.ParseLogKey(o.Key); err == nil {
+			rec, err := e.reader.Record(ctx, vid, from)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			named[segment.SegmentKey(vid, rec.Segment)] = true
+		}
+		if _, lsn, err := segment.ParseCheckpointKey(o.Key); err == nil {
+			oldest = lsn // keys sort newest first
+		}
+	}
+	// The state's horizon base is at or above the oldest checkpoint; the
+	// newest checkpoint at or below the horizon is what GC keeps.
+	h := e.log.f.History(vid)
+	for _, lsn := range []volume.LSN{oldest} {
+		if lsn == 0 || lsn > h.Horizon {
+			continue
+		}
+		ck, err := e.reader.Checkpoint(ctx, vid, lsn)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, sid := range ck.Segments {
+			named[segment.SegmentKey(vid, sid)] = true
+		}
+	}
+	for _, o := range objs {
+		if strings.Contains(o.Key, "/segments/") && !named[o.Key] {
+			e.t.Fatalf("segment %s is named by no record and not by the base checkpoint %d", o.Key, oldest)
+		}
+	}
 }

@@ -16,7 +16,11 @@ func TestFSM_TombstoneDeletesVolume(t *testing.T) {
 	h.flushOne(vid, 0)
 	h.commit(commitCmd(vid, 1, 1, pw(1, 9)))
 	h.commit(commitCmd(other, 0, 1, pw(1, 1)))
-	r := h.admin(plan(fsm.PlanVolume{VID: vid, From: 2, To: 2, Segment: [16]byte{0x81, 2}}, fsm.PlanVolume{VID: other, From: 1, To: 1, Segment: [16]byte{0x81, 3}}))
+	pvs := []fsm.PlanVolume{{VID: vid, From: 2, To: 2, Segment: [16]byte{0x81, 2}}, {VID: other, From: 1, To: 1, Segment: [16]byte{0x81, 3}}}
+	if bytes.Compare(vid[:], other[:]) > 0 {
+		pvs[0], pvs[1] = pvs[1], pvs[0] // plans are sorted by volume
+	}
+	r := h.admin(plan(pvs...))
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
