@@ -75,13 +75,20 @@ func (f *Flusher) GCOnce(ctx context.Context) (int, error) {
 }
 
 // purgeDeleted removes every object of the volumes deleted at least
-// GCGrace ago (by the tombstone's time), then commits each purge. Objects a
-// flush round in flight writes after the listing are found by the next
-// pass, as the purge is committed only after a listing that found nothing
-// left.
+// GCGrace ago (by the tombstone's time), then commits each purge. At once,
+// before the grace, it writes the volume's deleted marker
+// (segment.DeletedKey), so that recovery on the bucket (a new cluster) does
+// not adopt the volume again; the marker goes last. Objects a flush round
+// in flight writes after the listing are found by the next pass, as the
+// purge is committed only after a listing that found nothing but the
+// marker.
 func (f *Flusher) purgeDeleted(ctx context.Context) (int, error) {
 	deleted := 0
 	for _, t := range f.fsm.Unpurged() {
+		marker := segment.DeletedKey(t.VID)
+		if err := f.store.PutIfAbsent(ctx, marker, []byte("graft deleted volume "+t.VID.String()+"\n")); err != nil && !errors.Is(err, objstore.ErrExists) {
+			return deleted, &StoreError{Op: "write " + marker, Err: err}
+		}
 		if f.now().Sub(time.UnixMilli(t.TimeUnixMs)) < f.cfg.GCGrace {
 			continue
 		}
@@ -89,18 +96,26 @@ func (f *Flusher) purgeDeleted(ctx context.Context) (int, error) {
 		if err != nil {
 			return deleted, &StoreError{Op: "list deleted volume " + t.VID.String(), Err: err}
 		}
+		left := 0
 		for _, o := range objs {
+			if o.Key == marker {
+				continue
+			}
 			if err := f.store.Delete(ctx, o.Key); err != nil {
 				return deleted, &StoreError{Op: "delete " + o.Key, Err: err}
 			}
 			deleted++
+			left++
 		}
-		f.m.gcDeleted.Add(float64(len(objs)))
-		if len(objs) > 0 {
-			continue // list again next time: commit the purge after an empty listing
+		f.m.gcDeleted.Add(float64(left))
+		if left > 0 {
+			continue // list again next time: commit the purge after a listing with only the marker
 		}
 		if err := proposeAdmin(ctx, f.prop, fsm.EncodeTombstone(fsm.Tombstone{VID: t.VID, Purged: true})); err != nil {
 			return deleted, fmt.Errorf("propose purge of %s: %w", t.VID, err)
+		}
+		if err := f.store.Delete(ctx, marker); err != nil {
+			f.log.Warn("delete the deleted-volume marker", "key", marker, "err", err)
 		}
 		f.log.Info("deleted volume's objects removed", "vid", t.VID)
 	}

@@ -240,6 +240,15 @@ func TestFlusher_GCPurgesDeletedVolume(t *testing.T) {
 	if n, err := fl.GCOnce(ctx); n != 0 || err != nil {
 		t.Fatalf("purge inside the grace period: %d, %v", n, err)
 	}
+	// Its objects are still there, but a new cluster recovering from the
+	// bucket does not bring it back (the deleted marker).
+	fresh := &log{f: fsm.New()}
+	if err := flusher.Recover(ctx, fresh.f, e.store, e.reader, fresh, slogDiscard()); err != nil {
+		t.Fatal(err)
+	}
+	if fresh.f.HasVolume(vid) || !fresh.f.HasVolume(keep) {
+		t.Fatalf("recovery adopted the deleted volume (%v) or lost the other (%v)", fresh.f.HasVolume(vid), fresh.f.HasVolume(keep))
+	}
 	now = now.Add(2 * time.Hour)
 	if n, err := fl.GCOnce(ctx); n == 0 || err != nil {
 		t.Fatalf("purge after the grace period: %d, %v", n, err)
@@ -249,6 +258,9 @@ func TestFlusher_GCPurgesDeletedVolume(t *testing.T) {
 	}
 	if _, err := fl.GCOnce(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if objs, err := e.store.List(ctx, segment.VolumesPrefix+vid.String()+"/"); err != nil || len(objs) != 0 {
+		t.Fatalf("after the purge the bucket still holds %v (%v)", objs, err)
 	}
 	if tb, ok := e.log.f.Deleted(vid); !ok || !tb.Purged {
 		t.Fatalf("tombstone %+v, purged not committed", tb)

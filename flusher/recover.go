@@ -34,7 +34,7 @@ func Recover(ctx context.Context, f *fsm.FSM, store objstore.Store, r *Reader, p
 		return nil
 	}
 	if store != nil {
-		vols, bad, err := listLogs(ctx, store, log)
+		vols, bad, deleted, err := listLogs(ctx, store, log)
 		if err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func Recover(ctx context.Context, f *fsm.FSM, store objstore.Store, r *Reader, p
 		}
 		slices.SortFunc(ids, func(a, b volume.ID) int { return bytes.Compare(a[:], b[:]) })
 		for _, vid := range ids {
-			if _, q := f.Quarantine(vid); q || f.HasVolume(vid) {
+			if _, q := f.Quarantine(vid); q || f.HasVolume(vid) || deleted[vid] {
 				continue
 			}
 			if key, ok := bad[vid]; ok {
@@ -129,14 +129,25 @@ func recoverQuarantine(ctx context.Context, prop Proposer, log *slog.Logger, ce 
 // A key under a volume's log that is not a log record key goes into bad
 // (vid -> the first such key); a key whose volume ID does not parse is not
 // the layout's and is skipped with a warning.
-func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[volume.ID][]volume.LSN, map[volume.ID]string, error) {
+//
+// deleted holds the volumes with a deleted marker (segment.DeletedKey): a
+// volume deleted by the cluster that wrote the bucket, whose objects GC
+// has not removed yet. Recovery does not adopt them.
+func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[volume.ID][]volume.LSN, map[volume.ID]string, map[volume.ID]bool, error) {
 	objs, err := store.List(ctx, segment.VolumesPrefix)
 	if err != nil {
-		return nil, nil, &StoreError{Op: "list volumes", Err: err}
+		return nil, nil, nil, &StoreError{Op: "list volumes", Err: err}
 	}
 	out := map[volume.ID][]volume.LSN{}
 	bad := map[volume.ID]string{}
+	deleted := map[volume.ID]bool{}
 	for _, o := range objs {
+		if strings.HasSuffix(o.Key, "/deleted") {
+			if vid, err := segment.ParseVolumeKey(o.Key); err == nil && o.Key == segment.DeletedKey(vid) {
+				deleted[vid] = true
+				continue
+			}
+		}
 		if strings.Contains(o.Key, "/checkpoints/") {
 			if vid, _, err := segment.ParseCheckpointKey(o.Key); err == nil {
 				if _, ok := out[vid]; !ok {
@@ -161,7 +172,7 @@ func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[
 		}
 		out[vid] = append(out[vid], from) // List is sorted, keys sort by LSN
 	}
-	return out, bad, nil
+	return out, bad, deleted, nil
 }
 
 // CollectOrphans deletes segments that no log record references and that

@@ -141,3 +141,11 @@ func ParseCheckpointKey(key string) (volume.ID, volume.LSN, error) {
 	}
 	return vid, lsn, nil
 }
+
+// DeletedKey returns the key of the marker GC writes for a deleted volume
+// until every other object of it is gone: "volumes/{vid}/deleted".
+// Recovery skips a volume that has it, so a new cluster on the bucket does
+// not bring a deleted volume back.
+func DeletedKey(vid volume.ID) string {
+	return VolumesPrefix + vid.String() + "/deleted"
+}
