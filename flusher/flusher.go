@@ -255,9 +255,11 @@ func (f *Flusher) Run(ctx context.Context) {
 			backoff = 0
 			continue // more may be waiting (rounds are capped)
 		}
-		if _, err := f.CheckpointOnce(ctx); err != nil && ctx.Err() == nil {
+		cctx, cancel := f.roundContext(ctx)
+		if _, err := f.CheckpointOnce(cctx); err != nil && ctx.Err() == nil {
 			f.log.Warn("write checkpoints", "err", err)
 		}
+		cancel()
 		backoff = 0
 		select {
 		case <-ctx.Done():
