@@ -257,6 +257,17 @@ func (r *Reader) viewFor(ctx context.Context, h fsm.History, lsn volume.LSN) (fs
 	return r.bucketView(ctx, h.VID, lsn, lsn)
 }
 
+// rangeView is viewFor for a walk over [lsn, until]: below h's checkpoint
+// one bucket view covers the records from the newest checkpoint at or below
+// lsn up to min(until, h's checkpoint), so a walk over old history lists
+// the log once per checkpoint interval, not once per record.
+func (r *Reader) rangeView(ctx context.Context, h fsm.History, lsn, until volume.LSN) (fsm.History, error) {
+	if lsn >= h.Checkpoint || lsn == 0 {
+		return r.viewFor(ctx, h, lsn)
+	}
+	return r.bucketView(ctx, h.VID, lsn, min(until, h.Checkpoint))
+}
+
 // olderView returns a history equivalent to h for reading lsn that does not
 // use h's checkpoint (found unusable): the newest usable checkpoint before
 // it, the records from there to h's checkpoint, then h's records.

@@ -263,10 +263,13 @@ func (r *Reader) Commits(ctx context.Context, h fsm.History, since, until volume
 	}
 	h.Horizon = 0 // checked; the views below need no check
 	var out []fsm.CommitInfo
+	var v fsm.History
 	for lsn := since + 1; lsn <= until && (limit <= 0 || len(out) < limit); {
-		v, err := r.viewFor(ctx, h, lsn)
-		if err != nil {
-			return nil, err
+		if v.VID != h.VID || lsn > v.Flushed || lsn < v.Checkpoint {
+			var err error
+			if v, err = r.rangeView(ctx, h, lsn, until); err != nil {
+				return nil, err
+			}
 		}
 		if lsn == v.Checkpoint {
 			c, err := r.Commit(ctx, v, lsn)
@@ -305,10 +308,13 @@ func (r *Reader) Graft(ctx context.Context, h fsm.History, since, until volume.L
 	}
 	h.Horizon = 0
 	var set volume.PageSet
+	var v fsm.History
 	for lsn := since + 1; lsn <= until; {
-		v, err := r.viewFor(ctx, h, lsn)
-		if err != nil {
-			return volume.PageSet{}, err
+		if v.VID != h.VID || lsn > v.Flushed || lsn < v.Checkpoint {
+			var err error
+			if v, err = r.rangeView(ctx, h, lsn, until); err != nil {
+				return volume.PageSet{}, err
+			}
 		}
 		if lsn == v.Checkpoint {
 			c, err := r.Commit(ctx, v, lsn)
