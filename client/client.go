@@ -435,6 +435,16 @@ func (c *Client) Flush(ctx context.Context) error {
 	})
 }
 
+// DeleteVolume deletes a volume: its commits and reads then answer
+// not_found, and the cluster's garbage collection removes its objects.
+// Deleting a deleted volume succeeds, so the call is safe to retry.
+func (c *Client) DeleteVolume(ctx context.Context, vid volume.ID) error {
+	return c.do(ctx, func(ctx context.Context, i int) error {
+		_, err := c.vol[i].DeleteVolume(ctx, connect.NewRequest(&graftv1.DeleteVolumeRequest{Vid: vid.String()}))
+		return err
+	})
+}
+
 // Do runs call against the endpoints the way the client's own methods do:
 // the endpoint believed to lead first (found once when leader is set),
 // then the next one after a retryable failure, with backoff. It lets a

@@ -62,6 +62,12 @@ func toConnect(log *slog.Logger, err error) error {
 		}
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf(
 			"%w; the commit may or may not have been applied: retry with the same content", err))
+	case errors.Is(err, fsm.ErrVolumeDeleted):
+		return connect.NewError(connect.CodeNotFound, err)
+	case errors.Is(err, fsm.ErrRetention):
+		// Before the object-store cases: below the horizon GC may have
+		// deleted the objects; the message names the oldest readable lsn.
+		return connect.NewError(connect.CodeOutOfRange, err)
 	case errors.As(err, &quarantined):
 		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
 			"volume %s is quarantined: object %s in the object store conflicts with the cluster's state (%s); "+

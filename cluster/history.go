@@ -151,9 +151,11 @@ func (n *Node) flushedCommit(ctx context.Context, vid volume.ID, lsn volume.LSN)
 		return fsm.CommitInfo{}, false, nil
 	}
 	h := n.fsm.History(vid)
-	if _, ok := h.Locate(lsn); !ok {
+	if lsn == 0 || lsn > h.Flushed || (h.Checkpoint == 0 && len(h.Froms) > 0 && lsn < h.Froms[0]) {
 		return fsm.CommitInfo{}, false, nil
 	}
+	// At or below the newest checkpoint the reader finds the commit in the
+	// bucket's older checkpoints and records.
 	c, err := n.reader.Commit(ctx, h, lsn)
 	return c, err == nil, err
 }

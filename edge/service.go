@@ -240,3 +240,15 @@ func (s *service) ReadPages(ctx context.Context, req *connect.Request[graftv1.Re
 }
 
 const immutableCacheControl = "public, max-age=31536000, immutable"
+
+// DeleteVolume forwards a deletion to the cluster's leader.
+func (s *service) DeleteVolume(ctx context.Context, req *connect.Request[graftv1.DeleteVolumeRequest]) (*connect.Response[graftv1.DeleteVolumeResponse], error) {
+	if _, err := parseVID(req.Msg.GetVid()); err != nil {
+		return nil, err
+	}
+	out, err := upstream(ctx, s, true, req.Msg, volumeClient.DeleteVolume)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}

@@ -4,3 +4,7 @@ import "time"
 
 // SetClock replaces the flusher's clock (tests drive time explicitly).
 func SetClock(f *Flusher, now func() time.Time) { f.now = now }
+
+// SetCheckpointCrash makes every checkpoint fail after its PUT and before
+// its Raft entry while crash returns an error.
+func SetCheckpointCrash(f *Flusher, crash func() error) { f.checkpointCrash = crash }

@@ -61,6 +61,30 @@ type Config struct {
 	// takes at the store's slowest accepted throughput. Default 5m; 0: no
 	// round deadline.
 	RoundTimeout time.Duration
+	// CheckpointRecords writes a volume's checkpoint once this many log
+	// records follow its newest one. Default 64; 0: no count trigger.
+	CheckpointRecords int
+	// CheckpointBytes writes a volume's checkpoint once this many page bytes
+	// were flushed after its newest one. Default 256 MiB; 0: no byte
+	// trigger. With both triggers 0 no checkpoint is written (the layout
+	// before checkpoints).
+	CheckpointBytes uint64
+	// RetainLSNs keeps the last RetainLSNs snapshots of each volume
+	// readable (its horizon follows head - RetainLSNs, at checkpoint
+	// granularity for deletion). Default 0: keep everything.
+	RetainLSNs uint64
+	// RetainHistory keeps each volume's snapshots of the last RetainHistory
+	// readable (its horizon is the newest checkpoint written before now -
+	// RetainHistory). Default 0: keep everything. With both set, the one
+	// keeping more wins.
+	RetainHistory time.Duration
+	// GCInterval is how often the leader runs a GC step. Default 1m; 0
+	// disables the loop (GCOnce still works).
+	GCInterval time.Duration
+	// GCGrace is how long a committed GC round waits before deleting, so
+	// reads and edges that started before the horizon moved finish.
+	// Default 10m.
+	GCGrace time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -77,17 +101,24 @@ func DefaultConfig() Config {
 		OrphanInterval:     time.Hour,
 		OrphanGrace:        time.Hour,
 		RoundTimeout:       5 * time.Minute,
+		CheckpointRecords:  64,
+		CheckpointBytes:    256 << 20,
+		GCInterval:         time.Minute,
+		GCGrace:            10 * time.Minute,
 	}
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 || c.RoundTimeout < 0 {
+	if c.Interval < 0 || c.MaxAge < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin || c.OrphanInterval < 0 || c.OrphanGrace < 0 || c.RoundTimeout < 0 || c.RetainHistory < 0 || c.GCInterval < 0 || c.GCGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative, and retry max must be at least retry min"))
 	}
 	if c.MaxRoundBytes < volume.PageSize {
 		errs = append(errs, fmt.Errorf("max round bytes %d below one page", c.MaxRoundBytes))
+	}
+	if c.CheckpointRecords < 0 {
+		errs = append(errs, fmt.Errorf("checkpoint records %d is negative", c.CheckpointRecords))
 	}
 	if c.MaxVolumesPerRound <= 0 || c.Uploads <= 0 {
 		errs = append(errs, errors.New("max volumes per round and uploads must be positive"))
@@ -131,6 +162,13 @@ type Flusher struct {
 	// verified holds the volumes whose log listing this leader has checked
 	// against the state (nothing the state does not know); see checkLog.
 	verified map[volume.ID]bool
+
+	// checkpointCrash, when set (tests), fails a checkpoint after its PUT
+	// and before its Raft entry.
+	checkpointCrash func() error
+	// gcSeen is when this leader first saw the open GC round. Guarded by
+	// mu.
+	gcSeen *gcSighting
 }
 
 // sighting is the local time a volume's head was first seen: every LSN up
@@ -154,11 +192,18 @@ func New(cfg Config, f *fsm.FSM, store objstore.Store, reader *Reader, prop Prop
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Flusher{
+	fl := &Flusher{
 		cfg: cfg, fsm: f, store: store, reader: reader, prop: prop, log: logger,
 		m: newFlushMetrics(reg), now: time.Now, kick: make(chan struct{}, 1),
 		seen: map[volume.ID][]sighting{}, verified: map[volume.ID]bool{},
-	}, nil
+	}
+	if reg != nil && reader != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "graft_checkpoints_unusable_total",
+			Help: "Checkpoints this node's reader found failing their checksum (or missing though named) and fell back from.",
+		}, func() float64 { return float64(reader.BadCheckpoints()) }))
+	}
+	return fl, nil
 }
 
 // Kick asks the loop to check the triggers now (for example after a commit
@@ -187,6 +232,12 @@ func (f *Flusher) Run(ctx context.Context) {
 		defer t.Stop()
 		orphans = t.C
 	}
+	var gcTick <-chan time.Time
+	if f.cfg.GCInterval > 0 {
+		t := time.NewTicker(f.cfg.GCInterval)
+		defer t.Stop()
+		gcTick = t.C
+	}
 	backoff := time.Duration(0)
 	for {
 		ran, err := f.FlushOnce(ctx, false)
@@ -204,12 +255,23 @@ func (f *Flusher) Run(ctx context.Context) {
 			backoff = 0
 			continue // more may be waiting (rounds are capped)
 		}
+		cctx, cancel := f.roundContext(ctx)
+		if _, err := f.CheckpointOnce(cctx); err != nil && ctx.Err() == nil {
+			f.log.Warn("write checkpoints", "err", err)
+		}
+		cancel()
 		backoff = 0
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-f.kick:
+		case <-gcTick:
+			gctx, cancel := f.roundContext(ctx)
+			if _, err := f.GCOnce(gctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("garbage collection step failed; retried next interval", "err", err)
+			}
+			cancel()
 		case <-orphans:
 			octx, cancel := f.roundContext(ctx)
 			n, err := f.CollectOrphans(octx)
@@ -552,8 +614,8 @@ func knownRecord(h fsm.History, vid volume.ID, next volume.LSN, key string) *Con
 	if err != nil || v != vid {
 		return &ConflictError{VID: vid, Key: key, Reason: fmt.Sprintf("not a log record key of this volume: %v", err)}
 	}
-	if from == next {
-		return nil
+	if from == next || from <= h.Checkpoint {
+		return nil // the next record, or one folded into the newest checkpoint
 	}
 	if _, ok := slices.BinarySearch(h.Froms, from); ok {
 		return nil

@@ -15,6 +15,8 @@ type flushMetrics struct {
 	conflicts   prometheus.Counter
 	quarantines prometheus.Counter
 	orphans     prometheus.Counter
+	checkpoints prometheus.Counter
+	gcDeleted   prometheus.Counter
 	seconds     prometheus.Histogram
 	puts        *prometheus.CounterVec
 	putErrors   *prometheus.CounterVec
@@ -31,6 +33,8 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 		conflicts:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_conflicts_total", Help: "Log records found in the object store with other commits than ours (an alarm)."}),
 		quarantines: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_quarantines_total", Help: "Volumes this node, as leader, quarantined because their log in the object store conflicts with the cluster's state (see graft_quarantined_volumes)."}),
 		orphans:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_orphans_deleted_total", Help: "Orphan segments collected."}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_checkpoints_written_total", Help: "Volume checkpoints written and committed by this node as leader."}),
+		gcDeleted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_gc_deleted_objects_total", Help: "Objects (log records, segments, checkpoints) deleted by retention GC."}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "graft_flush_round_seconds", Help: "Duration of completed flush rounds.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
@@ -43,7 +47,7 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rounds, m.volumes, m.commits, m.bytes, m.errors, m.conflicts, m.quarantines, m.orphans, m.seconds, m.puts, m.putErrors, m.putTime)
+		reg.MustRegister(m.rounds, m.volumes, m.commits, m.bytes, m.errors, m.conflicts, m.quarantines, m.orphans, m.checkpoints, m.gcDeleted, m.seconds, m.puts, m.putErrors, m.putTime)
 	}
 	return m
 }

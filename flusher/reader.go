@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -34,11 +36,16 @@ type ReaderConfig struct {
 	// detached from the callers waiting for it, each of which still gives
 	// up at its own deadline. Default 1m.
 	LoadTimeout time.Duration
+	// Checkpoints is how many decoded checkpoints are cached. Default 64.
+	Checkpoints int
+	// Logger reports checkpoints that fail their checksum. Default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultReaderConfig returns a ReaderConfig with every default filled in.
 func DefaultReaderConfig() ReaderConfig {
-	return ReaderConfig{PageCacheBytes: 64 << 20, Segments: 1024, Records: 4096, Fetches: 8, LoadTimeout: time.Minute}
+	return ReaderConfig{PageCacheBytes: 64 << 20, Segments: 1024, Records: 4096, Fetches: 8, LoadTimeout: time.Minute, Checkpoints: 64}
 }
 
 // Reader reads flushed volume history from an object store: snapshots,
@@ -58,10 +65,23 @@ type Reader struct {
 	pages   *lru.Cache[pageKey, []byte]
 	indexes *lru.Cache[segment.ID, segment.Index]
 	records *lru.Cache[recordKey, *segment.Record]
+	ckpts   *lru.Cache[recordKey, *segment.Checkpoint]
+	views   *lru.Cache[viewKey, fsm.History] // bucket views of old snapshots
+	log     *slog.Logger
+	// badCkpts counts checkpoints found failing their checksum (or
+	// missing while named), each fallen back from.
+	badCkpts atomic.Uint64
 
 	mu    sync.Mutex
-	vols  map[volume.ID]*volIndex
-	loads singleflight.Group // index loads in flight, by volume
+	vols  *lru.Cache[volKey, *volIndex]
+	loads singleflight.Group // index loads in flight, by volume and checkpoint
+}
+
+// volKey names a page-version index: the records of a volume after one
+// checkpoint (0: from the start).
+type volKey struct {
+	vid  volume.ID
+	ckpt volume.LSN
 }
 
 type pageKey struct {
@@ -106,8 +126,23 @@ func NewReader(store objstore.Store, cfg ReaderConfig) (*Reader, error) {
 	if cfg.LoadTimeout <= 0 {
 		cfg.LoadTimeout = d.LoadTimeout
 	}
-	r := &Reader{store: store, cfg: cfg, vols: map[volume.ID]*volIndex{}}
+	if cfg.Checkpoints <= 0 {
+		cfg.Checkpoints = d.Checkpoints
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Reader{store: store, cfg: cfg, log: cfg.Logger}
 	var err error
+	if r.vols, err = lru.New[volKey, *volIndex](4096); err != nil {
+		return nil, err
+	}
+	if r.ckpts, err = lru.New[recordKey, *segment.Checkpoint](cfg.Checkpoints); err != nil {
+		return nil, err
+	}
+	if r.views, err = lru.New[viewKey, fsm.History](1024); err != nil {
+		return nil, err
+	}
 	if r.pages, err = lru.New[pageKey, []byte](max(1, cfg.PageCacheBytes/volume.PageSize)); err != nil {
 		return nil, err
 	}
@@ -118,33 +153,6 @@ func NewReader(store objstore.Store, cfg ReaderConfig) (*Reader, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-// History lists the volume's log records in the object store and returns
-// its flushed history, as the cluster's state would hold it. A volume with
-// nothing flushed has an empty history.
-func (r *Reader) History(ctx context.Context, vid volume.ID) (fsm.History, error) {
-	objs, err := r.store.List(ctx, segment.LogPrefix(vid))
-	if err != nil {
-		return fsm.History{}, &StoreError{Op: "list log of " + vid.String(), Err: err}
-	}
-	h := fsm.History{VID: vid}
-	for _, o := range objs {
-		v, from, err := segment.ParseLogKey(o.Key)
-		if err != nil || v != vid {
-			return fsm.History{}, fmt.Errorf("%w: unexpected key %q in the log of %s", ErrLayout, o.Key, vid)
-		}
-		h.Froms = append(h.Froms, from)
-	}
-	if len(h.Froms) == 0 {
-		return h, nil
-	}
-	last, err := r.record(ctx, vid, h.Froms[len(h.Froms)-1])
-	if err != nil {
-		return fsm.History{}, err
-	}
-	h.Flushed = last.To
-	return h, nil
 }
 
 // Record returns the log record of vid that starts at from.
@@ -190,14 +198,39 @@ func (r *Reader) recordAt(ctx context.Context, h fsm.History, lsn volume.LSN) (*
 }
 
 func firstOf(h fsm.History) volume.LSN {
+	if h.Checkpoint > 0 {
+		return h.Checkpoint
+	}
 	if len(h.Froms) == 0 {
 		return 0
 	}
 	return h.Froms[0]
 }
 
-// Commit returns the metadata of the flushed commit at lsn.
+// Commit returns the metadata of the flushed commit at lsn. Below h's
+// horizon it answers a *fsm.RetentionError.
 func (r *Reader) Commit(ctx context.Context, h fsm.History, lsn volume.LSN) (fsm.CommitInfo, error) {
+	if err := h.CheckRetained(lsn); err != nil {
+		return fsm.CommitInfo{}, err
+	}
+	h, err := r.viewFor(ctx, h, lsn)
+	if err != nil {
+		return fsm.CommitInfo{}, err
+	}
+	if lsn == h.Checkpoint {
+		ck, err := r.checkpointOf(ctx, h)
+		var bad *badCheckpointError
+		if errors.As(err, &bad) {
+			// The record ending at the checkpoint has the commit too.
+			if h, err = r.olderView(ctx, h, lsn); err != nil {
+				return fsm.CommitInfo{}, err
+			}
+		} else if err != nil {
+			return fsm.CommitInfo{}, err
+		} else {
+			return commitInfo(ck.Commit), nil
+		}
+	}
 	rec, err := r.recordAt(ctx, h, lsn)
 	if err != nil {
 		return fsm.CommitInfo{}, err
@@ -225,9 +258,29 @@ func (r *Reader) Snapshot(ctx context.Context, h fsm.History, lsn volume.LSN) (v
 // Commits returns the metadata of the flushed commits in (since, until],
 // at most limit of them (0: no limit).
 func (r *Reader) Commits(ctx context.Context, h fsm.History, since, until volume.LSN, limit int) ([]fsm.CommitInfo, error) {
+	if err := h.CheckRetained(since + 1); err != nil {
+		return nil, err
+	}
+	h.Horizon = 0 // checked; the views below need no check
 	var out []fsm.CommitInfo
+	var v fsm.History
 	for lsn := since + 1; lsn <= until && (limit <= 0 || len(out) < limit); {
-		rec, err := r.recordAt(ctx, h, lsn)
+		if v.VID != h.VID || lsn > v.Flushed || lsn < v.Checkpoint {
+			var err error
+			if v, err = r.rangeView(ctx, h, lsn, until); err != nil {
+				return nil, err
+			}
+		}
+		if lsn == v.Checkpoint {
+			c, err := r.Commit(ctx, v, lsn)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+			lsn++
+			continue
+		}
+		rec, err := r.recordAt(ctx, v, lsn)
 		if err != nil {
 			return nil, err
 		}
@@ -241,10 +294,38 @@ func (r *Reader) Commits(ctx context.Context, h fsm.History, since, until volume
 
 // Graft returns the union of the pages changed by the flushed commits in
 // (since, until].
+//
+// Across h's horizon (since below it) the commits are no longer known: it
+// answers every page of the snapshot at until, which is still correct for a
+// client pulling changes (it re-reads pages that may not have changed).
 func (r *Reader) Graft(ctx context.Context, h fsm.History, since, until volume.LSN) (volume.PageSet, error) {
+	if since+1 < h.Horizon && since < until {
+		c, err := r.Commit(ctx, h, until)
+		if err != nil {
+			return volume.PageSet{}, err
+		}
+		return volume.AllPages(c.PageCount), nil
+	}
+	h.Horizon = 0
 	var set volume.PageSet
+	var v fsm.History
 	for lsn := since + 1; lsn <= until; {
-		rec, err := r.recordAt(ctx, h, lsn)
+		if v.VID != h.VID || lsn > v.Flushed || lsn < v.Checkpoint {
+			var err error
+			if v, err = r.rangeView(ctx, h, lsn, until); err != nil {
+				return volume.PageSet{}, err
+			}
+		}
+		if lsn == v.Checkpoint {
+			c, err := r.Commit(ctx, v, lsn)
+			if err != nil {
+				return volume.PageSet{}, err
+			}
+			set.Union(c.Graft)
+			lsn++
+			continue
+		}
+		rec, err := r.recordAt(ctx, v, lsn)
 		if err != nil {
 			return volume.PageSet{}, err
 		}
@@ -265,44 +346,103 @@ func (r *Reader) Graft(ctx context.Context, h fsm.History, since, until volume.L
 // be flushed (lsn <= h.Flushed). A page with no version at or below lsn
 // reads as zeros with LSN 0 (Data nil). It does not apply the snapshot's
 // page count: callers that read a whole snapshot zero the pages beyond it.
+// Pages not written since the view's checkpoint come from the checkpoint;
+// a checkpoint failing its checksum is reported and the read falls back to
+// the one before it.
 func (r *Reader) ReadPages(ctx context.Context, h fsm.History, lsn volume.LSN, idxs []volume.PageIdx) ([]fsm.PageVersion, error) {
-	k, ok := h.Locate(lsn)
-	if !ok {
-		return nil, fmt.Errorf("%w: lsn %d of %s (flushed history covers [%d, %d])", ErrNotFlushed, lsn, h.VID, firstOf(h), h.Flushed)
+	if err := h.CheckRetained(lsn); err != nil {
+		return nil, err
 	}
-	vi, err := r.index(ctx, h, k)
+	v, err := r.viewFor(ctx, h, lsn)
 	if err != nil {
 		return nil, err
 	}
+	for {
+		out, err := r.readPages(ctx, v, lsn, idxs)
+		var bad *badCheckpointError
+		if !errors.As(err, &bad) {
+			return out, err
+		}
+		if v, err = r.olderView(ctx, v, lsn); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (r *Reader) readPages(ctx context.Context, h fsm.History, lsn volume.LSN, idxs []volume.PageIdx) ([]fsm.PageVersion, error) {
+	if lsn == 0 || lsn > h.Flushed || lsn < h.Checkpoint {
+		return nil, fmt.Errorf("%w: lsn %d of %s (flushed history covers [%d, %d])", ErrNotFlushed, lsn, h.VID, firstOf(h), h.Flushed)
+	}
+	k := -1
+	var vi *volIndex
+	if lsn > h.Checkpoint {
+		var ok bool
+		if k, ok = h.Locate(lsn); !ok {
+			return nil, fmt.Errorf("%w: lsn %d of %s (flushed history covers [%d, %d])", ErrNotFlushed, lsn, h.VID, firstOf(h), h.Flushed)
+		}
+		var err error
+		if vi, err = r.index(ctx, h, k); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]fsm.PageVersion, len(idxs))
 	type job struct {
-		pos int
+		pos int // -1-pos for a fallback
 		rec recordMeta
+		cp  *segment.CheckpointPage // set: read this checkpoint page instead
 		at  volume.LSN
 	}
 	var jobs []job
-	vi.mu.Lock()
+	var fromCkpt []int // positions (or -1-pos fallbacks) the checkpoint answers
+	if vi != nil {
+		vi.mu.Lock()
+	}
 	for i, idx := range idxs {
 		out[i] = fsm.PageVersion{Idx: idx}
-		ords := vi.pages[idx]
+		var ords []uint32
+		if vi != nil {
+			ords = vi.pages[idx]
+		}
 		// The last record at or below k holding a version of idx.
 		j := sort.Search(len(ords), func(j int) bool { return int(ords[j]) > k }) - 1
 		if j < 0 {
+			fromCkpt = append(fromCkpt, i)
 			continue
 		}
 		rec := vi.recs[ords[j]]
 		if int(ords[j]) == k {
 			jobs = append(jobs, job{pos: i, rec: rec, at: lsn})
 			// If that record's version is newer than lsn, the one before
-			// it holds the answer: queue it as a fallback.
+			// it (or the checkpoint) holds the answer: queue it as a
+			// fallback.
 			if j > 0 {
 				jobs = append(jobs, job{pos: -1 - i, rec: vi.recs[ords[j-1]], at: vi.recs[ords[j-1]].to})
+			} else {
+				fromCkpt = append(fromCkpt, -1-i)
 			}
 			continue
 		}
 		jobs = append(jobs, job{pos: i, rec: rec, at: rec.to})
 	}
-	vi.mu.Unlock()
+	if vi != nil {
+		vi.mu.Unlock()
+	}
+	var ck *segment.Checkpoint
+	if len(fromCkpt) > 0 && h.Checkpoint > 0 {
+		var err error
+		if ck, err = r.checkpointOf(ctx, h); err != nil {
+			return nil, err
+		}
+		for _, pos := range fromCkpt {
+			i := pos
+			if i < 0 {
+				i = -1 - i
+			}
+			if p, ok := ck.Lookup(idxs[i]); ok {
+				jobs = append(jobs, job{pos: pos, cp: &p})
+			}
+		}
+	}
 
 	found := make([]bool, len(idxs))
 	var mu sync.Mutex
@@ -322,7 +462,15 @@ func (r *Reader) ReadPages(ctx context.Context, h fsm.History, lsn volume.LSN, i
 				}
 			}
 			g.Go(func() error {
-				pv, ok, err := r.readVersion(gctx, h.VID, jb.rec, idxs[pos], jb.at)
+				var pv fsm.PageVersion
+				var ok bool
+				var err error
+				if jb.cp != nil {
+					pv, err = r.readCheckpointPage(gctx, h.VID, ck, *jb.cp)
+					ok = err == nil
+				} else {
+					pv, ok, err = r.readVersion(gctx, h.VID, jb.rec, idxs[pos], jb.at)
+				}
 				if err != nil {
 					return err
 				}
@@ -411,15 +559,16 @@ func (r *Reader) segmentIndex(ctx context.Context, vid volume.ID, rec recordMeta
 // than one load would restart it forever; finished, it serves every later
 // read from memory.
 func (r *Reader) index(ctx context.Context, h fsm.History, k int) (*volIndex, error) {
+	key := volKey{h.VID, h.Checkpoint}
 	r.mu.Lock()
-	vi := r.vols[h.VID]
+	vi, _ := r.vols.Get(key)
 	if vi == nil {
 		vi = &volIndex{pages: map[volume.PageIdx][]uint32{}}
-		r.vols[h.VID] = vi
+		r.vols.Add(key, vi)
 	}
 	r.mu.Unlock()
 	for !vi.covers(h, k) {
-		ch := r.loads.DoChan(h.VID.String(), func() (any, error) {
+		ch := r.loads.DoChan(fmt.Sprintf("%s@%d", h.VID, h.Checkpoint), func() (any, error) {
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.LoadTimeout)
 			defer cancel()
 			return nil, r.load(lctx, vi, h, k)
@@ -530,9 +679,17 @@ func (r *Reader) loadBatch(ctx context.Context, vi *volIndex, h fsm.History, lo,
 
 // ReadSnapshot reads pages of a flushed snapshot straight from the object
 // store, with no cluster: lsn 0 means the newest flushed snapshot. Pages
-// beyond the snapshot's page count read as zeros with LSN 0.
+// beyond the snapshot's page count read as zeros with LSN 0. It starts from
+// the newest checkpoint at or below lsn and reads only the log records
+// after it.
 func (r *Reader) ReadSnapshot(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []fsm.PageVersion, error) {
-	h, err := r.History(ctx, vid)
+	var h fsm.History
+	var err error
+	if lsn == 0 {
+		h, err = r.History(ctx, vid)
+	} else {
+		h, err = r.bucketView(ctx, vid, lsn, lsn)
+	}
 	if err != nil {
 		return volume.Snapshot{}, nil, err
 	}

@@ -34,7 +34,7 @@ func Recover(ctx context.Context, f *fsm.FSM, store objstore.Store, r *Reader, p
 		return nil
 	}
 	if store != nil {
-		vols, bad, err := listLogs(ctx, store, log)
+		vols, bad, deleted, err := listLogs(ctx, store, log)
 		if err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func Recover(ctx context.Context, f *fsm.FSM, store objstore.Store, r *Reader, p
 		}
 		slices.SortFunc(ids, func(a, b volume.ID) int { return bytes.Compare(a[:], b[:]) })
 		for _, vid := range ids {
-			if _, q := f.Quarantine(vid); q || f.HasVolume(vid) {
+			if _, q := f.Quarantine(vid); q || f.HasVolume(vid) || deleted[vid] {
 				continue
 			}
 			if key, ok := bad[vid]; ok {
@@ -81,7 +81,27 @@ func Recover(ctx context.Context, f *fsm.FSM, store objstore.Store, r *Reader, p
 // readAdopt reads a volume's head from its last log record. A record that
 // cannot be decoded (or does not match its key) is a *ConflictError; an
 // object-store failure is returned as is.
+//
+// The volume's newest usable checkpoint (one LIST, and a GET per candidate)
+// starts its adopted history: only the records after it are adopted.
 func readAdopt(ctx context.Context, r *Reader, vid volume.ID, froms []volume.LSN) (*fsm.AdoptCommand, error) {
+	ckpt, ck, err := r.newestCheckpoint(ctx, vid)
+	if err != nil {
+		return nil, err
+	}
+	i, _ := slices.BinarySearch(froms, ckpt+1)
+	froms = froms[i:]
+	if ckpt > 0 {
+		if len(froms) == 0 {
+			return &fsm.AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: ckpt, PageCount: ck.Commit.PageCount}, Checkpoint: ckpt}, nil
+		}
+		if froms[0] != ckpt+1 {
+			return nil, &ConflictError{VID: vid, Key: segment.LogKey(vid, froms[0]), Reason: fmt.Sprintf("the log after checkpoint %d starts at %d", ckpt, froms[0])}
+		}
+	}
+	if len(froms) == 0 {
+		return nil, &ConflictError{VID: vid, Key: segment.CheckpointPrefix(vid), Reason: "no usable checkpoint and no log record"}
+	}
 	from := froms[len(froms)-1]
 	last, err := r.Record(ctx, vid, from)
 	if err != nil {
@@ -92,7 +112,7 @@ func readAdopt(ctx context.Context, r *Reader, vid volume.ID, froms []volume.LSN
 		return nil, &ConflictError{VID: vid, Key: segment.LogKey(vid, from), Reason: "undecodable record: " + err.Error()}
 	}
 	head := volume.Snapshot{VID: vid, LSN: last.To, PageCount: last.Commits[len(last.Commits)-1].PageCount}
-	return &fsm.AdoptCommand{Head: head, Froms: froms}, nil
+	return &fsm.AdoptCommand{Head: head, Froms: froms, Checkpoint: ckpt}, nil
 }
 
 // recoverQuarantine quarantines a volume recovery could not adopt.
@@ -109,14 +129,33 @@ func recoverQuarantine(ctx context.Context, prop Proposer, log *slog.Logger, ce 
 // A key under a volume's log that is not a log record key goes into bad
 // (vid -> the first such key); a key whose volume ID does not parse is not
 // the layout's and is skipped with a warning.
-func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[volume.ID][]volume.LSN, map[volume.ID]string, error) {
+//
+// deleted holds the volumes with a deleted marker (segment.DeletedKey): a
+// volume deleted by the cluster that wrote the bucket, whose objects GC
+// has not removed yet. Recovery does not adopt them.
+func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[volume.ID][]volume.LSN, map[volume.ID]string, map[volume.ID]bool, error) {
 	objs, err := store.List(ctx, segment.VolumesPrefix)
 	if err != nil {
-		return nil, nil, &StoreError{Op: "list volumes", Err: err}
+		return nil, nil, nil, &StoreError{Op: "list volumes", Err: err}
 	}
 	out := map[volume.ID][]volume.LSN{}
 	bad := map[volume.ID]string{}
+	deleted := map[volume.ID]bool{}
 	for _, o := range objs {
+		if strings.HasSuffix(o.Key, "/deleted") {
+			if vid, err := segment.ParseVolumeKey(o.Key); err == nil && o.Key == segment.DeletedKey(vid) {
+				deleted[vid] = true
+				continue
+			}
+		}
+		if strings.Contains(o.Key, "/checkpoints/") {
+			if vid, _, err := segment.ParseCheckpointKey(o.Key); err == nil {
+				if _, ok := out[vid]; !ok {
+					out[vid] = nil // a volume whose log may be all folded into checkpoints
+				}
+			}
+			continue
+		}
 		if !strings.Contains(o.Key, "/log/") {
 			continue
 		}
@@ -133,7 +172,7 @@ func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[
 		}
 		out[vid] = append(out[vid], from) // List is sorted, keys sort by LSN
 	}
-	return out, bad, nil
+	return out, bad, deleted, nil
 }
 
 // CollectOrphans deletes segments that no log record references and that
@@ -173,6 +212,7 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 		sid segment.ID
 	}
 	logs := map[volume.ID][]string{}
+	ckpts := map[volume.ID][]string{}
 	old := map[volume.ID][]orphan{}
 	var order []volume.ID
 	for _, o := range objs {
@@ -182,6 +222,10 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 		}
 		if strings.Contains(o.Key, "/log/") {
 			logs[vid] = append(logs[vid], o.Key)
+			continue
+		}
+		if strings.Contains(o.Key, "/checkpoints/") {
+			ckpts[vid] = append(ckpts[vid], o.Key)
 			continue
 		}
 		_, sidText, ok := strings.Cut(o.Key, "/segments/")
@@ -199,9 +243,36 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 	}
 	deleted := 0
 	defer func() { f.m.orphans.Add(float64(deleted)) }()
+	inGC := map[volume.ID]bool{}
+	if p := f.fsm.GC(); p != nil {
+		for _, gv := range p.Volumes {
+			inGC[gv.VID] = true
+		}
+	}
 	for _, vid := range order {
-		if _, q := f.fsm.Quarantine(vid); q {
-			continue
+		if _, q := f.fsm.Quarantine(vid); q || inGC[vid] {
+			continue // a GC round in progress may have deleted records whose segments its base names
+		}
+		// Segments live at the oldest checkpoint may have lost their
+		// records to GC: keep what it names (later checkpoints name only
+		// those or segments of records after it, which are listed). An
+		// unusable one keeps everything.
+		if keys := ckpts[vid]; len(keys) > 0 {
+			_, lsn, err := segment.ParseCheckpointKey(keys[len(keys)-1])
+			if err != nil {
+				continue
+			}
+			ck, err := f.reader.Checkpoint(ctx, vid, lsn)
+			if err != nil {
+				var bad *badCheckpointError
+				if errors.As(err, &bad) {
+					continue
+				}
+				return deleted, err
+			}
+			for _, sid := range ck.Segments {
+				keep[sid] = true
+			}
 		}
 		h := f.fsm.History(vid)
 		safe := true

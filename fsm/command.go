@@ -27,10 +27,18 @@ import (
 //	unquarantine: vid (16)
 //	identity:    cluster id (u16 length + bytes)
 //	commit batch: n (4) | n x (len (4) | commit body)
+//	revoke token (12): see EncodeRevokeToken
+//	checkpoint:  vid (16) | lsn (8)
+//	gc plan:     time_unix_ms (8) | n (4) | n x (vid (16) | horizon (8) | base (8))
+//	gc done:     round (8)
+//	tombstone:   vid (16) | time_unix_ms (8) | purged (1)
 //
 // A commit batch carries n >= 1 commits proposed together (the leader
 // coalesces concurrent commits into one log entry); Apply decides them in
 // order exactly as n consecutive commit entries, each with its own result.
+//
+// An adopt may carry a trailing checkpoint lsn (8): the froms then list only
+// the records after it.
 const (
 	cmdMagic   byte = 'G'
 	cmdVersion byte = 1
@@ -46,6 +54,10 @@ const (
 	kindUnquarantine byte = 9
 	kindIdentity     byte = 10
 	kindCommitBatch  byte = 11
+	kindCheckpoint   byte = 13
+	kindGCPlan       byte = 14
+	kindGCDone       byte = 15
+	kindTombstone    byte = 16
 
 	cmdHeaderLen    = 3
 	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
@@ -65,6 +77,9 @@ const (
 type AdoptCommand struct {
 	Head  volume.Snapshot
 	Froms []volume.LSN
+	// Checkpoint is the newest checkpoint's LSN (0: none); Froms then hold
+	// only the records after it.
+	Checkpoint volume.LSN
 }
 
 // CommitCommand proposes one commit. The proposing node fills Time, the
@@ -198,7 +213,17 @@ func EncodeAdopt(a *AdoptCommand) []byte {
 	for _, f := range a.Froms {
 		b = binary.BigEndian.AppendUint64(b, uint64(f))
 	}
+	if a.Checkpoint > 0 {
+		b = binary.BigEndian.AppendUint64(b, uint64(a.Checkpoint))
+	}
 	return b
+}
+
+// EncodeCheckpoint encodes that the checkpoint of vid at lsn is in the
+// object store: the volume's history then starts after it.
+func EncodeCheckpoint(vid volume.ID, lsn volume.LSN) []byte {
+	b := append([]byte{cmdMagic, cmdVersion, kindCheckpoint}, vid[:]...)
+	return binary.BigEndian.AppendUint64(b, uint64(lsn))
 }
 
 // EncodeRecovered encodes the end of recovery: commits may start.
@@ -247,6 +272,15 @@ type command struct {
 	unquarantine *volume.ID
 	identity     string
 	batch        []*CommitCommand
+	checkpoint   *checkpointCmd
+	gcPlan       *GCPlan
+	gcDone       uint64
+	tombstone    *Tombstone
+}
+
+type checkpointCmd struct {
+	vid volume.ID
+	lsn volume.LSN
 }
 
 // decodeCommand decodes a log entry. Page slices alias b. Every length is
@@ -338,6 +372,30 @@ func decodeCommand(b []byte) (command, error) {
 	case kindCommitBatch:
 		cs, err := decodeCommitBatch(body)
 		return command{batch: cs}, err
+	case kindTombstone:
+		t, err := decodeTombstone(body)
+		return command{tombstone: t}, err
+	case kindGCPlan:
+		p, err := decodeGCPlan(body)
+		return command{gcPlan: p}, err
+	case kindGCDone:
+		if len(body) != 8 || binary.BigEndian.Uint64(body) == 0 {
+			return command{}, fmt.Errorf("%w: gc done: want a non-zero 8-byte round", ErrInvalidCommand)
+		}
+		return command{gcDone: binary.BigEndian.Uint64(body)}, nil
+	case kindCheckpoint:
+		if len(body) != 24 {
+			return command{}, fmt.Errorf("%w: checkpoint: %d bytes, want 24", ErrInvalidCommand, len(body))
+		}
+		vid, err := volume.IDFromBytes(body[:16])
+		if err != nil {
+			return command{}, fmt.Errorf("%w: checkpoint: %w", ErrInvalidCommand, err)
+		}
+		lsn := volume.LSN(binary.BigEndian.Uint64(body[16:]))
+		if lsn == 0 {
+			return command{}, fmt.Errorf("%w: checkpoint at lsn 0", ErrInvalidCommand)
+		}
+		return command{checkpoint: &checkpointCmd{vid: vid, lsn: lsn}}, nil
 	default:
 		return command{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCommand, b[2])
 	}
@@ -381,18 +439,25 @@ func decodeAdopt(p []byte) (*AdoptCommand, error) {
 	a := &AdoptCommand{Head: volume.Snapshot{VID: vid, LSN: volume.LSN(binary.BigEndian.Uint64(p[16:])), PageCount: binary.BigEndian.Uint32(p[24:])}}
 	n := binary.BigEndian.Uint32(p[28:])
 	p = p[adoptFixedLen:]
+	if uint64(len(p)) == uint64(n)*8+8 {
+		a.Checkpoint = volume.LSN(binary.BigEndian.Uint64(p[len(p)-8:]))
+		p = p[:len(p)-8]
+		if a.Checkpoint == 0 || a.Checkpoint > a.Head.LSN {
+			return nil, fmt.Errorf("%w: adopt checkpoint %d outside [1, head %d]", ErrInvalidCommand, a.Checkpoint, a.Head.LSN)
+		}
+	}
 	if uint64(len(p)) != uint64(n)*8 {
 		return nil, fmt.Errorf("%w: adopt declares %d records but carries %d bytes", ErrInvalidCommand, n, len(p))
 	}
 	a.Froms = make([]volume.LSN, n)
 	for i := range a.Froms {
 		a.Froms[i] = volume.LSN(binary.BigEndian.Uint64(p[i*8:]))
-		if a.Froms[i] == 0 || (i > 0 && a.Froms[i] <= a.Froms[i-1]) || a.Froms[i] > a.Head.LSN {
+		if a.Froms[i] <= a.Checkpoint || (i > 0 && a.Froms[i] <= a.Froms[i-1]) || a.Froms[i] > a.Head.LSN {
 			return nil, fmt.Errorf("%w: adopt froms[%d] = %d: not ascending within [1, head %d]", ErrInvalidCommand, i, a.Froms[i], a.Head.LSN)
 		}
 	}
-	if a.Head.LSN == 0 || n == 0 {
-		return nil, fmt.Errorf("%w: adopt of volume %s with head %d and %d records", ErrInvalidCommand, vid, a.Head.LSN, n)
+	if a.Head.LSN == 0 || (n == 0 && a.Checkpoint != a.Head.LSN) || (n > 0 && a.Checkpoint > 0 && a.Froms[0] != a.Checkpoint+1) {
+		return nil, fmt.Errorf("%w: adopt of volume %s with head %d, checkpoint %d and %d records", ErrInvalidCommand, vid, a.Head.LSN, a.Checkpoint, n)
 	}
 	return a, nil
 }

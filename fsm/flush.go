@@ -35,17 +35,25 @@ type PlanVolume struct {
 	Segment [16]byte
 }
 
-// History locates a volume's flushed commits in the object store: log
-// record i covers LSNs [Froms[i], Froms[i+1]-1], the last one up to
-// Flushed. LSNs below Froms[0] are not available (none when Froms[0] is 1).
-// Froms is shared with the state and must not be modified.
+// History locates a volume's flushed commits in the object store: the
+// newest checkpoint (at LSN Checkpoint, 0: none) describes the snapshot at
+// Checkpoint, and log record i covers LSNs [Froms[i], Froms[i+1]-1], the
+// last one up to Flushed; Froms[0] == Checkpoint+1 when both exist. LSNs at
+// or below Checkpoint are read from the bucket's older checkpoints and
+// records (flusher.Reader finds them). Froms is shared with the state and
+// must not be modified.
 type History struct {
-	VID     volume.ID
-	Froms   []volume.LSN
-	Flushed volume.LSN
+	VID volume.ID
+	// Horizon is the oldest readable LSN (0: everything): reads below it
+	// answer ErrRetention (CheckRetained).
+	Horizon    volume.LSN
+	Checkpoint volume.LSN
+	Froms      []volume.LSN
+	Flushed    volume.LSN
 }
 
-// Locate returns the index of the record holding lsn, or false.
+// Locate returns the index of the record after the checkpoint holding lsn,
+// or false.
 func (h History) Locate(lsn volume.LSN) (int, bool) {
 	if lsn == 0 || lsn > h.Flushed || len(h.Froms) == 0 || lsn < h.Froms[0] {
 		return 0, false
@@ -164,6 +172,7 @@ func (s *state) trim(v *volState, from, to volume.LSN) {
 		}
 	}
 	v.bufferBytes -= freed
+	v.sinceBytes += freed
 	s.bufferBytes -= freed
 	v.first = to + 1
 	v.froms = append(v.froms[:len(v.froms):len(v.froms)], from)
@@ -181,10 +190,11 @@ func (s *state) applyAdopt(a *AdoptCommand) *AdminResult {
 		return &AdminResult{Err: fmt.Errorf("%w: volume %s already exists", ErrFlushRejected, a.Head.VID)}
 	}
 	s.volumes[a.Head.VID] = &volState{
-		head:  a.Head,
-		first: a.Head.LSN + 1,
-		froms: slices.Clone(a.Froms),
-		pages: map[volume.PageIdx][]pageVersion{},
+		head:       a.Head,
+		first:      a.Head.LSN + 1,
+		froms:      slices.Clone(a.Froms),
+		checkpoint: a.Checkpoint,
+		pages:      map[volume.PageIdx][]pageVersion{},
 	}
 	return &AdminResult{}
 }
@@ -226,7 +236,7 @@ func (s *state) history(vid volume.ID) History {
 	if v == nil {
 		return History{VID: vid}
 	}
-	return History{VID: vid, Froms: v.froms[:len(v.froms):len(v.froms)], Flushed: v.first - 1}
+	return History{VID: vid, Horizon: v.horizon, Checkpoint: v.checkpoint, Froms: v.froms[:len(v.froms):len(v.froms)], Flushed: v.first - 1}
 }
 
 // FlushCandidates returns the volumes with unflushed commits, sorted by VID;

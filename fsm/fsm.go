@@ -97,6 +97,10 @@ type state struct {
 	// quarantine holds the quarantined volumes. A quarantined volume may
 	// have no volState (recovery could not read its head).
 	quarantine map[volume.ID]Quarantine
+	// gc is the open GC round, or nil.
+	gc *GCPlan
+	// deleted holds the deleted volumes' tombstones.
+	deleted map[volume.ID]Tombstone
 }
 
 type volState struct {
@@ -107,9 +111,18 @@ type volState struct {
 	// (first-1 is the flushed watermark).
 	first   volume.LSN
 	commits []*commitRec
-	// froms are the first LSNs of the volume's flushed log records,
-	// ascending; the last record ends at first-1. Append-only.
+	// froms are the first LSNs of the volume's flushed log records after
+	// the newest checkpoint, ascending; the last record ends at first-1.
+	// Append-only, except that a checkpoint replaces it with its tail.
 	froms []volume.LSN
+	// checkpoint is the LSN of the newest checkpoint in the object store
+	// (0: none); froms[0] == checkpoint+1 when both exist.
+	checkpoint volume.LSN
+	// sinceBytes are the page bytes flushed since the newest checkpoint.
+	sinceBytes uint64
+	// horizon is the oldest readable LSN (0: everything), moved forward
+	// only by GC plans; it is never above checkpoint.
+	horizon volume.LSN
 	// pages maps a page index to its buffered versions, ascending by LSN;
 	// same append-only discipline as commits.
 	pages       map[volume.PageIdx][]pageVersion
@@ -136,7 +149,7 @@ func New() *FSM {
 }
 
 func newState() *state {
-	return &state{volumes: map[volume.ID]*volState{}, nodes: map[string]NodeInfo{}, quarantine: map[volume.ID]Quarantine{}}
+	return &state{volumes: map[volume.ID]*volState{}, nodes: map[string]NodeInfo{}, quarantine: map[volume.ID]Quarantine{}, deleted: map[volume.ID]Tombstone{}}
 }
 
 // Apply applies one committed log entry.
@@ -202,6 +215,14 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 		return f.st.applyUnquarantine(*cmd.unquarantine)
 	case cmd.identity != "":
 		return f.st.applyIdentity(cmd.identity)
+	case cmd.tombstone != nil:
+		return f.st.applyTombstone(cmd.tombstone, l.Index)
+	case cmd.gcPlan != nil:
+		return f.st.applyGCPlan(cmd.gcPlan, l.Index)
+	case cmd.gcDone != 0:
+		return f.st.applyGCDone(cmd.gcDone)
+	case cmd.checkpoint != nil:
+		return f.st.applyCheckpoint(cmd.checkpoint.vid, cmd.checkpoint.lsn)
 	case cmd.register != nil:
 		f.st.nodes[cmd.register.ID] = *cmd.register
 	default:
@@ -217,6 +238,9 @@ func (s *state) applyCommit(c *CommitCommand) *CommitResult {
 		head = v.head
 	}
 	lsn := c.BaseLSN + 1
+	if _, ok := s.deleted[c.VID]; ok {
+		return &CommitResult{Err: fmt.Errorf("%w: %s", ErrVolumeDeleted, c.VID)}
+	}
 	if q, ok := s.quarantine[c.VID]; ok {
 		// An identical retry of a commit the volume already has keeps its
 		// original ack; anything else is refused while quarantined.

@@ -114,6 +114,9 @@ func (f *FSM) wait(ctx context.Context, done func(*state) bool) error {
 
 // resolve turns lsn (0: head) into a snapshot of the volume.
 func (s *state) resolve(vid volume.ID, lsn volume.LSN) (*volState, volume.Snapshot, error) {
+	if _, ok := s.deleted[vid]; ok {
+		return nil, volume.Snapshot{}, fmt.Errorf("%w: %s", ErrVolumeDeleted, vid)
+	}
 	v := s.volumes[vid]
 	if q, ok := s.quarantine[vid]; ok && v == nil {
 		// Quarantined before its head was known: nothing can be told.

@@ -29,15 +29,17 @@ import (
 //	| cluster_id (u16 length + bytes)
 //	| quarantined u32 | per volume, sorted by vid: vid (16) | index u64
 //	    | key, reason (u16 length + bytes each)
+//	| (version >= 4) checkpoints: see snapshot_checkpoint.go
 //	| crc32c u32 of everything before it
 //
 // Version 1 (before flushing existed) lacks recovered, froms and plan; it
 // restores as recovered with no flushed history. Version 2 (before
 // quarantine and the bucket identity) lacks cluster_id and quarantined; it
-// restores with neither. Version 3 is written.
+// restores with neither. Version 3 lacks the checkpoint section; it
+// restores with no checkpoints. Version 4 is written.
 const (
 	snapMagic   = "GRAFTSNP"
-	snapVersion = 3
+	snapVersion = snapVersionCheckpoints
 )
 
 // ErrBadSnapshot means a snapshot could not be decoded or failed a check.
@@ -53,13 +55,18 @@ type fsmSnapshot struct {
 	plan       *FlushPlan
 	clusterID  string
 	quarantine []Quarantine
+	gc         *GCPlan
+	tombstones []Tombstone
 }
 
 type volSnap struct {
-	head    volume.Snapshot
-	first   volume.LSN
-	commits []*commitRec
-	froms   []volume.LSN
+	head       volume.Snapshot
+	first      volume.LSN
+	commits    []*commitRec
+	froms      []volume.LSN
+	checkpoint volume.LSN
+	sinceBytes uint64
+	horizon    volume.LSN
 }
 
 // Snapshot captures the state in O(volumes) under the lock. Commit records
@@ -70,10 +77,11 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.RUnlock()
 	s := &fsmSnapshot{
 		applied: f.st.applied, recovered: f.st.recovered, nodes: maps.Clone(f.st.nodes), plan: f.st.plan,
-		clusterID: f.st.clusterID, quarantine: f.st.quarantined(),
+		clusterID: f.st.clusterID, quarantine: f.st.quarantined(), gc: f.st.gc, tombstones: f.st.tombstones(),
 	}
 	for _, v := range f.st.volumes {
-		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)]})
+		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)],
+			checkpoint: v.checkpoint, sinceBytes: v.sinceBytes, horizon: v.horizon})
 	}
 	return s, nil
 }
@@ -150,6 +158,7 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 		e.str(q.Key)
 		e.str(q.Reason)
 	}
+	writeCheckpoints(&e, s.volumes, s.gc, s.tombstones)
 	if e.err != nil {
 		return e.err
 	}
@@ -326,6 +335,11 @@ func readSnapshot(r io.Reader) (*state, error) {
 					return bad("flush plan holds quarantined volume %s", pv.VID)
 				}
 			}
+		}
+	}
+	if version >= snapVersionCheckpoints && d.err == nil {
+		if err := readCheckpoints(&d, st); err != nil {
+			return nil, err
 		}
 	}
 	if d.err != nil {

@@ -133,3 +133,20 @@ func (s *memStore) Close() error {
 	s.objects = nil
 	return nil
 }
+
+// ListAfter implements RangeLister.
+func (s *memStore) ListAfter(ctx context.Context, prefix, startAfter string, limit int) ([]ObjectInfo, error) {
+	all, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for i < len(all) && all[i].Key <= startAfter {
+		i++
+	}
+	all = all[i:]
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}

@@ -508,3 +508,40 @@ func (s *s3Store) Close() error {
 	}
 	return nil
 }
+
+// ListAfter implements RangeLister with one ListObjectsV2 request
+// (StartAfter, MaxKeys). Keys of other shapes under the prefix are skipped,
+// so fewer than limit may come back even when more exist.
+func (s *s3Store) ListAfter(ctx context.Context, prefix, startAfter string, limit int) ([]ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	if s.closed.Load() {
+		return nil, fmt.Errorf("list %s: %w", prefix, ErrClosed)
+	}
+	if err := validatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	in := &s3.ListObjectsV2Input{
+		Bucket:  aws.String(s.bucket),
+		Prefix:  aws.String(s.prefix + prefix),
+		MaxKeys: aws.Int32(int32(min(limit, 1000))),
+	}
+	if startAfter != "" {
+		in.StartAfter = aws.String(s.prefix + startAfter)
+	}
+	page, err := s.client.ListObjectsV2(withCall(ctx, &callState{op: opList}), in)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	var out []ObjectInfo
+	for _, o := range page.Contents {
+		k, ok := strings.CutPrefix(aws.ToString(o.Key), s.prefix)
+		if !ok || !strings.HasPrefix(k, prefix) || k <= startAfter || ValidateKey(k) != nil {
+			continue
+		}
+		out = append(out, ObjectInfo{Key: k, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)})
+	}
+	slices.SortFunc(out, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}

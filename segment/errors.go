@@ -55,6 +55,11 @@ var (
 	// want 17". An invalid volume ID wraps ErrInvalidVolume instead.
 	ErrInvalidRecord = errors.New("segment: invalid log record")
 
+	// ErrInvalidCheckpoint reports a Checkpoint that
+	// Checkpoint.AppendBinary refuses to encode because DecodeCheckpoint
+	// would reject it; the message names the broken invariant.
+	ErrInvalidCheckpoint = errors.New("segment: invalid checkpoint")
+
 	// ErrInvalidKey reports an object key that ParseVolumeKey or ParseLogKey
 	// rejects: outside "volumes/", an invalid or non-canonical volume ID, or
 	// a log key whose LSN is not exactly 20 decimal digits or is 0. The

@@ -98,3 +98,54 @@ func splitVolumeKey(key string) (volume.ID, string, error) {
 	}
 	return vid, rest, nil
 }
+
+// CheckpointPrefix returns the prefix of every checkpoint key of volume vid:
+// "volumes/{vid}/checkpoints/".
+func CheckpointPrefix(vid volume.ID) string {
+	return VolumesPrefix + vid.String() + "/checkpoints/"
+}
+
+// CheckpointKey returns the key of the checkpoint of volume vid at lsn:
+// CheckpointPrefix(vid) followed by 2^64-1-lsn as 20 zero-padded digits.
+// The LSN is inverted so that a bytewise sort, the order in which S3 LIST
+// returns keys, puts the newest checkpoint first: a LIST of the prefix
+// starting at CheckpointKey(vid, L) (inclusive) returns the newest
+// checkpoint at or below L as its first key, in one request however many
+// checkpoints exist.
+func CheckpointKey(vid volume.ID, lsn volume.LSN) string {
+	return fmt.Sprintf("%s%0*d", CheckpointPrefix(vid), logLSNDigits, ^uint64(lsn))
+}
+
+// ParseCheckpointKey parses a key that CheckpointKey returns for a valid
+// volume ID and an LSN of at least 1, and only such a key. Errors wrap
+// ErrInvalidKey.
+func ParseCheckpointKey(key string) (volume.ID, volume.LSN, error) {
+	vid, rest, err := splitVolumeKey(key)
+	if err != nil {
+		return volume.ID{}, 0, err
+	}
+	digits, ok := strings.CutPrefix(rest, "checkpoints/")
+	if !ok {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: not a checkpoint key", ErrInvalidKey, key)
+	}
+	if len(digits) != logLSNDigits || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: want %d digits after \"checkpoints/\"", ErrInvalidKey, key, logLSNDigits)
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: above 2^64-1", ErrInvalidKey, key)
+	}
+	lsn := volume.LSN(^n)
+	if lsn == 0 {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: lsn 0 is invalid", ErrInvalidKey, key)
+	}
+	return vid, lsn, nil
+}
+
+// DeletedKey returns the key of the marker GC writes for a deleted volume
+// until every other object of it is gone: "volumes/{vid}/deleted".
+// Recovery skips a volume that has it, so a new cluster on the bucket does
+// not bring a deleted volume back.
+func DeletedKey(vid volume.ID) string {
+	return VolumesPrefix + vid.String() + "/deleted"
+}

@@ -26,6 +26,18 @@ func NewPageSet(idxs ...PageIdx) PageSet {
 	return s
 }
 
+// AllPages returns the set of every page of a volume of pageCount pages,
+// [1, pageCount]: the graft a pulling client gets across a retention
+// horizon.
+func AllPages(pageCount uint32) PageSet {
+	if pageCount == 0 {
+		return PageSet{}
+	}
+	bm := roaring.New()
+	bm.AddRange(1, uint64(pageCount)+1)
+	return PageSet{bm: bm}
+}
+
 // Add inserts idx. The invalid index 0 is ignored, so that every PageSet
 // encodes to bytes that DecodePageSet accepts; validate indexes first (for
 // example with ValidateCommit).

@@ -21,6 +21,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"fsync":     {"the disk floor: append + fdatasync latency", benchFsync},
 		"compare":   {"graft vs etcd vs bare Raft vs the disk, same workloads, interleaved (scripts/bench.sh)", benchCompare},
 		"edge":      {"reads through one graft edge vs the cluster directly, zipf page choice, interleaved (scripts/bench.sh)", benchEdge},
+		"history":   {"one volume with a long flushed history: cold head and old reads, object-store requests and time, without and with checkpoints", benchHistory},
 		"raft-peer": {"one bare hashicorp/raft node with a no-op FSM (run by bench compare)", benchRaftPeer},
 	})
 }
@@ -74,6 +75,50 @@ func benchCommit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			*fsyncDir, ms(floor.P50), ms(floor.P99), float64(l.P50)/float64(max(floor.P50, 1)))
 	}
 	return printResult(stdout, *asJSON, out, human)
+}
+
+func benchHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench history", "bench history [--commits N] [--rounds N] [--pages N] [--checkpoint-records N] [--latency D] [--json]", stderr)
+	var cfg bench.HistoryConfig
+	fs.IntVar(&cfg.Commits, "commits", 20000, "commits to one volume (the issue's scale: 100000)")
+	fs.IntVar(&cfg.Rounds, "rounds", 2000, "flush rounds they are spread over, one log record each (the issue's scale: 10000)")
+	fs.IntVar(&cfg.Pages, "pages", 1000, "distinct pages the commits overwrite")
+	fs.IntVar(&cfg.CheckpointRecords, "checkpoint-records", 64, "checkpoint trigger of the run with checkpoints")
+	fs.DurationVar(&cfg.Latency, "latency", 5*time.Millisecond, "added to every object-store request of the measured reads (negative: none)")
+	fs.Uint64Var(&cfg.RetainLSNs, "retain-lsns", 0, "also run with checkpoints and --retain-lsns N, GC after every round, and compare bucket size with the live data (0: skip)")
+	asJSON := fs.Bool("json", false, "print one JSON array")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	res, err := bench.RunHistory(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "history: %d commits over %d flush rounds, %d pages, %v per request while reading\n", res[0].Commits, res[0].Rounds, cfg.Pages, cfg.Latency)
+	fmt.Fprintf(&b, "%-15s %6s %6s %9s %11s %-28s %-28s %-28s\n", "mode", "ckpts", "froms", "snapshot", "bucket/live", "cold head read", "cold old read", "restarted node head read")
+	cost := func(c bench.ReadCost) string {
+		r := c.Requests
+		return fmt.Sprintf("%d req (%dL %dG %dR) %.1fms", r.Total(), r.List, r.Get, r.GetRange, ms(c.Took))
+	}
+	var out []map[string]any
+	for _, r := range res {
+		old := cost(r.Old)
+		if r.Old.LSN == 0 {
+			old = "below the horizon"
+		}
+		fmt.Fprintf(&b, "%-15s %6d %6d %8dB %10.2fx %-28s %-28s %-28s\n", r.Mode, r.Checkpoints, r.StateFroms, r.SnapshotBytes,
+			float64(r.BucketBytes)/float64(max(r.LiveBytes, 1)), cost(r.Head), old, cost(r.Restart))
+		out = append(out, map[string]any{
+			"mode": r.Mode, "commits": r.Commits, "rounds": r.Rounds, "checkpoints": r.Checkpoints, "state_froms": r.StateFroms,
+			"snapshot_bytes": r.SnapshotBytes, "build_s": r.Build.Seconds(),
+			"head_requests": r.Head.Requests.Total(), "head_ms": ms(r.Head.Took),
+			"old_lsn": r.Old.LSN, "old_requests": r.Old.Requests.Total(), "old_ms": ms(r.Old.Took),
+			"restart_requests": r.Restart.Requests.Total(), "restart_ms": ms(r.Restart.Took),
+			"bucket_bytes": r.BucketBytes, "live_bytes": r.LiveBytes, "gc_deleted": r.Deleted,
+		})
+	}
+	return printResult(stdout, *asJSON, out, strings.TrimRight(b.String(), "\n"))
 }
 
 func benchFsync(ctx context.Context, args []string, stdout, stderr io.Writer) error {

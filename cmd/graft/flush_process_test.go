@@ -88,4 +88,11 @@ func TestProcesses_FlushStopReadFromBucket(t *testing.T) {
 	if got := read("3", ""); !bytes.Equal(got, make([]byte, 4096)) {
 		t.Fatal("page 3, never written, is not zeros")
 	}
+	// What the bucket holds of the volume, from the bucket alone.
+	info := string(graft(t, "volume", "info", vid, "--object-store", storeURL, "--json"))
+	for _, want := range []string{`"flushed_lsn": 2`, `"oldest_readable_lsn": 1`, `"first_record_lsn": 1`} {
+		if !strings.Contains(info, want) {
+			t.Fatalf("volume info --object-store lacks %s:\n%s", want, info)
+		}
+	}
 }

@@ -32,6 +32,7 @@ func runVolume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"push":   {"push a local replica's commits (--dir)", replicaPush},
 		"status": {"show a local replica (--dir): local vs remote LSN, pending pages, fetch counters", replicaStatus},
 		"reset":  {"drop a local replica's unpushed commits, adopt the remote head (--dir)", replicaReset},
+		"delete": {"delete a volume: its commits and reads answer not_found, GC removes its objects", volumeDelete},
 	})
 }
 
@@ -529,16 +530,20 @@ func volumePull(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func volumeInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume info", "volume info VID [--lsn L]", stderr)
+	fs := newFlags("volume info", "volume info VID [--lsn L] [--object-store URL]", stderr)
 	var cf clientFlags
 	cf.register(fs, true)
 	lsn := fs.Uint64("lsn", 0, "snapshot LSN (default: the head)")
+	storeURL := fs.String("object-store", "", "show what the bucket at this URL holds of the volume instead (checkpoints, log records, segments, bytes, oldest readable LSN), with no cluster")
 	if helpRequested(args) {
 		return parseFlags(fs, args, stdout)
 	}
 	vid, err := parseWithVID(fs, args)
 	if err != nil {
 		return err
+	}
+	if *storeURL != "" {
+		return volumeInventory(ctx, *storeURL, vid, cf, stdout)
 	}
 	ro, err := cf.readOptions()
 	if err != nil {
@@ -556,6 +561,59 @@ func volumeInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	human := fmt.Sprintf("volume %s\n  lsn        %d\n  page_count %d\n  created    %s", snap.VID, snap.LSN, snap.PageCount, vid.Time().UTC().Format(time.RFC3339))
 	return printResult(stdout, cf.json, snapJSON(snap), human)
+}
+
+func volumeDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("volume delete", "volume delete VID", stderr)
+	var cf clientFlags
+	cf.register(fs, false)
+	if helpRequested(args) {
+		return parseFlags(fs, args, stdout)
+	}
+	vid, err := parseWithVID(fs, args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	if err := c.DeleteVolume(ctx, vid); err != nil {
+		return err
+	}
+	return printResult(stdout, cf.json, map[string]string{"deleted": vid.String()},
+		"deleted volume "+vid.String()+"; its commits and reads answer not_found, and GC removes its objects after the grace period")
+}
+
+// volumeInventory prints what the bucket holds of vid.
+func volumeInventory(ctx context.Context, url string, vid volume.ID, cf clientFlags, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	r, closeStore, err := openStoreReader(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	inv, err := r.Inventory(ctx, vid)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{
+		"vid": vid.String(), "flushed_lsn": uint64(inv.Flushed), "oldest_readable_lsn": uint64(inv.OldestReadable),
+		"checkpoints": inv.Checkpoints, "checkpoint_bytes": inv.CheckpointBytes,
+		"newest_checkpoint_lsn": uint64(inv.NewestCheckpoint), "oldest_checkpoint_lsn": uint64(inv.OldestCheckpoint),
+		"records": inv.Records, "record_bytes": inv.RecordBytes, "first_record_lsn": uint64(inv.FirstFrom),
+		"segments": inv.Segments, "segment_bytes": inv.SegmentBytes, "other_keys": inv.Other,
+	}
+	human := fmt.Sprintf("volume %s in %s\n  flushed lsn          %d\n  oldest readable lsn  %d\n  checkpoints          %d (%d bytes), lsn %d .. %d\n  log records          %d (%d bytes), first from lsn %d\n  segments             %d (%d bytes)",
+		vid, url, inv.Flushed, inv.OldestReadable, inv.Checkpoints, inv.CheckpointBytes, inv.OldestCheckpoint, inv.NewestCheckpoint,
+		inv.Records, inv.RecordBytes, inv.FirstFrom, inv.Segments, inv.SegmentBytes)
+	if inv.Other > 0 {
+		human += fmt.Sprintf("\n  other keys           %d (not in the layout)", inv.Other)
+	}
+	return printResult(stdout, cf.json, out, human)
 }
 
 func volumeLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1817,6 +1817,86 @@ func (x *ReadIndexResponse) GetIndex() uint64 {
 	return 0
 }
 
+type DeleteVolumeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vid           string                 `protobuf:"bytes,1,opt,name=vid,proto3" json:"vid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVolumeRequest) Reset() {
+	*x = DeleteVolumeRequest{}
+	mi := &file_graft_v1_graft_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVolumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVolumeRequest) ProtoMessage() {}
+
+func (x *DeleteVolumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVolumeRequest.ProtoReflect.Descriptor instead.
+func (*DeleteVolumeRequest) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DeleteVolumeRequest) GetVid() string {
+	if x != nil {
+		return x.Vid
+	}
+	return ""
+}
+
+type DeleteVolumeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVolumeResponse) Reset() {
+	*x = DeleteVolumeResponse{}
+	mi := &file_graft_v1_graft_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVolumeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVolumeResponse) ProtoMessage() {}
+
+func (x *DeleteVolumeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVolumeResponse.ProtoReflect.Descriptor instead.
+func (*DeleteVolumeResponse) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{31}
+}
+
 type UnquarantineRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vid           string                 `protobuf:"bytes,1,opt,name=vid,proto3" json:"vid,omitempty"`
@@ -1826,7 +1906,7 @@ type UnquarantineRequest struct {
 
 func (x *UnquarantineRequest) Reset() {
 	*x = UnquarantineRequest{}
-	mi := &file_graft_v1_graft_proto_msgTypes[30]
+	mi := &file_graft_v1_graft_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1918,7 @@ func (x *UnquarantineRequest) String() string {
 func (*UnquarantineRequest) ProtoMessage() {}
 
 func (x *UnquarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[30]
+	mi := &file_graft_v1_graft_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +1931,7 @@ func (x *UnquarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnquarantineRequest.ProtoReflect.Descriptor instead.
 func (*UnquarantineRequest) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{30}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UnquarantineRequest) GetVid() string {
@@ -1869,7 +1949,7 @@ type UnquarantineResponse struct {
 
 func (x *UnquarantineResponse) Reset() {
 	*x = UnquarantineResponse{}
-	mi := &file_graft_v1_graft_proto_msgTypes[31]
+	mi := &file_graft_v1_graft_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +1961,7 @@ func (x *UnquarantineResponse) String() string {
 func (*UnquarantineResponse) ProtoMessage() {}
 
 func (x *UnquarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_v1_graft_proto_msgTypes[31]
+	mi := &file_graft_v1_graft_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +1974,7 @@ func (x *UnquarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnquarantineResponse.ProtoReflect.Descriptor instead.
 func (*UnquarantineResponse) Descriptor() ([]byte, []int) {
-	return file_graft_v1_graft_proto_rawDescGZIP(), []int{31}
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{33}
 }
 
 var File_graft_v1_graft_proto protoreflect.FileDescriptor
@@ -2016,6 +2096,9 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x10ReadIndexRequest\")\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"'\n" +
+	"\x13DeleteVolumeRequest\x12\x10\n" +
+	"\x03vid\x18\x01 \x01(\tR\x03vid\"\x16\n" +
+	"\x14DeleteVolumeResponse\"'\n" +
 	"\x13UnquarantineRequest\x12\x10\n" +
 	"\x03vid\x18\x01 \x01(\tR\x03vid\"\x16\n" +
 	"\x14UnquarantineResponse*}\n" +
@@ -2023,14 +2106,15 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x01\x12\x1c\n" +
 	"\x18CONSISTENCY_AT_LEAST_LSN\x10\x02\x12\x15\n" +
-	"\x11CONSISTENCY_STALE\x10\x032\xc3\x03\n" +
+	"\x11CONSISTENCY_STALE\x10\x032\x92\x04\n" +
 	"\rVolumeService\x12;\n" +
 	"\x06Commit\x12\x17.graft.v1.CommitRequest\x1a\x18.graft.v1.CommitResponse\x12J\n" +
 	"\vGetSnapshot\x12\x1c.graft.v1.GetSnapshotRequest\x1a\x1d.graft.v1.GetSnapshotResponse\x12D\n" +
 	"\tPullGraft\x12\x1a.graft.v1.PullGraftRequest\x1a\x1b.graft.v1.PullGraftResponse\x12J\n" +
 	"\vPullCommits\x12\x1c.graft.v1.PullCommitsRequest\x1a\x1d.graft.v1.PullCommitsResponse\x12I\n" +
 	"\tReadPages\x12\x1a.graft.v1.ReadPagesRequest\x1a\x1b.graft.v1.ReadPagesResponse\"\x03\x90\x02\x01\x12L\n" +
-	"\vWatchVolume\x12\x1c.graft.v1.WatchVolumeRequest\x1a\x1d.graft.v1.WatchVolumeResponse0\x012\x86\x04\n" +
+	"\vWatchVolume\x12\x1c.graft.v1.WatchVolumeRequest\x1a\x1d.graft.v1.WatchVolumeResponse0\x01\x12M\n" +
+	"\fDeleteVolume\x12\x1d.graft.v1.DeleteVolumeRequest\x1a\x1e.graft.v1.DeleteVolumeResponse2\x86\x04\n" +
 	"\x0eClusterService\x12;\n" +
 	"\x06Status\x12\x17.graft.v1.StatusRequest\x1a\x18.graft.v1.StatusResponse\x12>\n" +
 	"\aAddNode\x12\x18.graft.v1.AddNodeRequest\x1a\x19.graft.v1.AddNodeResponse\x12G\n" +
@@ -2054,7 +2138,7 @@ func file_graft_v1_graft_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_v1_graft_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_graft_v1_graft_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: graft.v1.Consistency
 	(*Snapshot)(nil),                   // 1: graft.v1.Snapshot
@@ -2087,8 +2171,10 @@ var file_graft_v1_graft_proto_goTypes = []any{
 	(*FlushResponse)(nil),              // 28: graft.v1.FlushResponse
 	(*ReadIndexRequest)(nil),           // 29: graft.v1.ReadIndexRequest
 	(*ReadIndexResponse)(nil),          // 30: graft.v1.ReadIndexResponse
-	(*UnquarantineRequest)(nil),        // 31: graft.v1.UnquarantineRequest
-	(*UnquarantineResponse)(nil),       // 32: graft.v1.UnquarantineResponse
+	(*DeleteVolumeRequest)(nil),        // 31: graft.v1.DeleteVolumeRequest
+	(*DeleteVolumeResponse)(nil),       // 32: graft.v1.DeleteVolumeResponse
+	(*UnquarantineRequest)(nil),        // 33: graft.v1.UnquarantineRequest
+	(*UnquarantineResponse)(nil),       // 34: graft.v1.UnquarantineResponse
 }
 var file_graft_v1_graft_proto_depIdxs = []int32{
 	2,  // 0: graft.v1.CommitRequest.pages:type_name -> graft.v1.Page
@@ -2113,28 +2199,30 @@ var file_graft_v1_graft_proto_depIdxs = []int32{
 	10, // 19: graft.v1.VolumeService.PullCommits:input_type -> graft.v1.PullCommitsRequest
 	13, // 20: graft.v1.VolumeService.ReadPages:input_type -> graft.v1.ReadPagesRequest
 	15, // 21: graft.v1.VolumeService.WatchVolume:input_type -> graft.v1.WatchVolumeRequest
-	17, // 22: graft.v1.ClusterService.Status:input_type -> graft.v1.StatusRequest
-	21, // 23: graft.v1.ClusterService.AddNode:input_type -> graft.v1.AddNodeRequest
-	23, // 24: graft.v1.ClusterService.RemoveNode:input_type -> graft.v1.RemoveNodeRequest
-	25, // 25: graft.v1.ClusterService.TransferLeadership:input_type -> graft.v1.TransferLeadershipRequest
-	27, // 26: graft.v1.ClusterService.Flush:input_type -> graft.v1.FlushRequest
-	29, // 27: graft.v1.ClusterService.ReadIndex:input_type -> graft.v1.ReadIndexRequest
-	31, // 28: graft.v1.ClusterService.Unquarantine:input_type -> graft.v1.UnquarantineRequest
-	4,  // 29: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
-	7,  // 30: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
-	9,  // 31: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
-	12, // 32: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
-	14, // 33: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
-	16, // 34: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
-	18, // 35: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
-	22, // 36: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
-	24, // 37: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
-	26, // 38: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
-	28, // 39: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
-	30, // 40: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
-	32, // 41: graft.v1.ClusterService.Unquarantine:output_type -> graft.v1.UnquarantineResponse
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
+	31, // 22: graft.v1.VolumeService.DeleteVolume:input_type -> graft.v1.DeleteVolumeRequest
+	17, // 23: graft.v1.ClusterService.Status:input_type -> graft.v1.StatusRequest
+	21, // 24: graft.v1.ClusterService.AddNode:input_type -> graft.v1.AddNodeRequest
+	23, // 25: graft.v1.ClusterService.RemoveNode:input_type -> graft.v1.RemoveNodeRequest
+	25, // 26: graft.v1.ClusterService.TransferLeadership:input_type -> graft.v1.TransferLeadershipRequest
+	27, // 27: graft.v1.ClusterService.Flush:input_type -> graft.v1.FlushRequest
+	29, // 28: graft.v1.ClusterService.ReadIndex:input_type -> graft.v1.ReadIndexRequest
+	33, // 29: graft.v1.ClusterService.Unquarantine:input_type -> graft.v1.UnquarantineRequest
+	4,  // 30: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
+	7,  // 31: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
+	9,  // 32: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
+	12, // 33: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
+	14, // 34: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
+	16, // 35: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
+	32, // 36: graft.v1.VolumeService.DeleteVolume:output_type -> graft.v1.DeleteVolumeResponse
+	18, // 37: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
+	22, // 38: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
+	24, // 39: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
+	26, // 40: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
+	28, // 41: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
+	30, // 42: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
+	34, // 43: graft.v1.ClusterService.Unquarantine:output_type -> graft.v1.UnquarantineResponse
+	30, // [30:44] is the sub-list for method output_type
+	16, // [16:30] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -2151,7 +2239,7 @@ func file_graft_v1_graft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_v1_graft_proto_rawDesc), len(file_graft_v1_graft_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -53,6 +53,9 @@ const (
 	// VolumeServiceWatchVolumeProcedure is the fully-qualified name of the VolumeService's WatchVolume
 	// RPC.
 	VolumeServiceWatchVolumeProcedure = "/graft.v1.VolumeService/WatchVolume"
+	// VolumeServiceDeleteVolumeProcedure is the fully-qualified name of the VolumeService's
+	// DeleteVolume RPC.
+	VolumeServiceDeleteVolumeProcedure = "/graft.v1.VolumeService/DeleteVolume"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/graft.v1.ClusterService/Status"
 	// ClusterServiceAddNodeProcedure is the fully-qualified name of the ClusterService's AddNode RPC.
@@ -89,6 +92,11 @@ type VolumeServiceClient interface {
 	// WatchVolume streams the volume's head: the current head at once, then
 	// a message each time the head advances on the serving node.
 	WatchVolume(context.Context, *connect.Request[v1.WatchVolumeRequest]) (*connect.ServerStreamForClient[v1.WatchVolumeResponse], error)
+	// DeleteVolume deletes a volume (admin): once it returns, the volume's
+	// commits and reads answer not_found, and garbage collection removes its
+	// objects from the object store after the grace period. Deleting a
+	// deleted volume succeeds.
+	DeleteVolume(context.Context, *connect.Request[v1.DeleteVolumeRequest]) (*connect.Response[v1.DeleteVolumeResponse], error)
 }
 
 // NewVolumeServiceClient constructs a client for the graft.v1.VolumeService service. By default, it
@@ -139,17 +147,24 @@ func NewVolumeServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(volumeServiceMethods.ByName("WatchVolume")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteVolume: connect.NewClient[v1.DeleteVolumeRequest, v1.DeleteVolumeResponse](
+			httpClient,
+			baseURL+VolumeServiceDeleteVolumeProcedure,
+			connect.WithSchema(volumeServiceMethods.ByName("DeleteVolume")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // volumeServiceClient implements VolumeServiceClient.
 type volumeServiceClient struct {
-	commit      *connect.Client[v1.CommitRequest, v1.CommitResponse]
-	getSnapshot *connect.Client[v1.GetSnapshotRequest, v1.GetSnapshotResponse]
-	pullGraft   *connect.Client[v1.PullGraftRequest, v1.PullGraftResponse]
-	pullCommits *connect.Client[v1.PullCommitsRequest, v1.PullCommitsResponse]
-	readPages   *connect.Client[v1.ReadPagesRequest, v1.ReadPagesResponse]
-	watchVolume *connect.Client[v1.WatchVolumeRequest, v1.WatchVolumeResponse]
+	commit       *connect.Client[v1.CommitRequest, v1.CommitResponse]
+	getSnapshot  *connect.Client[v1.GetSnapshotRequest, v1.GetSnapshotResponse]
+	pullGraft    *connect.Client[v1.PullGraftRequest, v1.PullGraftResponse]
+	pullCommits  *connect.Client[v1.PullCommitsRequest, v1.PullCommitsResponse]
+	readPages    *connect.Client[v1.ReadPagesRequest, v1.ReadPagesResponse]
+	watchVolume  *connect.Client[v1.WatchVolumeRequest, v1.WatchVolumeResponse]
+	deleteVolume *connect.Client[v1.DeleteVolumeRequest, v1.DeleteVolumeResponse]
 }
 
 // Commit calls graft.v1.VolumeService.Commit.
@@ -182,6 +197,11 @@ func (c *volumeServiceClient) WatchVolume(ctx context.Context, req *connect.Requ
 	return c.watchVolume.CallServerStream(ctx, req)
 }
 
+// DeleteVolume calls graft.v1.VolumeService.DeleteVolume.
+func (c *volumeServiceClient) DeleteVolume(ctx context.Context, req *connect.Request[v1.DeleteVolumeRequest]) (*connect.Response[v1.DeleteVolumeResponse], error) {
+	return c.deleteVolume.CallUnary(ctx, req)
+}
+
 // VolumeServiceHandler is an implementation of the graft.v1.VolumeService service.
 type VolumeServiceHandler interface {
 	// Commit appends one commit to a volume if base_lsn is its head.
@@ -198,6 +218,11 @@ type VolumeServiceHandler interface {
 	// WatchVolume streams the volume's head: the current head at once, then
 	// a message each time the head advances on the serving node.
 	WatchVolume(context.Context, *connect.Request[v1.WatchVolumeRequest], *connect.ServerStream[v1.WatchVolumeResponse]) error
+	// DeleteVolume deletes a volume (admin): once it returns, the volume's
+	// commits and reads answer not_found, and garbage collection removes its
+	// objects from the object store after the grace period. Deleting a
+	// deleted volume succeeds.
+	DeleteVolume(context.Context, *connect.Request[v1.DeleteVolumeRequest]) (*connect.Response[v1.DeleteVolumeResponse], error)
 }
 
 // NewVolumeServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -244,6 +269,12 @@ func NewVolumeServiceHandler(svc VolumeServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(volumeServiceMethods.ByName("WatchVolume")),
 		connect.WithHandlerOptions(opts...),
 	)
+	volumeServiceDeleteVolumeHandler := connect.NewUnaryHandler(
+		VolumeServiceDeleteVolumeProcedure,
+		svc.DeleteVolume,
+		connect.WithSchema(volumeServiceMethods.ByName("DeleteVolume")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/graft.v1.VolumeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case VolumeServiceCommitProcedure:
@@ -258,6 +289,8 @@ func NewVolumeServiceHandler(svc VolumeServiceHandler, opts ...connect.HandlerOp
 			volumeServiceReadPagesHandler.ServeHTTP(w, r)
 		case VolumeServiceWatchVolumeProcedure:
 			volumeServiceWatchVolumeHandler.ServeHTTP(w, r)
+		case VolumeServiceDeleteVolumeProcedure:
+			volumeServiceDeleteVolumeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -289,6 +322,10 @@ func (UnimplementedVolumeServiceHandler) ReadPages(context.Context, *connect.Req
 
 func (UnimplementedVolumeServiceHandler) WatchVolume(context.Context, *connect.Request[v1.WatchVolumeRequest], *connect.ServerStream[v1.WatchVolumeResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("graft.v1.VolumeService.WatchVolume is not implemented"))
+}
+
+func (UnimplementedVolumeServiceHandler) DeleteVolume(context.Context, *connect.Request[v1.DeleteVolumeRequest]) (*connect.Response[v1.DeleteVolumeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("graft.v1.VolumeService.DeleteVolume is not implemented"))
 }
 
 // ClusterServiceClient is a client for the graft.v1.ClusterService service.

@@ -1,0 +1,221 @@
+package flusher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/segment"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// CheckpointOnce writes a checkpoint for every volume whose records since
+// its newest checkpoint passed Config.CheckpointRecords or CheckpointBytes,
+// at its flushed watermark, and commits each through Raft (fsm entry
+// kind 13), which folds the records up to it out of the volume's history.
+// Steps per volume, each safe to crash after:
+//
+//  1. build from the newest checkpoint and the records after it (reads only);
+//  2. PUT-if-absent the checkpoint (a crash leaves an unreferenced but
+//     complete checkpoint; readers may already use it, which is correct:
+//     it describes a flushed snapshot);
+//  3. propose the checkpoint entry (rejected harmlessly if another leader
+//     did it first).
+//
+// It returns how many checkpoints it committed. A volume's failure is
+// joined into the error; the others go on.
+func (f *Flusher) CheckpointOnce(ctx context.Context) (int, error) {
+	if f.reader == nil || (f.cfg.CheckpointRecords == 0 && f.cfg.CheckpointBytes == 0) {
+		return 0, nil
+	}
+	var errs []error
+	n := 0
+	for _, vid := range f.fsm.CheckpointCandidates(f.cfg.CheckpointRecords, f.cfg.CheckpointBytes) {
+		ok, err := f.checkpoint(ctx, vid)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint %s: %w", vid, err))
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// Checkpoint writes and commits the checkpoint of vid at its flushed
+// watermark, whatever the triggers say. It reports whether one was
+// committed.
+func (f *Flusher) Checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
+	return f.checkpoint(ctx, vid)
+}
+
+func (f *Flusher) checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
+	h := f.fsm.History(vid)
+	if h.Flushed <= h.Checkpoint {
+		return false, nil
+	}
+	ck, err := f.reader.BuildCheckpoint(ctx, h, h.Flushed)
+	if err != nil {
+		return false, err
+	}
+	if err := writeCheckpoint(ctx, f.store, ck); err != nil {
+		return false, err
+	}
+	if err := f.plantedCheckpointCrash(); err != nil {
+		return false, err
+	}
+	if err := proposeAdmin(ctx, f.prop, fsm.EncodeCheckpoint(vid, ck.LSN)); err != nil {
+		if errors.Is(err, fsm.ErrFlushRejected) {
+			return false, nil // another leader's checkpoint got there first
+		}
+		return false, fmt.Errorf("propose checkpoint %d: %w", ck.LSN, err)
+	}
+	f.m.checkpoints.Inc()
+	f.log.Debug("checkpoint written", "vid", vid, "lsn", ck.LSN, "pages", len(ck.Pages), "segments", len(ck.Segments), "records_folded", len(h.Froms))
+	return true, nil
+}
+
+// plantedCheckpointCrash is a fault-injection seam for tests: a non-nil
+// error stops a checkpoint after its PUT and before its Raft entry.
+func (f *Flusher) plantedCheckpointCrash() error {
+	if f.checkpointCrash != nil {
+		return f.checkpointCrash()
+	}
+	return nil
+}
+
+// writeCheckpoint stores ck create-only. A checkpoint already there that
+// decodes to the same snapshot (our earlier attempt, another leader's) is
+// kept; one that does not decode is replaced, as no reader can use it.
+func writeCheckpoint(ctx context.Context, store objstore.Store, ck *segment.Checkpoint) error {
+	data, err := ck.AppendBinary(nil)
+	if err != nil {
+		return fmt.Errorf("encode checkpoint: %w", err)
+	}
+	key := segment.CheckpointKey(ck.VID, ck.LSN)
+	err = store.PutIfAbsent(ctx, key, data)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, objstore.ErrExists) {
+		return &StoreError{Op: "write checkpoint " + key, Err: err}
+	}
+	old, err := store.Get(ctx, key)
+	if err != nil {
+		return &StoreError{Op: "read back checkpoint " + key, Err: err}
+	}
+	if bytes.Equal(old, data) {
+		return nil
+	}
+	if have, err := segment.DecodeCheckpoint(old); err == nil && have.VID == ck.VID && have.LSN == ck.LSN && have.Commit.Hash == ck.Commit.Hash {
+		return nil
+	}
+	if err := store.Put(ctx, key, data); err != nil {
+		return &StoreError{Op: "replace unusable checkpoint " + key, Err: err}
+	}
+	return nil
+}
+
+// BuildCheckpoint builds the checkpoint of h's volume at lsn, which must end
+// one of h's records after its checkpoint: h's checkpoint (or, if that one
+// is unusable, an older one) updated with every page version of the
+// records up to lsn. It reads each of those records' segment index (cached).
+func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.LSN) (*segment.Checkpoint, error) {
+	if lsn <= h.Checkpoint || lsn > h.Flushed {
+		return nil, fmt.Errorf("%w: checkpoint of %s at %d outside (%d, %d]", ErrNotFlushed, h.VID, lsn, h.Checkpoint, h.Flushed)
+	}
+	type loc struct {
+		lsn volume.LSN
+		sid segment.ID
+		pos uint32
+		crc uint32
+	}
+	pages := map[volume.PageIdx]loc{}
+	var prev *segment.Checkpoint
+	if h.Checkpoint > 0 {
+		ck, err := r.Checkpoint(ctx, h.VID, h.Checkpoint)
+		var bad *badCheckpointError
+		switch {
+		case errors.As(err, &bad):
+			if h, err = r.olderView(ctx, h, lsn); err != nil {
+				return nil, err
+			}
+			if h.Checkpoint > 0 {
+				if ck, err = r.Checkpoint(ctx, h.VID, h.Checkpoint); err != nil {
+					return nil, err
+				}
+				prev = ck
+			}
+		case err != nil:
+			return nil, err
+		default:
+			prev = ck
+		}
+	}
+	if prev != nil {
+		for _, p := range prev.Pages {
+			pages[p.Idx] = loc{lsn: p.LSN, sid: prev.Segments[p.Segment], pos: p.Pos, crc: p.CRC}
+		}
+	}
+	out := &segment.Checkpoint{VID: h.VID, LSN: lsn, Prev: h.Checkpoint}
+	for i := range h.Froms {
+		from, to := h.Range(i)
+		if from > lsn {
+			break
+		}
+		rec, err := r.record(ctx, h.VID, from)
+		if err != nil {
+			return nil, err
+		}
+		if rec.To != to {
+			return nil, fmt.Errorf("%w: log record %s@%d ends at %d, history says %d", ErrLayout, h.VID, from, rec.To, to)
+		}
+		if to == lsn {
+			c, _ := rec.Commit(lsn)
+			out.Commit, out.LastFrom = c, from
+		}
+		if rec.Segment.IsZero() {
+			continue
+		}
+		entries := 0
+		for _, c := range rec.Commits {
+			entries += c.Graft.Len()
+		}
+		ix, err := r.segmentIndex(ctx, h.VID, recordMeta{from: rec.From, to: rec.To, seg: rec.Segment, entries: entries})
+		if err != nil {
+			return nil, err
+		}
+		for pos, e := range ix.All() {
+			// Entries ascend by (idx, lsn): the last one of an idx wins.
+			pages[e.Idx] = loc{lsn: e.LSN, sid: rec.Segment, pos: uint32(pos), crc: e.CRC}
+		}
+	}
+	if out.LastFrom == 0 {
+		return nil, fmt.Errorf("%w: no log record of %s ends at %d", ErrLayout, h.VID, lsn)
+	}
+	if out.Prev >= out.LastFrom {
+		out.Prev = 0 // built on an older checkpoint than h's; Prev is informational
+	}
+	sids := map[segment.ID]bool{}
+	for _, l := range pages {
+		sids[l.sid] = true
+	}
+	for sid := range sids {
+		out.Segments = append(out.Segments, sid)
+	}
+	slices.SortFunc(out.Segments, func(a, b segment.ID) int { return bytes.Compare(a[:], b[:]) })
+	ord := make(map[segment.ID]uint32, len(out.Segments))
+	for i, sid := range out.Segments {
+		ord[sid] = uint32(i)
+	}
+	out.Pages = make([]segment.CheckpointPage, 0, len(pages))
+	for idx, l := range pages {
+		out.Pages = append(out.Pages, segment.CheckpointPage{Idx: idx, LSN: l.lsn, Segment: ord[l.sid], Pos: l.pos, CRC: l.crc})
+	}
+	slices.SortFunc(out.Pages, func(a, b segment.CheckpointPage) int { return int(int64(a.Idx) - int64(b.Idx)) })
+	return out, nil
+}

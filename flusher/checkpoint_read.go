@@ -1,0 +1,335 @@
+package flusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/segment"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// Finding checkpoints.
+//
+// Checkpoint keys carry the inverted LSN (segment.CheckpointKey), so a LIST
+// of a volume's checkpoint prefix returns the newest first, and a LIST
+// starting at CheckpointKey(vid, L) returns the newest checkpoint at or
+// below L first: one request, however many checkpoints exist. We chose
+// this over a create-only pointer object per checkpoint generation because
+// finding the newest pointer needs either a LIST anyway or probing
+// generation numbers until a 404 (O(generations) GETs, or a known
+// generation kept somewhere mutable).
+//
+// Why it is safe on a store whose LIST may lag writes (S3 before 2020,
+// many S3-compatible stores): checkpoints are immutable and written
+// create-only, so any key a LIST shows is a complete object (PUTs are
+// atomic). A LIST that lags can only omit the newest checkpoints; the
+// reader then starts from an older one and reads more log records, which
+// are still there (GC removes a checkpoint's predecessors and their records
+// only after a grace period longer than any listing lag, and never the ones
+// a retained snapshot needs). A listed checkpoint that fails its checksum,
+// or is gone by the time it is read, is skipped for the next one in the
+// same listing (the reader asks for a few). Inside the cluster the newest
+// checkpoint comes from the Raft state (fsm.History.Checkpoint), so a LIST
+// is needed only for snapshots older than it and for clusterless readers.
+
+// ckptListLimit is how many checkpoint keys one listing asks for: the
+// newest and fallbacks for checkpoints that fail their checksum.
+const ckptListLimit = 4
+
+// logListLimit is how many log keys one listing page asks for.
+const logListLimit = 1000
+
+// viewKey names a cached bucket view of an old snapshot.
+type viewKey struct {
+	vid    volume.ID
+	ckptAt volume.LSN
+	at     volume.LSN
+}
+
+// badCheckpointError is a checkpoint that cannot be used: it fails its
+// checksum or does not decode, or it is missing though named. Readers fall
+// back to the one before it.
+type badCheckpointError struct {
+	vid volume.ID
+	lsn volume.LSN
+	err error
+}
+
+func (e *badCheckpointError) Error() string {
+	return fmt.Sprintf("checkpoint %s@%d: %v", e.vid, e.lsn, e.err)
+}
+
+func (e *badCheckpointError) Unwrap() error { return e.err }
+
+// BadCheckpoints returns how many checkpoints this reader found unusable
+// (failing their checksum, or missing though named) and fell back from.
+func (r *Reader) BadCheckpoints() uint64 { return r.badCkpts.Load() }
+
+// Checkpoint returns the decoded checkpoint of vid at lsn. A checkpoint that
+// fails its checksum or does not decode wraps segment.ErrCorrupt; it is
+// counted in BadCheckpoints and logged.
+func (r *Reader) Checkpoint(ctx context.Context, vid volume.ID, lsn volume.LSN) (*segment.Checkpoint, error) {
+	k := recordKey{vid, lsn}
+	if ck, ok := r.ckpts.Get(k); ok {
+		return ck, nil
+	}
+	key := segment.CheckpointKey(vid, lsn)
+	b, err := r.store.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			r.reportBad(vid, lsn, key, err)
+			return nil, &badCheckpointError{vid: vid, lsn: lsn, err: &StoreError{Op: "get checkpoint " + key, Err: err}}
+		}
+		return nil, &StoreError{Op: "get checkpoint " + key, Err: err}
+	}
+	ck, err := segment.DecodeCheckpoint(b)
+	if err == nil && (ck.VID != vid || ck.LSN != lsn) {
+		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d", ErrLayout, key, ck.VID, ck.LSN)
+	}
+	if err != nil {
+		r.reportBad(vid, lsn, key, err)
+		return nil, &badCheckpointError{vid: vid, lsn: lsn, err: err}
+	}
+	r.ckpts.Add(k, &ck)
+	return &ck, nil
+}
+
+func (r *Reader) reportBad(vid volume.ID, lsn volume.LSN, key string, err error) {
+	r.badCkpts.Add(1)
+	r.log.Error("checkpoint unusable; falling back to the one before it", "vid", vid, "lsn", lsn, "key", key, "err", err)
+}
+
+// checkpointOf returns h's checkpoint.
+func (r *Reader) checkpointOf(ctx context.Context, h fsm.History) (*segment.Checkpoint, error) {
+	if h.Checkpoint == 0 {
+		return nil, fmt.Errorf("%w: %s has no checkpoint", ErrNotFlushed, h.VID)
+	}
+	return r.Checkpoint(ctx, h.VID, h.Checkpoint)
+}
+
+// History returns the volume's flushed history as the bucket holds it: the
+// newest checkpoint (one LIST), the log records after it (one LIST per
+// 1000 records) and the last record's end (one GET, none when no record
+// follows the checkpoint). A volume with nothing flushed has an empty
+// history. The newest checkpoint is not read here; a read that needs it and
+// finds it unusable falls back to an older one.
+func (r *Reader) History(ctx context.Context, vid volume.ID) (fsm.History, error) {
+	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), "", 1)
+	if err != nil {
+		return fsm.History{}, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
+	}
+	h := fsm.History{VID: vid}
+	if len(objs) > 0 {
+		v, lsn, err := segment.ParseCheckpointKey(objs[0].Key)
+		if err != nil || v != vid {
+			return fsm.History{}, fmt.Errorf("%w: unexpected key %q among the checkpoints of %s", ErrLayout, objs[0].Key, vid)
+		}
+		h.Checkpoint, h.Flushed = lsn, lsn
+	}
+	if err := r.listRecords(ctx, &h, 0); err != nil {
+		return fsm.History{}, err
+	}
+	if n := len(h.Froms); n > 0 {
+		last, err := r.record(ctx, vid, h.Froms[n-1])
+		if err != nil {
+			return fsm.History{}, err
+		}
+		h.Flushed = last.To
+	}
+	return h, nil
+}
+
+// listRecords appends to h.Froms the log records after h.Checkpoint, in
+// order, stopping after the first record starting above stop (0: list
+// all). The first must start at h.Checkpoint+1.
+func (r *Reader) listRecords(ctx context.Context, h *fsm.History, stop volume.LSN) error {
+	after := ""
+	if h.Checkpoint > 0 {
+		after = segment.LogKey(h.VID, h.Checkpoint)
+	}
+	for {
+		objs, err := objstore.ListAfter(ctx, r.store, segment.LogPrefix(h.VID), after, logListLimit)
+		if err != nil {
+			return &StoreError{Op: "list log of " + h.VID.String(), Err: err}
+		}
+		for _, o := range objs {
+			v, from, err := segment.ParseLogKey(o.Key)
+			if err != nil || v != h.VID {
+				return fmt.Errorf("%w: unexpected key %q in the log of %s", ErrLayout, o.Key, h.VID)
+			}
+			if len(h.Froms) == 0 && from != h.Checkpoint+1 {
+				if h.Checkpoint == 0 {
+					// The history before it was deleted by retention (or
+					// its checkpoints are unusable): reading from here would
+					// miss every page written before.
+					return fmt.Errorf("%w: the log of %s starts at %d and no usable checkpoint precedes it", ErrNotFlushed, h.VID, from)
+				}
+				return fmt.Errorf("%w: the log of %s after checkpoint %d starts at %d", ErrLayout, h.VID, h.Checkpoint, from)
+			}
+			h.Froms = append(h.Froms, from)
+			if stop > 0 && from > stop {
+				return nil
+			}
+		}
+		if len(objs) < logListLimit {
+			return nil
+		}
+		after = objs[len(objs)-1].Key
+	}
+}
+
+// bucketView returns a history of vid read from the bucket alone that
+// starts at the newest usable checkpoint at or below ckptAt (or the start
+// of the log) and ends with the record holding at (or at the checkpoint,
+// when at is the checkpoint). Views are cached: every object they name is
+// immutable.
+func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volume.LSN) (fsm.History, error) {
+	key := viewKey{vid: vid, ckptAt: ckptAt, at: at}
+	if h, ok := r.views.Get(key); ok {
+		return h, nil
+	}
+	h := fsm.History{VID: vid}
+	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), segment.CheckpointKey(vid, ckptAt+1), ckptListLimit)
+	if err != nil {
+		return fsm.History{}, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
+	}
+	for _, o := range objs {
+		v, lsn, err := segment.ParseCheckpointKey(o.Key)
+		if err != nil || v != vid || lsn > ckptAt {
+			continue
+		}
+		if _, err := r.Checkpoint(ctx, vid, lsn); err != nil {
+			var bad *badCheckpointError
+			if errors.As(err, &bad) {
+				continue // reported; try the one before it
+			}
+			return fsm.History{}, err
+		}
+		h.Checkpoint = lsn
+		break
+	}
+	if h.Checkpoint == at && at > 0 {
+		h.Flushed = at
+		r.views.Add(key, h)
+		return h, nil
+	}
+	if err := r.listRecords(ctx, &h, at); err != nil {
+		return fsm.History{}, err
+	}
+	// The last record listed either starts above at (drop it: the one
+	// before holds at and ends where it starts) or is the volume's last.
+	switch n := len(h.Froms); {
+	case n == 0:
+		return fsm.History{}, fmt.Errorf("%w: lsn %d of %s (no log record after checkpoint %d)", ErrNotFlushed, at, vid, h.Checkpoint)
+	case h.Froms[n-1] > at:
+		h.Flushed = h.Froms[n-1] - 1
+		h.Froms = h.Froms[:n-1]
+		if len(h.Froms) == 0 {
+			return fsm.History{}, fmt.Errorf("%w: lsn %d of %s is below its oldest readable record", ErrNotFlushed, at, vid)
+		}
+	default:
+		last, err := r.record(ctx, vid, h.Froms[n-1])
+		if err != nil {
+			return fsm.History{}, err
+		}
+		h.Flushed = last.To
+		if at > h.Flushed {
+			return fsm.History{}, fmt.Errorf("%w: lsn %d of %s (flushed up to %d)", ErrNotFlushed, at, vid, h.Flushed)
+		}
+	}
+	r.views.Add(key, h)
+	return h, nil
+}
+
+// viewFor returns the history to read lsn from: h itself when lsn is after
+// its checkpoint, else a bucket view from the newest checkpoint at or below
+// lsn.
+func (r *Reader) viewFor(ctx context.Context, h fsm.History, lsn volume.LSN) (fsm.History, error) {
+	switch {
+	case lsn > h.Checkpoint || lsn == 0:
+		return h, nil
+	case lsn == h.Checkpoint:
+		return fsm.History{VID: h.VID, Checkpoint: lsn, Flushed: lsn}, nil
+	}
+	return r.bucketView(ctx, h.VID, lsn, lsn)
+}
+
+// rangeView is viewFor for a walk over [lsn, until]: below h's checkpoint
+// one bucket view covers the records from the newest checkpoint at or below
+// lsn up to min(until, h's checkpoint), so a walk over old history lists
+// the log once per checkpoint interval, not once per record.
+func (r *Reader) rangeView(ctx context.Context, h fsm.History, lsn, until volume.LSN) (fsm.History, error) {
+	if lsn >= h.Checkpoint || lsn == 0 {
+		return r.viewFor(ctx, h, lsn)
+	}
+	return r.bucketView(ctx, h.VID, lsn, min(until, h.Checkpoint))
+}
+
+// olderView returns a history equivalent to h for reading lsn that does not
+// use h's checkpoint (found unusable): the newest usable checkpoint before
+// it, the records from there to h's checkpoint, then h's records.
+func (r *Reader) olderView(ctx context.Context, h fsm.History, lsn volume.LSN) (fsm.History, error) {
+	if h.Checkpoint == 0 {
+		return fsm.History{}, fmt.Errorf("%w: %s has no checkpoint to fall back from", ErrLayout, h.VID)
+	}
+	v, err := r.bucketView(ctx, h.VID, h.Checkpoint-1, h.Checkpoint)
+	if err != nil {
+		return fsm.History{}, fmt.Errorf("fall back from checkpoint %s@%d: %w", h.VID, h.Checkpoint, err)
+	}
+	if v.Flushed != h.Checkpoint {
+		return fsm.History{}, fmt.Errorf("%w: no log record of %s ends at checkpoint %d", ErrLayout, h.VID, h.Checkpoint)
+	}
+	if lsn > h.Checkpoint {
+		v.Froms = append(v.Froms[:len(v.Froms):len(v.Froms)], h.Froms...)
+		v.Flushed = h.Flushed
+	}
+	return v, nil
+}
+
+// readCheckpointPage reads one page a checkpoint locates, verified against
+// the CRC the checkpoint carries: one ranged GET, no segment index.
+func (r *Reader) readCheckpointPage(ctx context.Context, vid volume.ID, ck *segment.Checkpoint, p segment.CheckpointPage) (fsm.PageVersion, error) {
+	sid := ck.Segments[p.Segment]
+	pk := pageKey{sid, int(p.Pos)}
+	if data, ok := r.pages.Get(pk); ok {
+		return fsm.PageVersion{Idx: p.Idx, LSN: p.LSN, Data: data}, nil
+	}
+	off, n := segment.PageRange(int(p.Pos))
+	data, err := r.store.GetRange(ctx, segment.SegmentKey(vid, sid), off, n)
+	if err != nil {
+		return fsm.PageVersion{}, &StoreError{Op: fmt.Sprintf("read page %d of segment %s", p.Idx, sid), Err: err}
+	}
+	if err := segment.VerifyPage(p.Entry(), data); err != nil {
+		return fsm.PageVersion{}, fmt.Errorf("segment %s of %s (via checkpoint %d): %w", sid, vid, ck.LSN, err)
+	}
+	r.pages.Add(pk, data)
+	return fsm.PageVersion{Idx: p.Idx, LSN: p.LSN, Data: data}, nil
+}
+
+// newestCheckpoint returns the volume's newest usable checkpoint (0 and nil:
+// none), skipping unusable ones.
+func (r *Reader) newestCheckpoint(ctx context.Context, vid volume.ID) (volume.LSN, *segment.Checkpoint, error) {
+	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), "", ckptListLimit)
+	if err != nil {
+		return 0, nil, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
+	}
+	for _, o := range objs {
+		v, lsn, err := segment.ParseCheckpointKey(o.Key)
+		if err != nil || v != vid {
+			continue
+		}
+		ck, err := r.Checkpoint(ctx, vid, lsn)
+		var bad *badCheckpointError
+		switch {
+		case errors.As(err, &bad):
+			continue
+		case err != nil:
+			return 0, nil, err
+		}
+		return lsn, ck, nil
+	}
+	return 0, nil, nil
+}

@@ -1,0 +1,388 @@
+package flusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/graft-cluster/graft/fsm"
+	"github.com/graft-cluster/graft/objstore"
+	"github.com/graft-cluster/graft/segment"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// Retention and garbage collection.
+//
+// The leader decides, per volume, a horizon (the oldest readable LSN) from
+// Config.RetainLSNs and Config.RetainHistory, and a base: the newest usable
+// checkpoint at or below the horizon. Every retained snapshot (LSN >=
+// horizon >= base) is read from the base checkpoint or a later one and the
+// log records after the base, so GC may delete exactly:
+//
+//   - log records wholly at or below the base (a checkpoint ends a record,
+//     so "from <= base" means "to <= base"),
+//   - their segments, except those the base checkpoint's page table names
+//     (pages still live at the base; a later checkpoint can only name such
+//     a segment if the base does too, as it was built from it),
+//   - checkpoints older than the base.
+//
+// The decision goes through Raft (fsm.GCPlan, kind 14) before anything is
+// deleted, so two leaders never disagree, and it moves the horizons at
+// once: from then on reads below them answer fsm.ErrRetention. Deletion
+// waits Config.GCGrace after the plan (by the plan's time and by this
+// leader's clock since it first saw the plan), so readers and edges that
+// started before the horizon moved finish; then the leader deletes, per
+// volume, segments before their record and records before the older
+// checkpoints, and commits GCDone (kind 15). A crash at any step leaves the
+// plan open; the next leader re-runs it (deleting is idempotent), and what
+// a half-done step leaves behind is below the horizon, never above.
+
+// GCOnce runs one step of garbage collection: it finishes the open GC round
+// once its grace period has passed, or plans a new one when retention moved
+// a horizon. It returns the number of objects deleted.
+func (f *Flusher) GCOnce(ctx context.Context) (int, error) {
+	if f.reader == nil {
+		return 0, nil
+	}
+	purged, err := f.purgeDeleted(ctx)
+	if err != nil {
+		return purged, err
+	}
+	if p := f.fsm.GC(); p != nil {
+		n, err := f.executeGC(ctx, p)
+		return purged + n, err
+	}
+	if f.cfg.RetainLSNs == 0 && f.cfg.RetainHistory == 0 {
+		return purged, nil
+	}
+	p, err := f.planGC(ctx)
+	if err != nil || p == nil {
+		return purged, err
+	}
+	resp, err := f.prop.Propose(ctx, fsm.EncodeGCPlan(p))
+	if err != nil {
+		return purged, fmt.Errorf("propose gc plan: %w", err)
+	}
+	res, ok := resp.(*fsm.AdminResult)
+	if !ok || res.Err != nil {
+		return purged, fmt.Errorf("gc plan rejected: %v", resp)
+	}
+	p.Round = res.Round
+	f.log.Info("retention moved volume horizons", "round", p.Round, "volumes", len(p.Volumes))
+	n, err := f.executeGC(ctx, p)
+	return purged + n, err
+}
+
+// purgeDeleted removes every object of the volumes deleted at least
+// GCGrace ago (by the tombstone's time), then commits each purge. At once,
+// before the grace, it writes the volume's deleted marker
+// (segment.DeletedKey), so that recovery on the bucket (a new cluster) does
+// not adopt the volume again; the marker goes last. Objects a flush round
+// in flight writes after the listing are found by the next pass, as the
+// purge is committed only after a listing that found nothing but the
+// marker.
+func (f *Flusher) purgeDeleted(ctx context.Context) (int, error) {
+	deleted := 0
+	for _, t := range f.fsm.Unpurged() {
+		marker := segment.DeletedKey(t.VID)
+		if err := f.store.PutIfAbsent(ctx, marker, []byte("graft deleted volume "+t.VID.String()+"\n")); err != nil && !errors.Is(err, objstore.ErrExists) {
+			return deleted, &StoreError{Op: "write " + marker, Err: err}
+		}
+		if f.now().Sub(time.UnixMilli(t.TimeUnixMs)) < f.cfg.GCGrace {
+			continue
+		}
+		objs, err := f.store.List(ctx, segment.VolumesPrefix+t.VID.String()+"/")
+		if err != nil {
+			return deleted, &StoreError{Op: "list deleted volume " + t.VID.String(), Err: err}
+		}
+		left := 0
+		for _, o := range objs {
+			if o.Key == marker {
+				continue
+			}
+			if err := f.store.Delete(ctx, o.Key); err != nil {
+				return deleted, &StoreError{Op: "delete " + o.Key, Err: err}
+			}
+			deleted++
+			left++
+		}
+		f.m.gcDeleted.Add(float64(left))
+		if left > 0 {
+			continue // list again next time: commit the purge after a listing with only the marker
+		}
+		if err := proposeAdmin(ctx, f.prop, fsm.EncodeTombstone(fsm.Tombstone{VID: t.VID, Purged: true})); err != nil {
+			return deleted, fmt.Errorf("propose purge of %s: %w", t.VID, err)
+		}
+		if err := f.store.Delete(ctx, marker); err != nil {
+			f.log.Warn("delete the deleted-volume marker", "key", marker, "err", err)
+		}
+		f.log.Info("deleted volume's objects removed", "vid", t.VID)
+	}
+	return deleted, nil
+}
+
+// planGC computes each volume's new horizon and base, or nil if none moved.
+func (f *Flusher) planGC(ctx context.Context) (*fsm.GCPlan, error) {
+	now := f.now()
+	p := &fsm.GCPlan{TimeUnixMs: now.UnixMilli()}
+	for _, c := range f.fsm.GCCandidates() {
+		hz, err := f.horizon(ctx, c, now)
+		if err != nil {
+			return nil, err
+		}
+		hz = min(hz, c.Checkpoint)
+		if hz <= c.Horizon || hz == 0 {
+			continue
+		}
+		base, err := f.baseCheckpoint(ctx, c.VID, hz)
+		if err != nil {
+			return nil, err
+		}
+		p.Volumes = append(p.Volumes, fsm.GCVolume{VID: c.VID, Horizon: hz, Base: base})
+	}
+	if len(p.Volumes) == 0 {
+		return nil, nil
+	}
+	return p, nil
+}
+
+// horizon returns the oldest LSN retention keeps readable for c (0: all).
+// With both settings, the one keeping more wins.
+func (f *Flusher) horizon(ctx context.Context, c fsm.GCCandidate, now time.Time) (volume.LSN, error) {
+	byLSN, byTime := volume.LSN(0), volume.LSN(0)
+	if n := f.cfg.RetainLSNs; n > 0 && uint64(c.Head) > n {
+		byLSN = c.Head - volume.LSN(n)
+	}
+	if d := f.cfg.RetainHistory; d > 0 {
+		// The newest checkpoint written before now - d: every snapshot
+		// older than it was superseded before its commit, so before now - d.
+		// Checkpoint keys list newest first; the object's time is when it
+		// was written, after its commit.
+		cutoff := now.Add(-d)
+		after := segment.CheckpointKey(c.VID, c.Checkpoint+1)
+	scan:
+		for {
+			objs, err := objstore.ListAfter(ctx, f.store, segment.CheckpointPrefix(c.VID), after, logListLimit)
+			if err != nil {
+				return 0, &StoreError{Op: "list checkpoints of " + c.VID.String(), Err: err}
+			}
+			for _, o := range objs {
+				if _, lsn, err := segment.ParseCheckpointKey(o.Key); err == nil && !o.Modified.After(cutoff) {
+					byTime = lsn
+					break scan
+				}
+			}
+			if len(objs) < logListLimit {
+				break
+			}
+			after = objs[len(objs)-1].Key
+		}
+	}
+	switch {
+	case f.cfg.RetainLSNs > 0 && f.cfg.RetainHistory > 0:
+		return min(byLSN, byTime), nil
+	case f.cfg.RetainLSNs > 0:
+		return byLSN, nil
+	}
+	return byTime, nil
+}
+
+// baseCheckpoint returns the newest usable checkpoint of vid at or below
+// lsn (0: none).
+func (f *Flusher) baseCheckpoint(ctx context.Context, vid volume.ID, lsn volume.LSN) (volume.LSN, error) {
+	objs, err := objstore.ListAfter(ctx, f.store, segment.CheckpointPrefix(vid), segment.CheckpointKey(vid, lsn+1), ckptListLimit)
+	if err != nil {
+		return 0, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
+	}
+	for _, o := range objs {
+		v, ck, err := segment.ParseCheckpointKey(o.Key)
+		if err != nil || v != vid || ck > lsn {
+			continue
+		}
+		if _, err := f.reader.Checkpoint(ctx, vid, ck); err != nil {
+			var bad *badCheckpointError
+			if errors.As(err, &bad) {
+				continue
+			}
+			return 0, err
+		}
+		return ck, nil
+	}
+	return 0, nil
+}
+
+// executeGC deletes what the open round allows once its grace has passed,
+// then commits its end. Before the grace it does nothing.
+func (f *Flusher) executeGC(ctx context.Context, p *fsm.GCPlan) (int, error) {
+	now := f.now()
+	f.mu.Lock()
+	if f.gcSeen == nil || f.gcSeen.round != p.Round {
+		f.gcSeen = &gcSighting{round: p.Round, at: now}
+	}
+	seen := f.gcSeen.at
+	f.mu.Unlock()
+	if now.Sub(seen) < f.cfg.GCGrace || now.Sub(time.UnixMilli(p.TimeUnixMs)) < f.cfg.GCGrace {
+		return 0, nil
+	}
+	deleted := 0
+	var errs []error
+	for _, gv := range p.Volumes {
+		if gv.Base == 0 {
+			continue
+		}
+		if _, q := f.fsm.Quarantine(gv.VID); q {
+			continue // an operator's problem first; nothing is deleted
+		}
+		n, err := f.collectVolume(ctx, gv)
+		deleted += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gc of %s below %d: %w", gv.VID, gv.Base, err))
+		}
+	}
+	f.m.gcDeleted.Add(float64(deleted))
+	if err := errors.Join(errs...); err != nil {
+		return deleted, err
+	}
+	if err := proposeAdmin(ctx, f.prop, fsm.EncodeGCDone(p.Round)); err != nil && !errors.Is(err, fsm.ErrFlushRejected) {
+		return deleted, fmt.Errorf("propose end of gc round %d: %w", p.Round, err)
+	}
+	if deleted > 0 {
+		f.log.Info("garbage collected", "round", p.Round, "objects", deleted)
+	}
+	return deleted, nil
+}
+
+// oldestCheckpoint returns the volume's oldest checkpoint in the bucket, or
+// nil if there is none or it is unusable. Checkpoint keys sort newest
+// first, so it is the last key of the prefix: a full listing, as GC leaves
+// few checkpoints behind.
+func (f *Flusher) oldestCheckpoint(ctx context.Context, vid volume.ID) (*segment.Checkpoint, error) {
+	objs, err := f.store.List(ctx, segment.CheckpointPrefix(vid))
+	if err != nil {
+		return nil, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
+	}
+	for i := len(objs) - 1; i >= 0; i-- {
+		_, lsn, err := segment.ParseCheckpointKey(objs[i].Key)
+		if err != nil {
+			continue
+		}
+		ck, err := f.reader.Checkpoint(ctx, vid, lsn)
+		var bad *badCheckpointError
+		switch {
+		case errors.As(err, &bad):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		return ck, nil
+	}
+	return nil, nil
+}
+
+type gcSighting struct {
+	round uint64
+	at    time.Time
+}
+
+// collectVolume deletes vid's objects that no snapshot at or after the
+// base needs: per record at or below the base, its segment (unless the
+// base checkpoint names it) and then the record; then the checkpoints
+// older than the base. An unusable base checkpoint deletes nothing.
+func (f *Flusher) collectVolume(ctx context.Context, gv fsm.GCVolume) (int, error) {
+	ck, err := f.reader.Checkpoint(ctx, gv.VID, gv.Base)
+	if err != nil {
+		var bad *badCheckpointError
+		if errors.As(err, &bad) {
+			f.log.Error("gc: base checkpoint unusable; nothing of the volume is deleted", "vid", gv.VID, "base", gv.Base, "err", err)
+			return 0, nil
+		}
+		return 0, err
+	}
+	keep := make(map[segment.ID]bool, len(ck.Segments))
+	for _, sid := range ck.Segments {
+		keep[sid] = true
+	}
+	deleted := 0
+	del := func(key string) error {
+		if err := f.store.Delete(ctx, key); err != nil {
+			return &StoreError{Op: "delete " + key, Err: err}
+		}
+		deleted++
+		return nil
+	}
+	after := ""
+records:
+	for {
+		objs, err := objstore.ListAfter(ctx, f.store, segment.LogPrefix(gv.VID), after, logListLimit)
+		if err != nil {
+			return deleted, &StoreError{Op: "list log of " + gv.VID.String(), Err: err}
+		}
+		for _, o := range objs {
+			_, from, err := segment.ParseLogKey(o.Key)
+			if err != nil {
+				return deleted, fmt.Errorf("%w: unexpected key %q", ErrLayout, o.Key)
+			}
+			if from > gv.Base {
+				if err := f.plantedGCExtra(ctx, gv.VID, from, del); err != nil {
+					return deleted, err
+				}
+				break records
+			}
+			rec, err := f.reader.Record(ctx, gv.VID, from)
+			if err != nil {
+				return deleted, err
+			}
+			if rec.To > gv.Base {
+				return deleted, fmt.Errorf("%w: record %s@%d ends at %d, past the base checkpoint %d", ErrLayout, gv.VID, from, rec.To, gv.Base)
+			}
+			if !rec.Segment.IsZero() && !keep[rec.Segment] {
+				if err := del(segment.SegmentKey(gv.VID, rec.Segment)); err != nil {
+					return deleted, err
+				}
+			}
+			if err := del(o.Key); err != nil {
+				return deleted, err
+			}
+		}
+		if len(objs) < logListLimit {
+			break
+		}
+		after = objs[len(objs)-1].Key
+	}
+	// Segments an earlier round kept because its base named them (their
+	// records are gone): the oldest remaining checkpoint is that base, and
+	// what it names but this base does not holds no version live at or
+	// after this base. An unusable oldest checkpoint leaves them to orphan
+	// collection.
+	if prev, err := f.oldestCheckpoint(ctx, gv.VID); err != nil {
+		return deleted, err
+	} else if prev != nil && prev.LSN < gv.Base {
+		for _, sid := range prev.Segments {
+			if !keep[sid] {
+				if err := del(segment.SegmentKey(gv.VID, sid)); err != nil {
+					return deleted, err
+				}
+			}
+		}
+	}
+	after = segment.CheckpointKey(gv.VID, gv.Base) // older ones sort after it
+	for {
+		objs, err := objstore.ListAfter(ctx, f.store, segment.CheckpointPrefix(gv.VID), after, logListLimit)
+		if err != nil {
+			return deleted, &StoreError{Op: "list checkpoints of " + gv.VID.String(), Err: err}
+		}
+		for _, o := range objs {
+			if _, lsn, err := segment.ParseCheckpointKey(o.Key); err != nil || lsn >= gv.Base {
+				continue
+			}
+			if err := del(o.Key); err != nil {
+				return deleted, err
+			}
+		}
+		if len(objs) < logListLimit {
+			return deleted, nil
+		}
+		after = objs[len(objs)-1].Key
+	}
+}

@@ -1,0 +1,83 @@
+package flusher
+
+import (
+	"context"
+	"strings"
+
+	"github.com/graft-cluster/graft/segment"
+	"github.com/graft-cluster/graft/volume"
+)
+
+// Inventory is what the bucket holds of one volume (graft volume info
+// --object-store).
+type Inventory struct {
+	VID volume.ID
+	// Checkpoints, Records and Segments count the objects of each kind;
+	// the Bytes fields are their sizes.
+	Checkpoints, Records, Segments                int
+	CheckpointBytes, RecordBytes, SegmentBytes    int64
+	Other                                         int // keys of no known kind
+	NewestCheckpoint, OldestCheckpoint, FirstFrom volume.LSN
+	// Flushed is the newest flushed LSN (0: nothing).
+	Flushed volume.LSN
+	// OldestReadable is the oldest snapshot the bucket alone can serve: 1
+	// when the log starts at 1, else the oldest usable checkpoint (0:
+	// nothing readable).
+	OldestReadable volume.LSN
+}
+
+// Inventory lists the volume's objects (one listing of its prefix) and
+// reads its history.
+func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error) {
+	inv := Inventory{VID: vid}
+	objs, err := r.store.List(ctx, segment.VolumesPrefix+vid.String()+"/")
+	if err != nil {
+		return inv, &StoreError{Op: "list volume " + vid.String(), Err: err}
+	}
+	var ckpts []volume.LSN // newest first
+	for _, o := range objs {
+		switch {
+		case strings.Contains(o.Key, "/checkpoints/"):
+			if _, lsn, err := segment.ParseCheckpointKey(o.Key); err == nil {
+				inv.Checkpoints++
+				inv.CheckpointBytes += o.Size
+				ckpts = append(ckpts, lsn)
+				continue
+			}
+		case strings.Contains(o.Key, "/log/"):
+			if _, from, err := segment.ParseLogKey(o.Key); err == nil {
+				if inv.Records == 0 {
+					inv.FirstFrom = from
+				}
+				inv.Records++
+				inv.RecordBytes += o.Size
+				continue
+			}
+		case strings.Contains(o.Key, "/segments/"):
+			inv.Segments++
+			inv.SegmentBytes += o.Size
+			continue
+		}
+		inv.Other++
+	}
+	if len(ckpts) > 0 {
+		inv.NewestCheckpoint, inv.OldestCheckpoint = ckpts[0], ckpts[len(ckpts)-1]
+	}
+	h, err := r.History(ctx, vid)
+	if err != nil {
+		return inv, err
+	}
+	inv.Flushed = h.Flushed
+	switch {
+	case inv.FirstFrom == 1:
+		inv.OldestReadable = 1
+	default:
+		for i := len(ckpts) - 1; i >= 0; i-- {
+			if _, err := r.Checkpoint(ctx, vid, ckpts[i]); err == nil {
+				inv.OldestReadable = ckpts[i]
+				break
+			}
+		}
+	}
+	return inv, nil
+}
