@@ -26,6 +26,7 @@ import (
 //	quarantine:  vid (16) | key, reason (u16 length + bytes each)
 //	unquarantine: vid (16)
 //	identity:    cluster id (u16 length + bytes)
+//	revoke token: expires_unix (8) | time_unix (8) | token id (u16 length + bytes)
 const (
 	cmdMagic   byte = 'G'
 	cmdVersion byte = 1
@@ -40,6 +41,7 @@ const (
 	kindQuarantine   byte = 8
 	kindUnquarantine byte = 9
 	kindIdentity     byte = 10
+	kindRevokeToken  byte = 12
 
 	cmdHeaderLen    = 3
 	commitFixedLen  = 16 + 8 + 4 + 8 + 8 + 8 + 32 + 4
@@ -203,6 +205,7 @@ type command struct {
 	quarantine   *Quarantine
 	unquarantine *volume.ID
 	identity     string
+	revoke       *RevokeToken
 }
 
 // decodeCommand decodes a log entry. Page slices alias b. Every length is
@@ -291,6 +294,9 @@ func decodeCommand(b []byte) (command, error) {
 			return command{}, fmt.Errorf("%w: identity: malformed or empty cluster id", ErrInvalidCommand)
 		}
 		return command{identity: id}, nil
+	case kindRevokeToken:
+		r, err := decodeRevokeToken(body)
+		return command{revoke: r}, err
 	default:
 		return command{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCommand, b[2])
 	}

@@ -90,6 +90,9 @@ type state struct {
 	// quarantine holds the quarantined volumes. A quarantined volume may
 	// have no volState (recovery could not read its head).
 	quarantine map[volume.ID]Quarantine
+	// revoked maps revoked token IDs to their expiry (Unix seconds, 0:
+	// kept for good). Replaced, never modified in place.
+	revoked map[string]int64
 }
 
 type volState struct {
@@ -187,6 +190,8 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 		return f.st.applyQuarantine(cmd.quarantine, l.Index)
 	case cmd.unquarantine != nil:
 		return f.st.applyUnquarantine(*cmd.unquarantine)
+	case cmd.revoke != nil:
+		return f.st.applyRevokeToken(cmd.revoke)
 	case cmd.identity != "":
 		return f.st.applyIdentity(cmd.identity)
 	case cmd.register != nil:

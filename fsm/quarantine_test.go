@@ -169,10 +169,10 @@ func TestFSM_RestoreVersion2(t *testing.T) {
 	vid := volume.MustNewID()
 	h.commit(commitCmd(vid, 0, 1, pw(1, 1)))
 	h.admin(fsm.EncodeRecovered())
-	v3 := snapshotBytes(t, h.f)
+	v4 := snapshotBytes(t, h.f)
 	// Version 3 adds cluster_id (2 bytes when empty) and the quarantine
-	// count (4 bytes) before the checksum.
-	body := bytes.Clone(v3[:len(v3)-4-6])
+	// count (4 bytes) before the checksum, version 4 the revoked count (4).
+	body := bytes.Clone(v4[:len(v4)-4-10])
 	binary.BigEndian.PutUint32(body[8:], 2)
 	v2 := binary.BigEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
 	g := fsm.New()
@@ -182,8 +182,8 @@ func TestFSM_RestoreVersion2(t *testing.T) {
 	if g.Head(vid).LSN != 1 || !g.Recovered() || g.ClusterID() != "" || len(g.Quarantined()) != 0 {
 		t.Fatalf("restored v2: head %v recovered %v id %q quarantined %v", g.Head(vid), g.Recovered(), g.ClusterID(), g.Quarantined())
 	}
-	if !bytes.Equal(snapshotBytes(t, g), v3) {
-		t.Fatal("v2 restored then snapshotted differs from the v3 snapshot of the same state")
+	if !bytes.Equal(snapshotBytes(t, g), v4) {
+		t.Fatal("v2 restored then snapshotted differs from the v4 snapshot of the same state")
 	}
 }
 
