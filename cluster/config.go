@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graft-cluster/graft/auth"
 	"github.com/graft-cluster/graft/flusher"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // Peer is one member of the static bootstrap configuration.
@@ -168,6 +170,16 @@ type Config struct {
 	// RaftLogLevel is hashicorp/raft's log level (trace, debug, info, warn,
 	// error). Default "warn".
 	RaftLogLevel string
+	// TLS, when set, serves the client API over HTTPS (HTTP/2 via ALPN,
+	// HTTP/1.1 too) and runs the peer links (Raft transport, forwarding)
+	// over mutual TLS: a member must present a certificate of TLS's CA.
+	// The holder's Reload (SIGHUP) takes effect on new connections.
+	// Default nil: plaintext (h2c).
+	TLS *tlsutil.Holder
+	// Auth, when set, requires a bearer token on every RPC (see package
+	// auth), checked before any work, with this node's replicated
+	// revocation list. Default nil: no authentication.
+	Auth *auth.Verifier
 }
 
 // DefaultConfig returns a Config with every default filled in.

@@ -123,7 +123,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.openRaft(); err != nil {
 		return nil, err
 	}
-	n.fwd = newForwarder(cfg.ForwardTimeout)
+	n.fwd = newForwarder(cfg.ForwardTimeout, cfg.TLS)
 	n.serveHTTP()
 	n.wg.Add(2)
 	go n.watchLeadership()
@@ -161,7 +161,7 @@ func (n *Node) listen() error {
 			return fmt.Errorf("listen raft: %w", err)
 		}
 	}
-	sl, err := newStreamLayer(rl)
+	sl, err := newStreamLayer(rl, n.cfg.TLS)
 	if err != nil {
 		rl.Close()
 		return err

@@ -1897,6 +1897,178 @@ func (*UnquarantineResponse) Descriptor() ([]byte, []int) {
 	return file_graft_v1_graft_proto_rawDescGZIP(), []int{31}
 }
 
+type RevokeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the token's ID (its jti claim).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// expires_unix, when set, is the token's expiry (Unix seconds): past it
+	// the entry is dropped from the list (the token is refused as expired).
+	// 0 keeps the entry for good.
+	ExpiresUnix   int64 `protobuf:"varint,2,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_graft_v1_graft_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_graft_v1_graft_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{33}
+}
+
+type ListRevokedTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedTokensRequest) Reset() {
+	*x = ListRevokedTokensRequest{}
+	mi := &file_graft_v1_graft_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedTokensRequest) ProtoMessage() {}
+
+func (x *ListRevokedTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListRevokedTokensRequest) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{34}
+}
+
+type ListRevokedTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedTokensResponse) Reset() {
+	*x = ListRevokedTokensResponse{}
+	mi := &file_graft_v1_graft_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedTokensResponse) ProtoMessage() {}
+
+func (x *ListRevokedTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListRevokedTokensResponse) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListRevokedTokensResponse) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 var File_graft_v1_graft_proto protoreflect.FileDescriptor
 
 const file_graft_v1_graft_proto_rawDesc = "" +
@@ -2018,7 +2190,14 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"'\n" +
 	"\x13UnquarantineRequest\x12\x10\n" +
 	"\x03vid\x18\x01 \x01(\tR\x03vid\"\x16\n" +
-	"\x14UnquarantineResponse*}\n" +
+	"\x14UnquarantineResponse\"G\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fexpires_unix\x18\x02 \x01(\x03R\vexpiresUnix\"\x15\n" +
+	"\x13RevokeTokenResponse\"\x1a\n" +
+	"\x18ListRevokedTokensRequest\"-\n" +
+	"\x19ListRevokedTokensResponse\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids*}\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x01\x12\x1c\n" +
@@ -2030,7 +2209,7 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\tPullGraft\x12\x1a.graft.v1.PullGraftRequest\x1a\x1b.graft.v1.PullGraftResponse\x12J\n" +
 	"\vPullCommits\x12\x1c.graft.v1.PullCommitsRequest\x1a\x1d.graft.v1.PullCommitsResponse\x12I\n" +
 	"\tReadPages\x12\x1a.graft.v1.ReadPagesRequest\x1a\x1b.graft.v1.ReadPagesResponse\"\x03\x90\x02\x01\x12L\n" +
-	"\vWatchVolume\x12\x1c.graft.v1.WatchVolumeRequest\x1a\x1d.graft.v1.WatchVolumeResponse0\x012\x86\x04\n" +
+	"\vWatchVolume\x12\x1c.graft.v1.WatchVolumeRequest\x1a\x1d.graft.v1.WatchVolumeResponse0\x012\xb0\x05\n" +
 	"\x0eClusterService\x12;\n" +
 	"\x06Status\x12\x17.graft.v1.StatusRequest\x1a\x18.graft.v1.StatusResponse\x12>\n" +
 	"\aAddNode\x12\x18.graft.v1.AddNodeRequest\x1a\x19.graft.v1.AddNodeResponse\x12G\n" +
@@ -2039,7 +2218,9 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x12TransferLeadership\x12#.graft.v1.TransferLeadershipRequest\x1a$.graft.v1.TransferLeadershipResponse\x128\n" +
 	"\x05Flush\x12\x16.graft.v1.FlushRequest\x1a\x17.graft.v1.FlushResponse\x12D\n" +
 	"\tReadIndex\x12\x1a.graft.v1.ReadIndexRequest\x1a\x1b.graft.v1.ReadIndexResponse\x12M\n" +
-	"\fUnquarantine\x12\x1d.graft.v1.UnquarantineRequest\x1a\x1e.graft.v1.UnquarantineResponseB5Z3github.com/graft-cluster/graft/api/graft/v1;graftv1b\x06proto3"
+	"\fUnquarantine\x12\x1d.graft.v1.UnquarantineRequest\x1a\x1e.graft.v1.UnquarantineResponse\x12J\n" +
+	"\vRevokeToken\x12\x1c.graft.v1.RevokeTokenRequest\x1a\x1d.graft.v1.RevokeTokenResponse\x12\\\n" +
+	"\x11ListRevokedTokens\x12\".graft.v1.ListRevokedTokensRequest\x1a#.graft.v1.ListRevokedTokensResponseB5Z3github.com/graft-cluster/graft/api/graft/v1;graftv1b\x06proto3"
 
 var (
 	file_graft_v1_graft_proto_rawDescOnce sync.Once
@@ -2054,7 +2235,7 @@ func file_graft_v1_graft_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_v1_graft_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_graft_v1_graft_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: graft.v1.Consistency
 	(*Snapshot)(nil),                   // 1: graft.v1.Snapshot
@@ -2089,6 +2270,10 @@ var file_graft_v1_graft_proto_goTypes = []any{
 	(*ReadIndexResponse)(nil),          // 30: graft.v1.ReadIndexResponse
 	(*UnquarantineRequest)(nil),        // 31: graft.v1.UnquarantineRequest
 	(*UnquarantineResponse)(nil),       // 32: graft.v1.UnquarantineResponse
+	(*RevokeTokenRequest)(nil),         // 33: graft.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),        // 34: graft.v1.RevokeTokenResponse
+	(*ListRevokedTokensRequest)(nil),   // 35: graft.v1.ListRevokedTokensRequest
+	(*ListRevokedTokensResponse)(nil),  // 36: graft.v1.ListRevokedTokensResponse
 }
 var file_graft_v1_graft_proto_depIdxs = []int32{
 	2,  // 0: graft.v1.CommitRequest.pages:type_name -> graft.v1.Page
@@ -2120,21 +2305,25 @@ var file_graft_v1_graft_proto_depIdxs = []int32{
 	27, // 26: graft.v1.ClusterService.Flush:input_type -> graft.v1.FlushRequest
 	29, // 27: graft.v1.ClusterService.ReadIndex:input_type -> graft.v1.ReadIndexRequest
 	31, // 28: graft.v1.ClusterService.Unquarantine:input_type -> graft.v1.UnquarantineRequest
-	4,  // 29: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
-	7,  // 30: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
-	9,  // 31: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
-	12, // 32: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
-	14, // 33: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
-	16, // 34: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
-	18, // 35: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
-	22, // 36: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
-	24, // 37: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
-	26, // 38: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
-	28, // 39: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
-	30, // 40: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
-	32, // 41: graft.v1.ClusterService.Unquarantine:output_type -> graft.v1.UnquarantineResponse
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
+	33, // 29: graft.v1.ClusterService.RevokeToken:input_type -> graft.v1.RevokeTokenRequest
+	35, // 30: graft.v1.ClusterService.ListRevokedTokens:input_type -> graft.v1.ListRevokedTokensRequest
+	4,  // 31: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
+	7,  // 32: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
+	9,  // 33: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
+	12, // 34: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
+	14, // 35: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
+	16, // 36: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
+	18, // 37: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
+	22, // 38: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
+	24, // 39: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
+	26, // 40: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
+	28, // 41: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
+	30, // 42: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
+	32, // 43: graft.v1.ClusterService.Unquarantine:output_type -> graft.v1.UnquarantineResponse
+	34, // 44: graft.v1.ClusterService.RevokeToken:output_type -> graft.v1.RevokeTokenResponse
+	36, // 45: graft.v1.ClusterService.ListRevokedTokens:output_type -> graft.v1.ListRevokedTokensResponse
+	31, // [31:46] is the sub-list for method output_type
+	16, // [16:31] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -2151,7 +2340,7 @@ func file_graft_v1_graft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_v1_graft_proto_rawDesc), len(file_graft_v1_graft_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
