@@ -231,16 +231,24 @@ func (f forwarder) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	}
 }
 
+// WrapStreamingClient sets the header at the first Send: connect-go merges
+// the request's own headers into the conn after the interceptors ran.
 func (f forwarder) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		if conn.RequestHeader().Get("Authorization") == "" {
-			if v := f.value(ctx); v != "" {
-				conn.RequestHeader().Set("Authorization", v)
-			}
-		}
-		return conn
+		return &credConn{StreamingClientConn: next(ctx, spec), value: f.value(ctx)}
 	}
+}
+
+type credConn struct {
+	connect.StreamingClientConn
+	value string
+}
+
+func (c *credConn) Send(m any) error {
+	if c.value != "" && c.RequestHeader().Get("Authorization") == "" {
+		c.RequestHeader().Set("Authorization", c.value)
+	}
+	return c.StreamingClientConn.Send(m)
 }
 
 func (f forwarder) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {

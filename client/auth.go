@@ -21,14 +21,24 @@ func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	}
 }
 
+// WrapStreamingClient sets the header at the first Send: connect-go merges
+// the request's own headers into the conn after the interceptors ran.
 func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		if conn.RequestHeader().Get("Authorization") == "" {
-			conn.RequestHeader().Set("Authorization", string(b))
-		}
-		return conn
+		return &bearerConn{StreamingClientConn: next(ctx, spec), value: string(b)}
 	}
+}
+
+type bearerConn struct {
+	connect.StreamingClientConn
+	value string
+}
+
+func (c *bearerConn) Send(m any) error {
+	if c.RequestHeader().Get("Authorization") == "" {
+		c.RequestHeader().Set("Authorization", c.value)
+	}
+	return c.StreamingClientConn.Send(m)
 }
 
 func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
