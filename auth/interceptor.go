@@ -25,7 +25,9 @@ var methodScopes = map[string]Scope{
 
 	graftv1connect.ClusterServiceStatusProcedure:            ScopeRead,
 	graftv1connect.ClusterServiceReadIndexProcedure:         ScopeRead,
-	graftv1connect.ClusterServiceListRevokedTokensProcedure: ScopeRead,
+	// The IDs of revoked tokens are no secret, and an edge polls them
+	// without a token of its own.
+	graftv1connect.ClusterServiceListRevokedTokensProcedure: ScopePublic,
 
 	graftv1connect.ClusterServiceAddNodeProcedure:            ScopeAdmin,
 	graftv1connect.ClusterServiceRemoveNodeProcedure:         ScopeAdmin,
@@ -144,10 +146,10 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		return next
 	}
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if req.Spec().IsClient {
+		proc := req.Spec().Procedure
+		if req.Spec().IsClient || ScopeFor(proc) == ScopePublic {
 			return next(ctx, req)
 		}
-		proc := req.Spec().Procedure
 		var vid string
 		if m, ok := req.Any().(vidGetter); ok {
 			vid = m.GetVid()

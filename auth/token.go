@@ -47,15 +47,19 @@ var (
 // Scope is a permission level. Higher scopes imply lower ones.
 type Scope int
 
-// Scopes, lowest first.
+// Scopes, lowest first. ScopePublic marks a procedure that needs no
+// token; no token carries it.
 const (
-	ScopeRead Scope = iota + 1
+	ScopePublic Scope = iota
+	ScopeRead
 	ScopeWrite
 	ScopeAdmin
 )
 
 func (s Scope) String() string {
 	switch s {
+	case ScopePublic:
+		return "public"
 	case ScopeRead:
 		return "read"
 	case ScopeWrite:

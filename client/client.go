@@ -176,6 +176,9 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// HTTPClient returns the HTTP client the client calls through.
+func (c *Client) HTTPClient() *http.Client { return c.opts.httpClient }
+
 // Endpoints returns the endpoints the client was made with.
 func (c *Client) Endpoints() []string { return c.endpoints }
 

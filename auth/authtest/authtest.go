@@ -140,7 +140,7 @@ func Calls(vid volume.ID, leaderID string) []Call {
 		cc(graftv1connect.ClusterServiceReadIndexProcedure, auth.ScopeRead, false, func(ctx context.Context, cl graftv1connect.ClusterServiceClient, a string) error {
 			return unary(cl.ReadIndex, &graftv1.ReadIndexRequest{}, ctx, a)
 		}),
-		cc(graftv1connect.ClusterServiceListRevokedTokensProcedure, auth.ScopeRead, false, func(ctx context.Context, cl graftv1connect.ClusterServiceClient, a string) error {
+		cc(graftv1connect.ClusterServiceListRevokedTokensProcedure, auth.ScopePublic, false, func(ctx context.Context, cl graftv1connect.ClusterServiceClient, a string) error {
 			return unary(cl.ListRevokedTokens, &graftv1.ListRevokedTokensRequest{}, ctx, a)
 		}),
 		cc(graftv1connect.ClusterServiceAddNodeProcedure, auth.ScopeAdmin, false, func(ctx context.Context, cl graftv1connect.ClusterServiceClient, a string) error {
@@ -202,12 +202,14 @@ func Run(t *testing.T, ctx context.Context, k *Keys, vol graftv1connect.VolumeSe
 	for _, c := range calls {
 		for _, tc := range cases {
 			authz, want := tc.Authz, connect.Code(0)
-			if tc.Name == "scope below" {
+			switch {
+			case c.Scope == auth.ScopePublic: // any token or none passes
+			case tc.Name == "scope below":
 				if c.Scope == auth.ScopeRead {
 					continue // nothing is below read
 				}
 				authz, want = auth.Bearer(k.Token(t, "*", c.Scope-1)), connect.CodePermissionDenied
-			} else {
+			default:
 				want = tc.Want(c)
 			}
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
