@@ -250,6 +250,9 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxPagesPerCommit < 0 || c.Limits.MaxRequestBytes < 0 || c.Limits.MaxPagesPerRead < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
+	if c.TLS != nil && (c.TLS.Files().Cert == "" || c.TLS.Files().CA == "") {
+		errs = append(errs, errors.New("tls needs a certificate, its key and a CA (--tls-cert, --tls-key, --tls-ca): members verify each other against the CA"))
+	}
 	if c.ObjectStore != "" {
 		if err := c.Flush.Validate(); err != nil {
 			errs = append(errs, err)

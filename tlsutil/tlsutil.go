@@ -43,13 +43,10 @@ type Files struct {
 // Enabled reports whether any file is named.
 func (f Files) Enabled() bool { return f.Cert != "" || f.Key != "" || f.CA != "" }
 
-// Validate checks that Cert and Key come together and a CA is named.
+// Validate checks that Cert and Key come together.
 func (f Files) Validate() error {
 	if (f.Cert == "") != (f.Key == "") {
 		return ErrIncomplete
-	}
-	if f.Cert != "" && f.CA == "" {
-		return errors.New("tlsutil: --tls-ca is required with --tls-cert (members verify each other against it)")
 	}
 	return nil
 }

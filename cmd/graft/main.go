@@ -66,6 +66,7 @@ func commands() map[string]command {
 		"bench":   {"measure commit latency and the disk's fsync floor", runBench},
 		"s3":      {"serve the embedded S3-compatible store (graft dev's) on its own", runS3},
 		"jepsen":  {"run a consistency test (workload + faults) against a fresh cluster", runJepsen},
+		"token":   {"issue, revoke and make keys for bearer tokens", runToken},
 	}
 }
 
