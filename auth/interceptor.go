@@ -23,8 +23,8 @@ var methodScopes = map[string]Scope{
 	graftv1connect.VolumeServiceReadPagesProcedure:   ScopeRead,
 	graftv1connect.VolumeServiceWatchVolumeProcedure: ScopeRead,
 
-	graftv1connect.ClusterServiceStatusProcedure:            ScopeRead,
-	graftv1connect.ClusterServiceReadIndexProcedure:         ScopeRead,
+	graftv1connect.ClusterServiceStatusProcedure:    ScopeRead,
+	graftv1connect.ClusterServiceReadIndexProcedure: ScopeRead,
 	// The IDs of revoked tokens are no secret, and an edge polls them
 	// without a token of its own.
 	graftv1connect.ClusterServiceListRevokedTokensProcedure: ScopePublic,
