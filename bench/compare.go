@@ -33,6 +33,12 @@ const (
 	// raft-peer: graft's Raft settings and log store, a no-op FSM), the
 	// load applied on the leader.
 	TargetRaft = "raft"
+	// TargetGraftSecure is TargetGraft with TLS on every link (graft dev
+	// --tls: HTTPS to the nodes, mutual TLS between them) and bearer
+	// tokens checked on every call (graft dev --auth): the cost of
+	// security, next to TargetGraft in the same run (graft bench compare
+	// --secure).
+	TargetGraftSecure = "graft-secure"
 	// TargetDisk is the disk floor: one writer appending the workload's
 	// payload to a file and fdatasync-ing it.
 	TargetDisk = "disk"
@@ -64,7 +70,7 @@ var AltLogStore = func() string {
 var AllTargets = []string{TargetGraft, TargetGraftS3, "graft-" + AltLogStore, TargetEtcd, TargetRaft, "raft-" + AltLogStore, TargetDisk}
 
 // KnownTargets lists every target name.
-var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftBolt, TargetGraftWAL, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
+var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftSecure, TargetGraftBolt, TargetGraftWAL, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
 
 // targetLogStore returns the Raft log store a graft or raft target runs.
 func targetLogStore(t string) string {
@@ -351,9 +357,11 @@ func (r *comparer) runCell(ctx context.Context, target string, w Workload) CellR
 	if err == nil {
 		switch target {
 		case TargetGraft, TargetGraftBolt, TargetGraftWAL:
-			cell, err = r.runGraft(ctx, name, dir, w, 0, targetLogStore(target))
+			cell, err = r.runGraft(ctx, name, dir, w, 0, targetLogStore(target), false)
+		case TargetGraftSecure:
+			cell, err = r.runGraft(ctx, name, dir, w, 0, DefaultLogStore, true)
 		case TargetGraftS3:
-			cell, err = r.runGraft(ctx, name, dir, w, r.cfg.S3Latency, DefaultLogStore)
+			cell, err = r.runGraft(ctx, name, dir, w, r.cfg.S3Latency, DefaultLogStore, false)
 		case TargetEtcd:
 			cell, err = r.runEtcd(ctx, name, dir, w)
 		case TargetRaft, TargetRaftBolt, TargetRaftWAL:

@@ -138,6 +138,20 @@ func goals(cells []CellResult) []Goal {
 		}
 		add(fmt.Sprintf("%d client(s), %d page(s): S3 latency changes graft p50 by <= 10%%", w.Clients, w.Pages), v, "<=", 0.10, "x")
 	}
+	for _, c := range cells {
+		if c.Target != TargetGraftSecure {
+			continue
+		}
+		w := Workload{c.Clients, c.Pages}
+		var v *float64
+		if r := ratio(&c, findCell(cells, TargetGraft, w), p50); r != nil {
+			change := *r - 1
+			v = &change
+		}
+		if w.Clients == 1 {
+			add(fmt.Sprintf("1 client, %d page(s): TLS + tokens add <= 10%% to graft p50", w.Pages), v, "<=", 0.10, "x")
+		}
+	}
 	var peak *float64
 	for _, c := range cells {
 		if (c.Target != TargetGraft && c.Target != TargetGraftS3) || c.Clients != 64 {
@@ -173,6 +187,8 @@ func targetLabel(t string, s Settings, m Machine) string {
 	switch t {
 	case TargetGraftS3:
 		return fmt.Sprintf("graft + %gms S3 latency", s.S3LatencyMS)
+	case TargetGraftSecure:
+		return "graft + TLS (HTTPS, mutual TLS between nodes) + tokens"
 	case TargetEtcd:
 		if m.EtcdVersion != "" {
 			return "etcd " + m.EtcdVersion
