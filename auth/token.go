@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/hashicorp/golang-lru/v2"
 )
 
 // Errors returned by the package. The verification errors are what the
@@ -151,25 +152,50 @@ func Issue(key ed25519.PrivateKey, o IssueOptions) (token string, c Claims, err 
 	return token, c, nil
 }
 
-// Verifier checks tokens against a public key.
+// verifiedCacheSize bounds the tokens whose verification is remembered.
+const verifiedCacheSize = 4096
+
+// Verifier checks tokens against a public key. It remembers the claims of
+// the tokens it verified (up to 4096, least recently used out), so a
+// client's every call costs a map lookup and an expiry check rather than
+// an Ed25519 verification; revocation is checked by the caller per call.
 type Verifier struct {
 	key    ed25519.PublicKey
 	parser *jwt.Parser
+	now    func() time.Time
+	cache  *lru.Cache[string, *Claims]
 }
 
 // NewVerifier returns a Verifier of tokens signed by key's private half.
 // now, when not nil, replaces the clock (tests).
 func NewVerifier(key ed25519.PublicKey, now func() time.Time) *Verifier {
-	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithExpirationRequired()}
-	if now != nil {
-		opts = append(opts, jwt.WithTimeFunc(now))
+	if now == nil {
+		now = time.Now
 	}
-	return &Verifier{key: key, parser: jwt.NewParser(opts...)}
+	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(now)}
+	cache, _ := lru.New[string, *Claims](verifiedCacheSize) // only fails for a size <= 0
+	return &Verifier{key: key, parser: jwt.NewParser(opts...), now: now, cache: cache}
 }
 
 // Verify parses and checks a token: signature, algorithm, expiry, and an
 // ID present. Errors are ErrInvalidToken or ErrExpired, never the token.
+// The returned claims are shared: read them, never modify them.
 func (v *Verifier) Verify(token string) (*Claims, error) {
+	if c, ok := v.cache.Get(token); ok {
+		if v.now().Before(c.ExpiresAt.Time) {
+			return c, nil
+		}
+		v.cache.Remove(token)
+		return c, ErrExpired
+	}
+	c, err := v.verify(token)
+	if err == nil {
+		v.cache.Add(token, c)
+	}
+	return c, err
+}
+
+func (v *Verifier) verify(token string) (*Claims, error) {
 	var c Claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
 	switch {

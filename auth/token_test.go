@@ -86,3 +86,41 @@ func TestScopeFor(t *testing.T) {
 		}
 	}
 }
+
+// A token verified once is remembered, but its expiry still counts.
+func TestVerifier_CachedTokenExpires(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Unix(1_800_000_000, 0)
+	v := auth.NewVerifier(pub, func() time.Time { return now })
+	tok, _, err := auth.Issue(priv, auth.IssueOptions{Scopes: []auth.Scope{auth.ScopeRead}, Volumes: "*", TTL: time.Minute, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := v.Verify(tok); !errors.Is(err, auth.ErrExpired) {
+		t.Fatalf("cached token past its expiry: %v", err)
+	}
+}
+
+func BenchmarkVerifier_Verify(b *testing.B) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	tok, _, _ := auth.Issue(priv, auth.IssueOptions{Scopes: []auth.Scope{auth.ScopeWrite}, Volumes: "*", TTL: time.Hour})
+	for _, cached := range []bool{false, true} {
+		b.Run(map[bool]string{false: "cold", true: "cached"}[cached], func(b *testing.B) {
+			v := auth.NewVerifier(pub, nil)
+			for b.Loop() {
+				if !cached {
+					v = auth.NewVerifier(pub, nil)
+				}
+				if _, err := v.Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
