@@ -104,6 +104,17 @@ func TestCluster_Auth(t *testing.T) {
 		t.Fatalf("commit with a write token of the prefix: %v", err)
 	}
 
+	// A fixed-LSN read is immutable, but with tokens on a shared cache (a
+	// CDN) must not keep it: it would serve it to callers without one.
+	rreq := connect.NewRequest(&graftv1.ReadPagesRequest{Vid: vid.String(), Lsn: 1, Pages: []uint32{1}})
+	rresp, err := c.Client(l).Volume(0).ReadPages(ctx, rreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := rresp.Header().Get("Cache-Control"); !strings.HasPrefix(cc, "private") {
+		t.Fatalf("Cache-Control of a fixed read with auth on = %q, want private", cc)
+	}
+
 	logs.Reset()
 	r, err := client.New([]string{c.Endpoint(f)}, client.WithToken(revoked), client.WithAttempts(1))
 	if err != nil {

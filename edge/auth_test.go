@@ -121,6 +121,18 @@ func TestEdge_AuthAndTLS(t *testing.T) {
 		t.Fatal("a token appears in the edge's logs")
 	}
 
+	// A fixed-LSN read is immutable, but with tokens on a shared cache (a
+	// CDN) must not keep it: it would serve it to callers without one.
+	rreq := connect.NewRequest(&graftv1.ReadPagesRequest{Vid: vid.String(), Lsn: 1, Pages: []uint32{1}})
+	rreq.Header().Set("Authorization", auth.Bearer(admin))
+	rresp, err := raw.Volume(0).ReadPages(ctx, rreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := rresp.Header().Get("Cache-Control"); !strings.HasPrefix(cc, "private") {
+		t.Fatalf("Cache-Control of a fixed read with auth on = %q, want private", cc)
+	}
+
 	// ALPN offers HTTP/2; /readyz needs no token.
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
