@@ -39,6 +39,7 @@ func (c *Cluster) edgeArgs(e *edge) []string {
 	if !c.cfg.NoObjectStore {
 		args = append(args, "--object-store", c.ObjectStoreURL())
 	}
+	args = append(args, c.edgeSecurityArgs()...)
 	return append(args, c.cfg.EdgeArgs...)
 }
 
@@ -89,7 +90,7 @@ func (c *Cluster) startEdges(ctx context.Context) error {
 
 func (c *Cluster) waitEdgeReady(ctx context.Context, e *edge) error {
 	for {
-		err := c.checkURLReady(ctx, e.id, "http://"+e.addr+"/readyz")
+		err := c.checkURLReady(ctx, e.id, c.Scheme()+e.addr+"/readyz")
 		if err == nil {
 			return nil
 		}
@@ -154,7 +155,7 @@ func (c *Cluster) Edges() int { return len(c.edges) }
 func (c *Cluster) EdgeEndpoints() []string {
 	out := make([]string, len(c.edges))
 	for i, e := range c.edges {
-		out[i] = "http://" + e.addr
+		out[i] = c.Scheme() + e.addr
 	}
 	return out
 }
@@ -188,7 +189,7 @@ func (c *Cluster) EdgeMetrics(ctx context.Context, i int) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.edges[i].addr+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Scheme()+c.edges[i].addr+"/metrics", nil)
 	if err != nil {
 		return "", fmt.Errorf("edge metrics: %w", err)
 	}
