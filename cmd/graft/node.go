@@ -88,7 +88,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sec := securityFlags{tls: tlsutil.Files{Cert: file.TLSCert, Key: file.TLSKey, CA: file.TLSCA}, authKey: file.AuthKey}
 
 	fs := newFlags("node", "node --id ID --dir DIR --raft-addr HOST:PORT --api-addr HOST:PORT [--peer ID,RAFT,API]... [--bootstrap]", stderr)
-	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, object_store, adopt_bucket, max_*, log_*); flags override it")
+	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, object_store, adopt_bucket, max_*, log_*, tls_cert, tls_key, tls_ca, auth_key); flags override it")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique, stable node ID")
 	fs.StringVar(&cfg.Dir, "dir", cfg.Dir, "data directory (Raft log and snapshots)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "host:port for Raft traffic")
