@@ -33,6 +33,12 @@ const (
 	// raft-peer: graft's Raft settings and log store, a no-op FSM), the
 	// load applied on the leader.
 	TargetRaft = "raft"
+	// TargetGraftSecure is TargetGraft with TLS on every link (graft dev
+	// --tls: HTTPS to the nodes, mutual TLS between them) and bearer
+	// tokens checked on every call (graft dev --auth): the cost of
+	// security, next to TargetGraft in the same run (graft bench compare
+	// --secure).
+	TargetGraftSecure = "graft-secure"
 	// TargetDisk is the disk floor: one writer appending the workload's
 	// payload to a file and fdatasync-ing it.
 	TargetDisk = "disk"
@@ -74,7 +80,7 @@ var AltLogStore = func() string {
 var AllTargets = []string{TargetGraft, TargetGraftS3, TargetGraftSpread, "graft-" + AltLogStore, TargetEtcd, TargetRaft, "raft-" + AltLogStore, TargetDisk}
 
 // KnownTargets lists every target name.
-var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftBolt, TargetGraftWAL, TargetGraftNoBatch, TargetGraftSpread, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
+var KnownTargets = []string{TargetGraft, TargetGraftS3, TargetGraftSecure, TargetGraftBolt, TargetGraftWAL, TargetGraftNoBatch, TargetGraftSpread, TargetEtcd, TargetRaft, TargetRaftBolt, TargetRaftWAL, TargetDisk}
 
 // targetLogStore returns the Raft log store a graft or raft target runs.
 func targetLogStore(t string) string {
@@ -410,6 +416,8 @@ func (r *comparer) runCell(ctx context.Context, target string, w Workload) CellR
 			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: DefaultLogStore, nodeArgs: []string{"--max-commit-batch", "1"}})
 		case TargetGraftSpread:
 			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: DefaultLogStore, spread: true})
+		case TargetGraftSecure:
+			cell, err = r.runGraft(ctx, name, dir, w, graftCell{logStore: DefaultLogStore, secure: true})
 		case TargetEtcd:
 			cell, err = r.runEtcd(ctx, name, dir, w)
 		case TargetRaft, TargetRaftBolt, TargetRaftWAL:

@@ -141,6 +141,20 @@ func goals(cells []CellResult) []Goal {
 	many1 := Workload{Clients: 64, Pages: 1}
 	add("64 clients, 1 page, spread over the 3 nodes: ops >= 80% of all on the leader",
 		ratio(findCell(cells, TargetGraftSpread, many1), findCell(cells, TargetGraft, many1), ops), ">=", 0.8, "x")
+	for _, c := range cells {
+		if c.Target != TargetGraftSecure {
+			continue
+		}
+		w := Workload{Clients: c.Clients, Pages: c.Pages, Rate: c.Rate}
+		var v *float64
+		if r := ratio(&c, findCell(cells, TargetGraft, w), p50); r != nil {
+			change := *r - 1
+			v = &change
+		}
+		if w.Clients == 1 {
+			add(fmt.Sprintf("1 client, %d page(s): TLS + tokens add <= 10%% to graft p50", w.Pages), v, "<=", 0.10, "x")
+		}
+	}
 	var peak *float64
 	for _, c := range cells {
 		if !graftTarget(c.Target) {
@@ -176,6 +190,8 @@ func targetLabel(t string, s Settings, m Machine) string {
 	switch t {
 	case TargetGraftS3:
 		return fmt.Sprintf("graft + %gms S3 latency", s.S3LatencyMS)
+	case TargetGraftSecure:
+		return "graft + TLS (HTTPS, mutual TLS between nodes) + tokens"
 	case TargetEtcd:
 		if m.EtcdVersion != "" {
 			return "etcd " + m.EtcdVersion

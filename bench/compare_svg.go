@@ -20,15 +20,16 @@ const (
 
 // targetStyle is each target's line colour and dash pattern.
 var targetStyle = map[string][2]string{
-	TargetGraft:     {"#1f77b4", ""},
-	TargetGraftS3:   {"#17becf", "6 3"},
-	TargetEtcd:      {"#d62728", ""},
-	TargetRaft:      {"#2ca02c", ""},
-	TargetGraftBolt: {"#9467bd", "4 2"},
-	TargetGraftWAL:  {"#9467bd", "4 2"},
-	TargetRaftBolt:  {"#8c564b", "4 2"},
-	TargetRaftWAL:   {"#8c564b", "4 2"},
-	TargetDisk:      {"#555555", "2 3"},
+	TargetGraft:       {"#1f77b4", ""},
+	TargetGraftS3:     {"#17becf", "6 3"},
+	TargetGraftSecure: {"#ff7f0e", "3 2"},
+	TargetEtcd:        {"#d62728", ""},
+	TargetRaft:        {"#2ca02c", ""},
+	TargetGraftBolt:   {"#9467bd", "4 2"},
+	TargetGraftWAL:    {"#9467bd", "4 2"},
+	TargetRaftBolt:    {"#8c564b", "4 2"},
+	TargetRaftWAL:     {"#8c564b", "4 2"},
+	TargetDisk:        {"#555555", "2 3"},
 }
 
 // writeLatencySVG draws one panel per workload with each target's latency

@@ -3,8 +3,10 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/graft-cluster/graft/auth"
 	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/tlsutil"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -32,13 +36,15 @@ type graftCell struct {
 	logStore  string        // graft node --raft-log-store
 	nodeArgs  []string      // more flags for every node
 	spread    bool          // client w talks to node w mod 3 only
+	secure    bool          // graft dev --tls --auth: HTTPS against the dev CA, a write token per call
 }
 
 // runGraft runs a graft cell: `graft dev` (three graft node processes and
 // the embedded S3 server), closed-loop commits through the graft client
-// from this process, as RunCommit does.
+// from this process, as RunCommit does. gc.secure runs it with --tls
+// --auth: HTTPS verified against the dev CA and a write token on every call.
 func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, gc graftCell) (CellResult, error) {
-	s3Latency, logStore := gc.s3Latency, gc.logStore
+	s3Latency, logStore, secure := gc.s3Latency, gc.logStore, gc.secure
 	base := r.cfg.PortBase
 	if err := checkPortsFree(base+1, base+2, base+3, base+101, base+102, base+103, base+301); err != nil {
 		return CellResult{}, err
@@ -46,6 +52,9 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, g
 	args := []string{"dev", "--dir", filepath.Join(dir, "cluster"), "--port-base", strconv.Itoa(base), "--log-level", "warn"}
 	if s3Latency > 0 {
 		args = append(args, "--s3-latency", s3Latency.String())
+	}
+	if secure {
+		args = append(args, "--tls", "--auth")
 	}
 	args = append(args, "--", "--raft-log-store", logStore) // to every node
 	args = append(args, r.cfg.GraftNodeArgs...)
@@ -58,25 +67,37 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, g
 	// SIGINT, as Ctrl-C on graft dev: it stops its nodes with SIGTERM.
 	defer r.stop(p, os.Interrupt)
 	eps := []string{"http://" + hostPort(base+1), "http://" + hostPort(base+2), "http://" + hostPort(base+3)}
+	hc := client.DefaultHTTPClient()
+	defer hc.CloseIdleConnections() // the cluster goes away with the cell
+	var opts []client.Option
+	if secure {
+		sec, err := r.devSecurity(ctx, p, filepath.Join(dir, "cluster"))
+		if err != nil {
+			return CellResult{}, err
+		}
+		for i := range eps {
+			eps[i] = "https://" + strings.TrimPrefix(eps[i], "http://")
+		}
+		hc.Transport.(*http.Transport).TLSClientConfig = sec.tls
+		opts = append(opts, client.WithToken(sec.token))
+	}
 	for _, ep := range eps {
-		if err := r.waitHTTP(ctx, p, ep+"/readyz", nil); err != nil {
+		if err := r.waitHTTPWith(ctx, p, hc, ep+"/readyz", nil); err != nil {
 			return CellResult{}, err
 		}
 	}
 	startup := time.Since(start)
-	hc := client.DefaultHTTPClient()
-	defer hc.CloseIdleConnections() // the cluster goes away with the cell
 	var cls []*client.Client
 	if gc.spread {
 		for _, ep := range eps {
-			cl, err := client.New([]string{ep}, client.WithHTTPClient(hc))
+			cl, err := client.New([]string{ep}, append(opts, client.WithHTTPClient(hc))...)
 			if err != nil {
 				return CellResult{}, err
 			}
 			cls = append(cls, cl)
 		}
 	} else {
-		cl, err := client.New(eps, client.WithHTTPClient(hc))
+		cl, err := client.New(eps, append(opts, client.WithHTTPClient(hc))...)
 		if err != nil {
 			return CellResult{}, err
 		}
@@ -398,8 +419,12 @@ func (r *comparer) runDisk(ctx context.Context, dir string, w Workload) (_ CellR
 // waitHTTP polls url until it answers 200 (with want in its body, when
 // set), failing early if p exits and after StartTimeout.
 func (r *comparer) waitHTTP(ctx context.Context, p *proc, url string, want []byte) error {
+	return r.waitHTTPWith(ctx, p, &http.Client{Timeout: time.Second}, url, want)
+}
+
+// waitHTTPWith is waitHTTP through hc.
+func (r *comparer) waitHTTPWith(ctx context.Context, p *proc, hc *http.Client, url string, want []byte) error {
 	deadline := time.Now().Add(r.cfg.StartTimeout)
-	hc := &http.Client{Timeout: time.Second}
 	var last string
 	for {
 		if err := exitedEarly(p); err != nil {
@@ -470,4 +495,38 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return lines[len(lines)-1]
+}
+
+// devCredentials are what a client of `graft dev --tls --auth` needs.
+type devCredentials struct {
+	tls   *tls.Config
+	token string
+}
+
+// devSecurity waits for the CA and signing key `graft dev --tls --auth`
+// writes into dir before it starts its nodes, and returns a TLS config
+// trusting the CA and a write token for every volume.
+func (r *comparer) devSecurity(ctx context.Context, p *proc, dir string) (devCredentials, error) {
+	caFile, keyFile := filepath.Join(dir, "tls", "ca.pem"), filepath.Join(dir, "auth", "key")
+	deadline := time.Now().Add(r.cfg.StartTimeout)
+	for {
+		pool, perr := tlsutil.LoadPool(caFile)
+		key, kerr := auth.LoadPrivateKey(keyFile)
+		if perr == nil && kerr == nil {
+			tok, _, err := auth.Issue(key, auth.IssueOptions{Scopes: []auth.Scope{auth.ScopeWrite}, Volumes: "*", TTL: 24 * time.Hour})
+			if err != nil {
+				return devCredentials{}, err
+			}
+			return devCredentials{tls: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, token: tok}, nil
+		}
+		if err := exitedEarly(p); err != nil {
+			return devCredentials{}, err
+		}
+		if time.Now().After(deadline) {
+			return devCredentials{}, fmt.Errorf("graft dev --tls --auth wrote no CA and key within %s: %w", r.cfg.StartTimeout, errors.Join(perr, kerr))
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return devCredentials{}, err
+		}
+	}
 }

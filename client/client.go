@@ -14,6 +14,8 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -84,6 +86,8 @@ type Client struct {
 
 type options struct {
 	httpClient     *http.Client
+	rootCAs        *x509.CertPool
+	token          string
 	attempts       int
 	attemptTimeout time.Duration
 	backoff        time.Duration
@@ -95,6 +99,20 @@ type Option func(*options)
 
 // WithHTTPClient sets the HTTP client (default: DefaultHTTPClient).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithRootCAs verifies https:// endpoints against pool instead of the
+// system roots (graft's --ca). Ignored with WithHTTPClient.
+func WithRootCAs(pool *x509.CertPool) Option { return func(o *options) { o.rootCAs = pool } }
+
+// WithToken sends token as the bearer token of every call (graft's
+// --token, $GRAFT_TOKEN). A call whose request already has an
+// Authorization header keeps it.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithInterceptors adds Connect client interceptors to every call.
+func WithInterceptors(ics ...connect.Interceptor) Option {
+	return func(o *options) { o.connectOpts = append(o.connectOpts, connect.WithInterceptors(ics...)) }
+}
 
 // WithAttempts sets how many times a call is tried in all (default 8).
 func WithAttempts(n int) Option { return func(o *options) { o.attempts = max(1, n) } }
@@ -142,7 +160,14 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	}
 	if o.httpClient == nil {
 		o.httpClient = DefaultHTTPClient()
+		if o.rootCAs != nil {
+			o.httpClient.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: o.rootCAs, MinVersion: tls.VersionTLS12}
+		}
 	}
+	if o.token != "" {
+		o.connectOpts = append(o.connectOpts, connect.WithInterceptors(bearer("Bearer "+o.token)))
+	}
+
 	// Pages are mostly incompressible and the cluster is near: gzip would
 	// cost CPU on the commit path for nothing.
 	o.connectOpts = append([]connect.ClientOption{connect.WithAcceptCompression("gzip", nil, nil)}, o.connectOpts...)
@@ -158,6 +183,9 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	}
 	return c, nil
 }
+
+// HTTPClient returns the HTTP client the client calls through.
+func (c *Client) HTTPClient() *http.Client { return c.opts.httpClient }
 
 // Endpoints returns the endpoints the client was made with.
 func (c *Client) Endpoints() []string { return c.endpoints }
@@ -186,7 +214,7 @@ func (c *Client) do(ctx context.Context, call func(ctx context.Context, i int) e
 	for attempt := 0; attempt < c.opts.attempts; attempt++ {
 		i := (start + attempt) % len(c.endpoints)
 		actx, cancel := context.WithTimeout(ctx, c.opts.attemptTimeout)
-		err = call(actx, i)
+		err = hintPlaintext(c.endpoints[i], call(actx, i))
 		cancel()
 		if err == nil {
 			if attempt > 0 {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graft-cluster/graft/auth"
 	"github.com/graft-cluster/graft/flusher"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // Peer is one member of the static bootstrap configuration.
@@ -188,6 +190,16 @@ type Config struct {
 	// RaftLogLevel is hashicorp/raft's log level (trace, debug, info, warn,
 	// error). Default "warn".
 	RaftLogLevel string
+	// TLS, when set, serves the client API over HTTPS (HTTP/2 via ALPN,
+	// HTTP/1.1 too) and runs the peer links (Raft transport, forwarding)
+	// over mutual TLS: a member must present a certificate of TLS's CA.
+	// The holder's Reload (SIGHUP) takes effect on new connections.
+	// Default nil: plaintext (h2c).
+	TLS *tlsutil.Holder
+	// Auth, when set, requires a bearer token on every RPC (see package
+	// auth), checked before any work, with this node's replicated
+	// revocation list. Default nil: no authentication.
+	Auth *auth.Verifier
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -265,6 +277,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxPagesPerCommit < 0 || c.Limits.MaxRequestBytes < 0 || c.Limits.MaxPagesPerRead < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if c.TLS != nil && (c.TLS.Files().Cert == "" || c.TLS.Files().CA == "") {
+		errs = append(errs, errors.New("tls needs a certificate, its key and a CA (--tls-cert, --tls-key, --tls-ca): members verify each other against the CA"))
 	}
 	if c.ObjectStore != "" {
 		if err := c.Flush.Validate(); err != nil {

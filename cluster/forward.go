@@ -11,6 +11,8 @@ import (
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
 	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+	"github.com/graft-cluster/graft/auth"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // forwardedHeader marks a request a follower forwarded to the leader; a
@@ -19,10 +21,14 @@ import (
 const forwardedHeader = "Graft-Forwarded-By"
 
 // forwarder holds Connect clients to peers. Every peer gets one HTTP/2
-// (h2c) connection, so concurrent forwarded commits are multiplexed rather
-// than each paying for a connection.
+// connection (h2c, or TLS presenting this member's certificate), so
+// concurrent forwarded commits are multiplexed rather than each paying for
+// a connection. Every call carries the credential of the request it is
+// made for (auth.ForwardCredential): the peer checks the caller's token
+// again.
 type forwarder struct {
 	http    *http.Client
+	scheme  string
 	timeout time.Duration
 
 	mu    sync.Mutex
@@ -38,15 +44,24 @@ type peerClient struct {
 // incompressible and gzip costs CPU on the commit path.
 var noGzip = connect.WithAcceptCompression("gzip", nil, nil)
 
-func newForwarder(timeout time.Duration) *forwarder {
+func newForwarder(timeout time.Duration, h *tlsutil.Holder) *forwarder {
 	tr := &http.Transport{
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	tr.Protocols = new(http.Protocols)
-	tr.Protocols.SetUnencryptedHTTP2(true)
+	scheme := "http://"
+	if h != nil {
+		tr.DialTLSContext = h.DialTLSContext
+		tr.ForceAttemptHTTP2 = true
+		tr.Protocols.SetHTTP2(true)
+		scheme = "https://"
+	} else {
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	return &forwarder{
 		http:    &http.Client{Transport: tr},
+		scheme:  scheme,
 		timeout: timeout,
 		peers:   map[string]*peerClient{},
 	}
@@ -58,10 +73,11 @@ func (f *forwarder) peer(addr string) *peerClient {
 	if p, ok := f.peers[addr]; ok {
 		return p
 	}
-	base := "http://" + addr
+	base := f.scheme + addr
+	cred := connect.WithInterceptors(auth.ForwardCredential(""))
 	p := &peerClient{
-		volume:  graftv1connect.NewVolumeServiceClient(f.http, base, noGzip),
-		cluster: graftv1connect.NewClusterServiceClient(f.http, base, noGzip),
+		volume:  graftv1connect.NewVolumeServiceClient(f.http, base, noGzip, cred),
+		cluster: graftv1connect.NewClusterServiceClient(f.http, base, noGzip, cred),
 	}
 	f.peers[addr] = p
 	return p

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+	"github.com/graft-cluster/graft/auth"
 )
 
 var discardLogger = slog.New(slog.DiscardHandler)
@@ -22,6 +24,11 @@ var discardLogger = slog.New(slog.DiscardHandler)
 func (n *Node) Handler() http.Handler {
 	// Compress only large responses (page reads), for clients that ask.
 	opts := []connect.HandlerOption{connect.WithCompressMinBytes(16 << 10)}
+	if n.cfg.Auth != nil {
+		// First, so a refused request costs no work.
+		g := auth.NewGuard(n.cfg.Auth, n.fsm.TokenRevoked, n.log.With("component", "auth"))
+		opts = append(opts, connect.WithInterceptors(auth.NewInterceptor(g)))
+	}
 	if max := n.cfg.Limits.MaxRequestBytes; max > 0 {
 		// Twice the commit limit, so a too-large commit is decoded and
 		// answered with a precise invalid_argument; past that the transport
@@ -73,10 +80,19 @@ func (n *Node) serveHTTP() {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
+	if n.cfg.TLS != nil {
+		p.SetUnencryptedHTTP2(false)
+		p.SetHTTP2(true)
+		n.http.TLSConfig = n.cfg.TLS.ServerConfig(false)
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.http.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := n.http.Serve
+		if n.cfg.TLS != nil {
+			serve = func(ln net.Listener) error { return n.http.ServeTLS(ln, "", "") }
+		}
+		if err := serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("api server stopped", "err", err)
 		}
 	}()

@@ -132,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.openRaft(); err != nil {
 		return nil, err
 	}
-	n.fwd = newForwarder(cfg.ForwardTimeout)
+	n.fwd = newForwarder(cfg.ForwardTimeout, cfg.TLS)
 	n.startBatcher()
 	n.serveHTTP()
 	n.wg.Add(3)
@@ -172,7 +172,7 @@ func (n *Node) listen() error {
 			return fmt.Errorf("listen raft: %w", err)
 		}
 	}
-	sl, err := newStreamLayer(rl)
+	sl, err := newStreamLayer(rl, n.cfg.TLS)
 	if err != nil {
 		rl.Close()
 		return err

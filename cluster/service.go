@@ -207,7 +207,13 @@ func (s *volumeService) ReadPages(ctx context.Context, req *connect.Request[graf
 	}
 	resp := connect.NewResponse(out)
 	if m.GetLsn() != 0 {
-		resp.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		// Private with tokens on: a shared cache must not serve the pages
+		// to callers without one (RFC 9111 section 3.5).
+		cc := "public, max-age=31536000, immutable"
+		if s.n.cfg.Auth != nil {
+			cc = "private, max-age=31536000, immutable"
+		}
+		resp.Header().Set("Cache-Control", cc)
 	}
 	return resp, nil
 }

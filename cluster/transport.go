@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // streamLayer is raft's StreamLayer over a listener we own, so tests can
@@ -14,18 +18,25 @@ import (
 type streamLayer struct {
 	net.Listener
 	advertise net.Addr
+	tls       *tlsutil.Holder // nil: plaintext
 }
 
 // NewStreamLayer returns the stream layer nodes give their Raft transport
 // (the bare-Raft benchmark baseline uses it too).
-func NewStreamLayer(ln net.Listener) (raft.StreamLayer, error) { return newStreamLayer(ln) }
+func NewStreamLayer(ln net.Listener) (raft.StreamLayer, error) { return newStreamLayer(ln, nil) }
 
-func newStreamLayer(ln net.Listener) (*streamLayer, error) {
+// newStreamLayer serves Raft on ln; with h it runs mutual TLS: a peer
+// must present a certificate of h's CA, and so must we.
+func newStreamLayer(ln net.Listener, h *tlsutil.Holder) (*streamLayer, error) {
 	addr, ok := ln.Addr().(*net.TCPAddr)
 	if !ok || addr.IP.IsUnspecified() {
 		return nil, fmt.Errorf("raft listener %s: need a concrete TCP address to advertise", ln.Addr())
 	}
-	return &streamLayer{Listener: ln, advertise: addr}, nil
+	s := &streamLayer{Listener: ln, advertise: addr, tls: h}
+	if h != nil {
+		s.Listener = tls.NewListener(ln, h.ServerConfig(true))
+	}
+	return s, nil
 }
 
 // Addr is the advertised address.
@@ -42,7 +53,22 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	return conn, nil
+	if s.tls == nil {
+		return conn, nil
+	}
+	host, _, err := net.SplitHostPort(string(address))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	tc := tls.Client(conn, s.tls.ClientConfig(host))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("tls handshake with raft peer %s: %w", address, err)
+	}
+	return tc, nil
 }
 
 // dialProvider resolves peers through Config.Dial. Peers without an

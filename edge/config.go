@@ -1,10 +1,14 @@
 package edge
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/graft-cluster/graft/auth"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // Errors returned by the edge.
@@ -50,6 +54,26 @@ type Config struct {
 	WatchRetries int
 	// Logger receives the edge's logs. Default: discard.
 	Logger *slog.Logger
+	// TLS, when set, serves HTTPS (HTTP/2 via ALPN, HTTP/1.1 too) with the
+	// holder's certificate (reloaded by its Reload). Default nil: h2c.
+	TLS *tlsutil.Holder
+	// UpstreamCAs verifies https:// upstream endpoints. Default nil: the
+	// system roots.
+	UpstreamCAs *x509.CertPool
+	// Auth, when set, checks every request's bearer token here, before any
+	// work, as a node does; the caller's Authorization header is then
+	// forwarded upstream on the calls made for it, so the cluster checks
+	// it too. Default nil: no authentication.
+	Auth *auth.Verifier
+	// UpstreamToken, when set, is the edge's own token for the calls it
+	// makes for no single caller (a volume's shared WatchVolume stream).
+	// Without it that stream carries the token of the subscriber that
+	// opened it. Default empty.
+	UpstreamToken string
+	// RevocationRefresh is how often an edge with Auth re-reads the
+	// cluster's revocation list, so cache hits refuse revoked tokens too.
+	// Default 2s.
+	RevocationRefresh time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -63,6 +87,7 @@ func DefaultConfig() Config {
 		UpstreamAttempts:       4,
 		UpstreamAttemptTimeout: 10 * time.Second,
 		WatchRetries:           6,
+		RevocationRefresh:      2 * time.Second,
 	}
 }
 
@@ -79,6 +104,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max pages per read %d is negative", ErrConfig, c.MaxPagesPerRead)
 	case c.HistoryRefresh <= 0:
 		return fmt.Errorf("%w: history refresh %v must be positive", ErrConfig, c.HistoryRefresh)
+	case c.Auth != nil && c.RevocationRefresh <= 0:
+		return fmt.Errorf("%w: revocation refresh %v must be positive", ErrConfig, c.RevocationRefresh)
 	case c.UpstreamAttempts <= 0 || c.UpstreamAttemptTimeout <= 0 || c.WatchRetries <= 0:
 		return fmt.Errorf("%w: upstream attempts, attempt timeout and watch retries must be positive", ErrConfig)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -17,6 +18,7 @@ import (
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
 	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
+	"github.com/graft-cluster/graft/auth"
 	"github.com/graft-cluster/graft/client"
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/volume"
@@ -45,6 +47,8 @@ type Edge struct {
 
 	watchMu sync.Mutex
 	watches map[volume.ID]*watchHub
+
+	revoked atomic.Pointer[map[string]struct{}] // the cluster's list, refreshed
 }
 
 // New returns an edge for cfg; Close releases it.
@@ -56,7 +60,12 @@ func New(ctx context.Context, cfg Config) (*Edge, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	up, err := client.New(cfg.Upstream, client.WithAttempts(cfg.UpstreamAttempts), client.WithAttemptTimeout(cfg.UpstreamAttemptTimeout))
+	fallback := ""
+	if cfg.UpstreamToken != "" {
+		fallback = auth.Bearer(cfg.UpstreamToken)
+	}
+	up, err := client.New(cfg.Upstream, client.WithAttempts(cfg.UpstreamAttempts), client.WithAttemptTimeout(cfg.UpstreamAttemptTimeout),
+		client.WithRootCAs(cfg.UpstreamCAs), client.WithInterceptors(auth.ForwardCredential(fallback)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -85,6 +94,10 @@ func New(ctx context.Context, cfg Config) (*Edge, error) {
 		e.disk = d
 		go d.run()
 		log.Info("disk cache opened", "dir", cfg.CacheDir, "entries", len(recs), "page_files", len(d.files))
+	}
+	if cfg.Auth != nil {
+		e.wg.Add(1)
+		go e.refreshRevocations()
 	}
 	if cfg.ObjectStore != "" {
 		store, err := objstore.Open(ctx, cfg.ObjectStore)
@@ -127,10 +140,13 @@ func (e *Edge) Close() error {
 func (e *Edge) Handler() http.Handler {
 	// Responses are never compressed: pages hardly compress, and an
 	// uncompressed body keeps one strong ETag per representation.
-	opts := []connect.HandlerOption{
-		connect.WithCompressMinBytes(1 << 62),
-		connect.WithInterceptors(e.metrics.interceptor()),
+	opts := []connect.HandlerOption{connect.WithCompressMinBytes(1 << 62)}
+	if e.cfg.Auth != nil {
+		// First, so a refused request costs no work.
+		g := auth.NewGuard(e.cfg.Auth, e.tokenRevoked, e.log.With("component", "auth"))
+		opts = append(opts, connect.WithInterceptors(auth.NewInterceptor(g)))
 	}
+	opts = append(opts, connect.WithInterceptors(e.metrics.interceptor()))
 	mux := http.NewServeMux()
 	path, h := graftv1connect.NewVolumeServiceHandler(&service{e: e}, opts...)
 	mux.Handle(path, withETag(h))
@@ -152,6 +168,14 @@ func (e *Edge) serveReady(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "ok upstream=%s leader=%s\n", e.up.Endpoints()[i], resp.Msg.GetLeaderId())
 			return
 		}
+		if c := connect.CodeOf(err); c == connect.CodeUnauthenticated || c == connect.CodePermissionDenied {
+			// Auth on upstream and no token of our own: its /readyz
+			// needs none.
+			if err = e.upstreamReady(ctx, e.up.Endpoints()[i]); err == nil {
+				fmt.Fprintf(w, "ok upstream=%s\n", e.up.Endpoints()[i])
+				return
+			}
+		}
 		if firstErr == nil {
 			firstErr = err
 		}
@@ -163,12 +187,17 @@ func (e *Edge) serveReady(w http.ResponseWriter, r *http.Request) {
 func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
 		Handler:           e.Handler(),
 		Protocols:         p,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+	}
+	if e.cfg.TLS != nil {
+		p.SetHTTP2(true)
+		srv.TLSConfig = e.cfg.TLS.ServerConfig(false)
+	} else {
+		p.SetUnencryptedHTTP2(true)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -179,7 +208,12 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 		e.cancel() // ends the watch streams, so Shutdown need not wait for them
 		_ = srv.Shutdown(sctx)
 	}()
-	err := srv.Serve(ln)
+	var err error
+	if e.cfg.TLS != nil {
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
 	<-done
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

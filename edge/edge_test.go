@@ -386,7 +386,7 @@ func TestEdge_ETag(t *testing.T) {
 	}
 	resp, body := get(head, "")
 	etag := resp.Header.Get("ETag")
-	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != immutableCacheControl || !strings.HasPrefix(etag, `"`) {
+	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != immutableCacheControl(false) || !strings.HasPrefix(etag, `"`) {
 		t.Fatalf("fixed GET: %d %q etag %q: %s", resp.StatusCode, resp.Header.Get("Cache-Control"), etag, body)
 	}
 	if resp, _ := get(head, etag); resp.StatusCode != http.StatusNotModified {

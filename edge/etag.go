@@ -26,7 +26,7 @@ func withETag(next http.Handler) http.Handler {
 		for k, v := range rec.header {
 			h[k] = v
 		}
-		if rec.status == http.StatusOK && rec.header.Get("Cache-Control") == immutableCacheControl {
+		if cc := rec.header.Get("Cache-Control"); rec.status == http.StatusOK && (cc == immutableCacheControl(false) || cc == immutableCacheControl(true)) {
 			sum := blake3.New()
 			sum.WriteString(rec.header.Get("Content-Type"))
 			sum.Write([]byte{0})

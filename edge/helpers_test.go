@@ -79,7 +79,11 @@ func startServing(t *testing.T, e *Edge) *testEdge {
 	done := make(chan error, 1)
 	go func() { done <- e.Serve(ctx, ln) }()
 	var once sync.Once
-	return &testEdge{Edge: e, URL: "http://" + ln.Addr().String(), stop: func(t *testing.T) {
+	scheme := "http://"
+	if e.cfg.TLS != nil {
+		scheme = "https://"
+	}
+	return &testEdge{Edge: e, URL: scheme + ln.Addr().String(), stop: func(t *testing.T) {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {

@@ -234,12 +234,22 @@ func (s *service) ReadPages(ctx context.Context, req *connect.Request[graftv1.Re
 	}
 	resp := connect.NewResponse(out)
 	if m.GetLsn() != 0 {
-		resp.Header().Set("Cache-Control", immutableCacheControl)
+		resp.Header().Set("Cache-Control", immutableCacheControl(s.e.cfg.Auth != nil))
 	}
 	return resp, nil
 }
 
-const immutableCacheControl = "public, max-age=31536000, immutable"
+// immutableCacheControl is the Cache-Control of a fixed-LSN read. With
+// tokens on it is private: a shared cache (a CDN) would otherwise serve
+// the pages to callers without a token (RFC 9111 section 3.5 lets a
+// shared cache store an answer to an Authorization request when it says
+// public).
+func immutableCacheControl(authOn bool) string {
+	if authOn {
+		return "private, max-age=31536000, immutable"
+	}
+	return "public, max-age=31536000, immutable"
+}
 
 // DeleteVolume forwards a deletion to the cluster's leader.
 func (s *service) DeleteVolume(ctx context.Context, req *connect.Request[graftv1.DeleteVolumeRequest]) (*connect.Response[graftv1.DeleteVolumeResponse], error) {

@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/auth"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -21,13 +22,18 @@ type watchHub struct {
 	cancel  context.CancelFunc
 }
 
-// subscribe returns the volume's hub, starting it if needed.
-func (e *Edge) subscribe(vid volume.ID) *watchHub {
+// subscribe returns the volume's hub, starting it if needed. A hub started
+// here carries the credential of reqCtx's caller upstream unless the edge
+// has a token of its own (Config.UpstreamToken).
+func (e *Edge) subscribe(reqCtx context.Context, vid volume.ID) *watchHub {
 	e.watchMu.Lock()
 	defer e.watchMu.Unlock()
 	h := e.watches[vid]
 	if h == nil {
 		ctx, cancel := context.WithCancel(e.ctx)
+		if e.cfg.UpstreamToken == "" {
+			ctx = auth.WithCredential(ctx, auth.Credential(reqCtx))
+		}
 		h = &watchHub{vid: vid, changed: make(chan struct{}), cancel: cancel}
 		e.watches[vid] = h
 		e.wg.Add(1)
@@ -143,7 +149,7 @@ func (s *service) watch(ctx context.Context, req *connect.Request[graftv1.WatchV
 		return err
 	}
 	e := s.e
-	h := e.subscribe(vid)
+	h := e.subscribe(ctx, vid)
 	defer e.unsubscribe(h)
 	first := true
 	last := req.Msg.GetSinceLsn()

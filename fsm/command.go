@@ -27,7 +27,7 @@ import (
 //	unquarantine: vid (16)
 //	identity:    cluster id (u16 length + bytes)
 //	commit batch: n (4) | n x (len (4) | commit body)
-//	revoke token (12): see EncodeRevokeToken
+//	revoke token: expires_unix (8) | time_unix (8) | token id (u16 length + bytes)
 //	checkpoint:  vid (16) | lsn (8)
 //	gc plan:     time_unix_ms (8) | n (4) | n x (vid (16) | horizon (8) | base (8))
 //	gc done:     round (8)
@@ -54,6 +54,7 @@ const (
 	kindUnquarantine byte = 9
 	kindIdentity     byte = 10
 	kindCommitBatch  byte = 11
+	kindRevokeToken  byte = 12
 	kindCheckpoint   byte = 13
 	kindGCPlan       byte = 14
 	kindGCDone       byte = 15
@@ -276,6 +277,7 @@ type command struct {
 	gcPlan       *GCPlan
 	gcDone       uint64
 	tombstone    *Tombstone
+	revoke       *RevokeToken
 }
 
 type checkpointCmd struct {
@@ -396,6 +398,9 @@ func decodeCommand(b []byte) (command, error) {
 			return command{}, fmt.Errorf("%w: checkpoint at lsn 0", ErrInvalidCommand)
 		}
 		return command{checkpoint: &checkpointCmd{vid: vid, lsn: lsn}}, nil
+	case kindRevokeToken:
+		r, err := decodeRevokeToken(body)
+		return command{revoke: r}, err
 	default:
 		return command{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCommand, b[2])
 	}

@@ -101,6 +101,9 @@ type state struct {
 	gc *GCPlan
 	// deleted holds the deleted volumes' tombstones.
 	deleted map[volume.ID]Tombstone
+	// revoked maps revoked token IDs to their expiry (Unix seconds, 0:
+	// kept for good). Replaced, never modified in place.
+	revoked map[string]int64
 }
 
 type volState struct {
@@ -213,6 +216,8 @@ func (f *FSM) applyLocked(l *raft.Log) any {
 		return f.st.applyQuarantine(cmd.quarantine, l.Index)
 	case cmd.unquarantine != nil:
 		return f.st.applyUnquarantine(*cmd.unquarantine)
+	case cmd.revoke != nil:
+		return f.st.applyRevokeToken(cmd.revoke)
 	case cmd.identity != "":
 		return f.st.applyIdentity(cmd.identity)
 	case cmd.tombstone != nil:

@@ -171,9 +171,10 @@ func TestFSM_RestoreVersion2(t *testing.T) {
 	h.admin(fsm.EncodeRecovered())
 	cur := snapshotBytes(t, h.f)
 	// Version 3 adds cluster_id (2 bytes when empty) and the quarantine
-	// count (4 bytes), version 4 the checkpoint count, gc flag and tombstone count (12 bytes), before the
+	// count (4 bytes), version 4 the revoked count (4), version 5 the
+	// checkpoint count, gc flag and tombstone count (12 bytes), before the
 	// checksum.
-	body := bytes.Clone(cur[:len(cur)-4-12-6])
+	body := bytes.Clone(cur[:len(cur)-4-12-4-6])
 	binary.BigEndian.PutUint32(body[8:], 2)
 	v2 := binary.BigEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
 	g := fsm.New()

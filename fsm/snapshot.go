@@ -29,17 +29,28 @@ import (
 //	| cluster_id (u16 length + bytes)
 //	| quarantined u32 | per volume, sorted by vid: vid (16) | index u64
 //	    | key, reason (u16 length + bytes each)
-//	| (version >= 4) checkpoints: see snapshot_checkpoint.go
+//	| revoked u32 | per token, sorted by id: id (u16 length + bytes) | expires_unix i64
+//	| (version >= 5) checkpoints: see snapshot_checkpoint.go
 //	| crc32c u32 of everything before it
 //
 // Version 1 (before flushing existed) lacks recovered, froms and plan; it
 // restores as recovered with no flushed history. Version 2 (before
 // quarantine and the bucket identity) lacks cluster_id and quarantined; it
-// restores with neither. Version 3 lacks the checkpoint section; it
-// restores with no checkpoints. Version 4 is written.
+// restores with neither. Version 3 (before token revocation) lacks revoked;
+// it restores with an empty revocation list. Version 4 (before
+// checkpoints) lacks the checkpoint section; it restores with no
+// checkpoints, GC round or tombstones. Version 5 is written.
+//
+// Every version decision is here: snapVersion is what writeTo writes, and
+// readSnapshot reads each section only from the version that added it
+// (snapHas*, snapVersionCheckpoints in snapshot_checkpoint.go).
 const (
 	snapMagic   = "GRAFTSNP"
 	snapVersion = snapVersionCheckpoints
+
+	snapHasFlush      = 2 // recovered, froms, plan
+	snapHasQuarantine = 3 // cluster_id, quarantined
+	snapHasRevoked    = 4 // revoked
 )
 
 // ErrBadSnapshot means a snapshot could not be decoded or failed a check.
@@ -57,6 +68,7 @@ type fsmSnapshot struct {
 	quarantine []Quarantine
 	gc         *GCPlan
 	tombstones []Tombstone
+	revoked    map[string]int64 // never modified once captured
 }
 
 type volSnap struct {
@@ -78,6 +90,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	s := &fsmSnapshot{
 		applied: f.st.applied, recovered: f.st.recovered, nodes: maps.Clone(f.st.nodes), plan: f.st.plan,
 		clusterID: f.st.clusterID, quarantine: f.st.quarantined(), gc: f.st.gc, tombstones: f.st.tombstones(),
+		revoked: f.st.revoked,
 	}
 	for _, v := range f.st.volumes {
 		s.volumes = append(s.volumes, volSnap{head: v.head, first: v.first, commits: v.commits, froms: v.froms[:len(v.froms):len(v.froms)],
@@ -158,6 +171,11 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 		e.str(q.Key)
 		e.str(q.Reason)
 	}
+	e.u32(uint32(len(s.revoked)))
+	for _, id := range slices.Sorted(maps.Keys(s.revoked)) {
+		e.str(id)
+		e.u64(uint64(s.revoked[id]))
+	}
 	writeCheckpoints(&e, s.volumes, s.gc, s.tombstones)
 	if e.err != nil {
 		return e.err
@@ -202,7 +220,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 	st := newState()
 	st.applied = d.u64()
 	st.recovered = true
-	if version >= 2 {
+	if version >= snapHasFlush {
 		switch r := d.u32(); {
 		case d.err != nil:
 		case r > 1:
@@ -250,7 +268,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			v.commits = append(v.commits, rec)
 		}
-		if version >= 2 {
+		if version >= snapHasFlush {
 			nf := d.u32()
 			if d.err == nil && uint64(nf) > uint64(v.first) {
 				return bad("volume %s: %d log records for %d flushed lsns", vid, nf, v.first-1)
@@ -278,7 +296,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 		st.volumes[vid] = v
 		st.bufferBytes += v.bufferBytes
 	}
-	if version >= 2 && d.err == nil {
+	if version >= snapHasFlush && d.err == nil {
 		has := d.u32()
 		if d.err == nil && has > 1 {
 			return bad("flush plan flag %d", has)
@@ -311,7 +329,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			st.plan = p
 		}
 	}
-	if version >= 3 && d.err == nil {
+	if version >= snapHasQuarantine && d.err == nil {
 		st.clusterID = d.str()
 		var last *volume.ID
 		for n := d.u32(); n > 0 && d.err == nil; n-- {
@@ -335,6 +353,22 @@ func readSnapshot(r io.Reader) (*state, error) {
 					return bad("flush plan holds quarantined volume %s", pv.VID)
 				}
 			}
+		}
+	}
+	if version >= snapHasRevoked && d.err == nil {
+		last := ""
+		for n := d.u32(); n > 0 && d.err == nil; n-- {
+			id, exp := d.str(), int64(d.u64())
+			if d.err != nil {
+				break
+			}
+			if id == "" || (len(st.revoked) > 0 && id <= last) {
+				return bad("revoked token ids empty or not sorted at %q", id)
+			}
+			if st.revoked == nil {
+				st.revoked = map[string]int64{}
+			}
+			st.revoked[id], last = exp, id
 		}
 	}
 	if version >= snapVersionCheckpoints && d.err == nil {

@@ -17,10 +17,10 @@ import (
 //	| tombstones u32 | per deleted volume, sorted by vid: vid (16) | index u64
 //	    | time_unix_ms i64 | purged u32 (0 or 1)
 //
-// The section comes after the quarantined volumes. Older snapshots restore
+// The section comes after the revoked tokens (version 4). Older snapshots restore
 // with no checkpoint: every volume's history is its whole froms list, as
 // before.
-const snapVersionCheckpoints = 4
+const snapVersionCheckpoints = 5
 
 // writeCheckpoints appends the checkpoint section; vols are sorted by vid.
 func writeCheckpoints(e *encoder, vols []volSnap, gc *GCPlan, tombs []Tombstone) {

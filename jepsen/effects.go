@@ -62,7 +62,9 @@ type probe struct {
 // startProbe samples every probeInterval until stop.
 func startProbe(c *harness.Cluster, start time.Time) *probe {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &probe{c: c, start: start, cancel: cancel, http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = c.TLSConfig() // nil unless the cluster is secure
+	p := &probe{c: c, start: start, cancel: cancel, http: &http.Client{Transport: tr}}
 	p.wg.Go(func() {
 		t := time.NewTicker(probeInterval)
 		defer t.Stop()

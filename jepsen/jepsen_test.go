@@ -64,6 +64,30 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// The smoke test with TLS on every link (HTTPS to nodes and the edge,
+// mutual TLS between nodes, through the fault proxies) and a token on every
+// call, reads through an edge: every checker must still pass.
+func TestSmokeSecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	bin := build(t, "-race")
+	out, _ := run(t, bin, jepsen.Options{
+		Workload: "register", Nemeses: []string{"partition-leader", "kill-leader"}, Edges: 1, Secure: true,
+		TimeLimit: 15 * time.Second, Seed: 7, Quiet: time.Second, Hold: 3 * time.Second, Processes: 6,
+	})
+	if out.Verdict != checker.Valid {
+		t.Fatalf("verdict %s, want true; report in %s", out.Verdict, out.Dir)
+	}
+	hist, err := os.ReadFile(filepath.Join(out.Dir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(hist), `"type":"ok"`) {
+		t.Fatal("no operation succeeded: the clients were refused")
+	}
+}
+
 // The checkers can fail: every fast bug of the planted-bug catalog
 // (jepsen.PlantedBugs, each a build tag) must be reported invalid by its
 // checker, on a short run of its matrix row (an entry with several

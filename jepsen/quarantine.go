@@ -29,7 +29,7 @@ func quarantineEnv(ctx context.Context, c *harness.Cluster, rec *history.Recorde
 	if err != nil {
 		return nil, nil, fmt.Errorf("quarantine nemesis: %w", err)
 	}
-	cl, err := client.New(c.Endpoints(), client.WithAttempts(5), client.WithAttemptTimeout(2*time.Second), client.WithBackoff(50*time.Millisecond))
+	cl, err := client.New(c.Endpoints(), append([]client.Option{client.WithAttempts(5), client.WithAttemptTimeout(2 * time.Second), client.WithBackoff(50 * time.Millisecond)}, c.ClientOptions()...)...)
 	if err != nil {
 		_ = store.Close()
 		return nil, nil, fmt.Errorf("quarantine nemesis: %w", err)

@@ -66,6 +66,8 @@ type Options struct {
 	UpgradeBinary string
 	// NodeArgs are extra `graft node` flags.
 	NodeArgs []string
+	// Secure runs the cluster with TLS and tokens (harness.Config.Secure).
+	Secure bool
 	// Log receives progress. Default discard.
 	Log *slog.Logger
 }
@@ -133,6 +135,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	hcfg.NodeArgs = append([]string{"--flush-max-age", "300ms", "--flush-interval", "50ms", "--pprof"}, opts.NodeArgs...)
 	hcfg.Edges = opts.Edges
 	hcfg.UpgradeBinary = opts.UpgradeBinary
+	hcfg.Secure = opts.Secure
 	c, err := harness.Start(ctx, hcfg)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start cluster: %w", err)
@@ -149,7 +152,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	env := &workload.Env{
 		Endpoints: c.ClientEndpoints(), Edges: c.EdgeEndpoints(), Rec: rec, Seed: opts.Seed,
 		Processes: opts.Processes, Volumes: opts.Volumes, OpTimeout: opts.OpTimeout,
-		Log: log.With("component", "workload"),
+		ClientOptions: c.ClientOptions(), Log: log.With("component", "workload"),
 	}
 	if err := w.Setup(ctx, env); err != nil {
 		return Outcome{}, fmt.Errorf("set up workload: %w", err)
@@ -250,7 +253,7 @@ type checked struct {
 func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []history.Op, opts Options, log *slog.Logger) checked {
 	var out checked
 	vids := checkedVIDs(w.VIDs(), ops)
-	cl, cerr := client.New(c.Endpoints())
+	cl, cerr := client.New(c.Endpoints(), c.ClientOptions()...)
 	var dumped bool
 	diagnose := func(why string) {
 		if dumped {
@@ -462,7 +465,7 @@ func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids 
 			}
 			var m map[string][]checker.Entry
 			err := within(finalReadBudget, func(ctx context.Context) (err error) {
-				m, err = readChains(ctx, ep, vids)
+				m, err = readChains(ctx, ep, vids, c.ClientOptions())
 				return err
 			})
 			if err != nil {
@@ -499,8 +502,8 @@ func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids 
 
 // readChains reads every volume's commit chain from one node, after it has
 // applied everything (the caller waited for convergence).
-func readChains(ctx context.Context, endpoint string, vids []volume.ID) (map[string][]checker.Entry, error) {
-	cl, err := client.New([]string{endpoint}, client.WithAttempts(5))
+func readChains(ctx context.Context, endpoint string, vids []volume.ID, opts []client.Option) (map[string][]checker.Entry, error) {
+	cl, err := client.New([]string{endpoint}, append([]client.Option{client.WithAttempts(5)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@
 #                      @RATE: open loop at RATE commits/s over all clients,
 #                      graft targets only)
 #   graft-spread (clients spread over the three nodes) runs in 64x1 only.
+#   SECURE=1       also run graft-secure (graft dev --tls --auth: HTTPS, mutual
+#                  TLS between nodes, a token per call) right after graft in
+#                  each workload: the cost of security (SECURE=0 skips it)
 #
 # Writes bench-out/compare-TIME/ (results.md, results.json, latency.svg,
 # one JSON per cell, server logs) and points bench-out/compare-latest at it.
@@ -70,6 +73,7 @@ build_etcd() {
 targets=${TARGETS:-}
 target_args=()
 [[ -n $targets ]] && target_args=(--targets "$targets")
+[[ ${SECURE:-1} != 0 ]] && target_args+=(--secure)
 etcd_args=()
 if [[ -z $targets || ,$targets, == *,etcd,* ]]; then
 	build_etcd

@@ -22,6 +22,9 @@ type Cluster struct {
 	tb    testing.TB
 	cfgs  []cluster.Config
 	Nodes []*cluster.Node // nil while a node is stopped
+	// ClientOptions are added to every client Client returns (a CA, a
+	// token).
+	ClientOptions []client.Option
 }
 
 // Option adjusts every node's config before start.
@@ -130,8 +133,13 @@ func (c *Cluster) WaitLeader() int {
 	return -1
 }
 
-// Endpoint returns node i's API URL.
-func (c *Cluster) Endpoint(i int) string { return "http://" + c.cfgs[i].APIAddr }
+// Endpoint returns node i's API URL (https:// when the node runs TLS).
+func (c *Cluster) Endpoint(i int) string {
+	if c.cfgs[i].TLS != nil {
+		return "https://" + c.cfgs[i].APIAddr
+	}
+	return "http://" + c.cfgs[i].APIAddr
+}
 
 // Endpoints returns every node's API URL.
 func (c *Cluster) Endpoints() []string {
@@ -152,7 +160,7 @@ func (c *Cluster) Client(nodes ...int) *client.Client {
 			eps = append(eps, c.Endpoint(i))
 		}
 	}
-	cl, err := client.New(eps, client.WithAttemptTimeout(3*time.Second))
+	cl, err := client.New(eps, append([]client.Option{client.WithAttemptTimeout(3 * time.Second)}, c.ClientOptions...)...)
 	if err != nil {
 		c.tb.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package devcluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/graft-cluster/graft/auth"
 	"github.com/graft-cluster/graft/edge"
 	"github.com/graft-cluster/graft/objstore/fakes3"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // readyRequestTimeout bounds one /readyz request, so that a node that accepts
@@ -31,10 +35,12 @@ type Cluster struct {
 	nodes []*node
 	http  *http.Client
 
-	objectStore string   // the nodes' --object-store
-	s3          S3Server // the embedded S3 server; zero when external
-	s3Addr      string   // its listen address; "" when external
-	edgeAddr    string   // the edge's listen address; "" without an edge
+	scheme      string         // "http://", or "https://" with TLS
+	caPool      *x509.CertPool // the CA of Config.TLS, nil without
+	objectStore string         // the nodes' --object-store
+	s3          S3Server       // the embedded S3 server; zero when external
+	s3Addr      string         // its listen address; "" when external
+	edgeAddr    string         // the edge's listen address; "" without an edge
 
 	outMu sync.Mutex // serializes line writes to cfg.LogOutput
 
@@ -55,13 +61,20 @@ func New(cfg Config) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
 	c := &Cluster{
-		cfg: cfg,
-		log: log,
-		http: &http.Client{
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
-			Timeout:   readyRequestTimeout,
-		},
+		cfg:    cfg,
+		log:    log,
+		http:   &http.Client{Transport: tr, Timeout: readyRequestTimeout},
+		scheme: "http://",
+	}
+	if cfg.TLS.Enabled() {
+		pool, err := tlsutil.LoadPool(cfg.TLS.CA)
+		if err != nil {
+			return nil, err
+		}
+		c.caPool, c.scheme = pool, "https://"
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		id := "n" + strconv.Itoa(i)
@@ -96,7 +109,7 @@ func (c *Cluster) EdgeEndpoint() string {
 	if c.edgeAddr == "" {
 		return ""
 	}
-	return "http://" + c.edgeAddr
+	return c.scheme + c.edgeAddr
 }
 
 // S3Server describes the S3 server a Cluster embeds when Config.ObjectStore
@@ -135,7 +148,7 @@ func (c *Cluster) NodeIDs() []string {
 func (c *Cluster) Endpoints() []string {
 	eps := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
-		eps[i] = "http://" + n.apiAddr
+		eps[i] = c.scheme + n.apiAddr
 	}
 	return eps
 }
@@ -165,6 +178,12 @@ func (c *Cluster) args(n *node) []string {
 		args = append(args, "--peer", p.id+","+p.raftAddr+","+p.apiAddr)
 	}
 	args = append(args, "--object-store", c.objectStore)
+	if t := c.cfg.TLS; t.Enabled() {
+		args = append(args, "--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA)
+	}
+	if c.cfg.AuthKey != "" {
+		args = append(args, "--auth-key", c.cfg.AuthKey)
+	}
 	return append(args, c.cfg.ExtraArgs...)
 }
 
@@ -273,7 +292,21 @@ func (c *Cluster) startEdge(ctx context.Context) (stop func(), err error) {
 	cfg := edge.DefaultConfig()
 	cfg.Listen = c.edgeAddr
 	for _, n := range c.nodes {
-		cfg.Upstream = append(cfg.Upstream, "http://"+n.apiAddr)
+		cfg.Upstream = append(cfg.Upstream, c.scheme+n.apiAddr)
+	}
+	if c.cfg.TLS.Enabled() {
+		h, err := tlsutil.Load(c.cfg.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("start edge: %w", err)
+		}
+		cfg.TLS, cfg.UpstreamCAs = h, c.caPool
+	}
+	if c.cfg.AuthKey != "" {
+		pub, err := auth.LoadPublicKey(c.cfg.AuthKey)
+		if err != nil {
+			return nil, fmt.Errorf("start edge: %w", err)
+		}
+		cfg.Auth = auth.NewVerifier(pub, nil)
 	}
 	cfg.ObjectStore = c.objectStore
 	cfg.CacheBytes = c.cfg.EdgeCacheBytes
@@ -350,7 +383,7 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 
 // checkReady asks node n once whether it is ready.
 func (c *Cluster) checkReady(ctx context.Context, n *node) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.apiAddr+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.scheme+n.apiAddr+"/readyz", nil)
 	if err != nil {
 		return fmt.Errorf("check %s ready: %w", n.id, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graft-cluster/graft/objstore/fakes3"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // Sentinel errors returned by this package.
@@ -124,6 +125,15 @@ type Config struct {
 	// LogOutput receives the nodes' output lines, prefixed "n{i} | ".
 	// nil means os.Stderr. Default os.Stderr.
 	LogOutput io.Writer
+	// TLS, when set, is the certificate, key and CA every node and the
+	// edge serve with (HTTPS; mutual TLS between the nodes); `graft dev
+	// --tls` generates throwaway ones (tlsutil.DevFiles). Default none:
+	// plaintext.
+	TLS tlsutil.Files
+	// AuthKey, when set, is the Ed25519 key file (private or public) the
+	// nodes and the edge verify bearer tokens with (--auth-key). Default
+	// empty: no authentication.
+	AuthKey string
 }
 
 // DefaultConfig returns a Config with every default set; the caller fills in

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,10 +39,15 @@ func benchCommit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fsyncDir := fs.String("fsync-dir", ".", "also measure append+fdatasync here, for scale ('' to skip)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	h2c := fs.Bool("h2c", false, "talk HTTP/2 without TLS (one multiplexed connection) instead of the default HTTP/1.1 (a connection per concurrent call)")
+	caFile := fs.String("ca", "", "PEM CA bundle to verify https:// endpoints with (default: the system roots)")
+	token := fs.String("token", "", "bearer token; default $"+TokenEnv)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	var opts []client.Option
+	opts, err := clientSecurity(*caFile, or(*token, os.Getenv(TokenEnv)))
+	if err != nil {
+		return err
+	}
 	if *h2c {
 		opts = append(opts, client.WithHTTPClient(client.H2CHTTPClient()))
 	}
@@ -159,10 +165,18 @@ func benchCompare(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&cfg.Label, "label", "", "free text recorded with the results (a commit, a note)")
 	nodeArgs := fs.String("graft-node-args", "", "more flags for every graft node of every graft target, space-separated (an A/B of a node setting)")
 	logLevel := fs.String("log-level", "info", "progress log level: debug, info, warn, error")
+	secure := fs.Bool("secure", false, "also run each workload against "+bench.TargetGraftSecure+" (graft dev --tls --auth: HTTPS, mutual TLS between nodes, a token on every call), right after graft, for the cost of security in one run")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg.Targets = strings.Split(*targets, ",")
+	if *secure && !slices.Contains(cfg.Targets, bench.TargetGraftSecure) {
+		if i := slices.Index(cfg.Targets, bench.TargetGraft); i >= 0 {
+			cfg.Targets = slices.Insert(cfg.Targets, i+1, bench.TargetGraftSecure)
+		} else {
+			cfg.Targets = append(cfg.Targets, bench.TargetGraftSecure)
+		}
+	}
 	var err error
 	if cfg.Workloads, err = parseWorkloads(*workloads); err != nil {
 		return err

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/graft-cluster/graft/auth"
 	"github.com/graft-cluster/graft/cluster/devcluster"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -25,6 +27,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "loopback host to bind")
 	logLevel := fs.String("log-level", "info", "log level of the supervisor: debug, info, warn, error")
+	useTLS := fs.Bool("tls", false, "serve HTTPS and run mutual TLS between the nodes with a throwaway CA and certificate generated in DIR/tls (reused while valid)")
+	useAuth := fs.Bool("auth", false, "require bearer tokens: generate a signing key in DIR/auth/key (reused) and print an admin token")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -41,6 +45,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if cfg.Dir, err = filepath.Abs(cfg.Dir); err != nil {
 		return err
+	}
+	var sec devSecurity
+	if *useTLS {
+		if cfg.TLS, sec.tlsCreated, err = tlsutil.DevFiles(filepath.Join(cfg.Dir, "tls")); err != nil {
+			return fmt.Errorf("dev --tls: %w", err)
+		}
+	}
+	if *useAuth {
+		if sec.authKey, sec.adminToken, err = devAuth(filepath.Join(cfg.Dir, "auth")); err != nil {
+			return fmt.Errorf("dev --auth: %w", err)
+		}
+		cfg.AuthKey = sec.authKey
 	}
 	c, err := devcluster.New(cfg)
 	if err != nil {
@@ -65,14 +81,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				logger.Error("cluster did not become ready", "err", err)
 			}
 		} else {
-			printBanner(stdout, c, cfg.Dir)
+			printBanner(stdout, c, cfg, sec)
 		}
 	}
 	return <-done
 }
 
 // printBanner tells where the ready cluster serves and keeps its state.
-func printBanner(w io.Writer, c *devcluster.Cluster, dir string) {
+func printBanner(w io.Writer, c *devcluster.Cluster, cfg devcluster.Config, sec devSecurity) {
+	dir := cfg.Dir
 	eps, ids := c.Endpoints(), c.NodeIDs()
 	fmt.Fprintf(w, "graft dev: %d nodes ready, state in %s\n", len(eps), dir)
 	for i, e := range eps {
@@ -92,6 +109,7 @@ func printBanner(w io.Writer, c *devcluster.Cluster, dir string) {
 		fmt.Fprintf(w, "     curl -s '%s/%s?list-type=2'\n", s3.Endpoint, s3.Bucket)
 		fmt.Fprintf(w, "     graft volume read VID --page 1 --object-store '%s'\n", c.ObjectStore())
 	}
+	printSecurity(w, c, cfg, sec)
 	fmt.Fprintf(w, "status page: open %s/ in a browser (every node and the edge serve one at /)\n", eps[0])
 	fmt.Fprintln(w, "Ctrl-C stops the cluster.")
 }
@@ -115,4 +133,56 @@ func redactURL(raw string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// devSecurity is what `graft dev --tls --auth` set up.
+type devSecurity struct {
+	tlsCreated bool
+	authKey    string // DIR/auth/key, "" without --auth
+	adminToken string
+}
+
+// devAuth returns dir/key (generated on first use) and a fresh admin token
+// signed with it, valid for a day.
+func devAuth(dir string) (keyPath, token string, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	keyPath = filepath.Join(dir, "key")
+	priv, err := auth.LoadPrivateKey(keyPath)
+	if err != nil {
+		if _, serr := os.Stat(keyPath); serr == nil {
+			return "", "", err // there, but not a key: do not overwrite
+		}
+		if priv, err = auth.GenerateKey(keyPath); err != nil {
+			return "", "", err
+		}
+	}
+	token, _, err = auth.Issue(priv, auth.IssueOptions{Scopes: []auth.Scope{auth.ScopeAdmin}, Volumes: "*", TTL: 24 * time.Hour})
+	return keyPath, token, err
+}
+
+// printSecurity says whether TLS and auth are on, and how to use them.
+func printSecurity(w io.Writer, c *devcluster.Cluster, cfg devcluster.Config, sec devSecurity) {
+	ep := c.Endpoints()[0]
+	caFlag, curlCA := "", ""
+	if cfg.TLS.Enabled() {
+		what := "reused"
+		if sec.tlsCreated {
+			what = "generated"
+		}
+		fmt.Fprintf(w, "tls: on (throwaway CA %s in %s; never use it in production)\n", what, filepath.Dir(cfg.TLS.CA))
+		caFlag, curlCA = " --ca "+cfg.TLS.CA, " --cacert "+cfg.TLS.CA
+		fmt.Fprintf(w, "     graft cluster status --endpoint %s%s\n", ep, caFlag)
+	} else {
+		fmt.Fprintln(w, "tls: off (plaintext; --tls generates a throwaway CA)")
+	}
+	if sec.authKey == "" {
+		fmt.Fprintln(w, "auth: off (anyone who reaches these ports may commit, read or remove nodes; --auth turns tokens on)")
+		return
+	}
+	fmt.Fprintf(w, "auth: on (signing key %s; issue more: graft token issue --key %s --scope write --volumes PREFIX --ttl 24h)\n", sec.authKey, sec.authKey)
+	fmt.Fprintf(w, "admin token (24h):\n  export %s=%s\n", TokenEnv, sec.adminToken)
+	fmt.Fprintf(w, "     graft cluster status --endpoint %s%s   (reads $%s)\n", ep, caFlag, TokenEnv)
+	fmt.Fprintf(w, "     curl -s%s -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{}' %s/graft.v1.ClusterService/Status\n", curlCA, TokenEnv, ep)
 }

@@ -147,6 +147,9 @@ func TestProcesses_Dev(t *testing.T) {
 		t.Errorf("banner edge line = %q, want it to start with %q", got, want)
 	}
 	checkDevEdge(t, edgeURL, fmt.Sprintf("http://127.0.0.1:%d", base+1))
+	if got := dev.bannerLine(t, "auth:"); !strings.HasPrefix(got, "auth: off") {
+		t.Errorf("banner auth line = %q, want it to say auth is off", got)
+	}
 	hint := dev.bannerLine(t, "graft volume read")
 	i, j := strings.Index(hint, "'"), strings.LastIndex(hint, "'")
 	if i < 0 || j <= i {

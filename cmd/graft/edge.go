@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/graft-cluster/graft/edge"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,8 +30,21 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.MaxPagesPerRead, "max-pages-per-read", cfg.MaxPagesPerRead, "cap on the pages of one ReadPages call; set it to the cluster's")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	var sec securityFlags
+	sec.register(fs, false)
+	caFile := fs.String("ca", "", "PEM CA bundle to verify https:// upstream nodes with (default: the system roots)")
+	fs.StringVar(&cfg.UpstreamToken, "upstream-token", "", "the edge's own token (read scope) for upstream calls made for no single caller (shared watch streams); default: the caller's")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	var err error
+	if cfg.TLS, cfg.Auth, err = sec.load(); err != nil {
+		return err
+	}
+	if *caFile != "" {
+		if cfg.UpstreamCAs, err = tlsutil.LoadPool(*caFile); err != nil {
+			return err
+		}
 	}
 	for _, u := range strings.Split(*upstream, ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -55,6 +69,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		debug.SetMemoryLimit(edge.MemoryLimit(cfg.CacheBytes))
 	}
 	cfg.Logger.Info("memory limit", "bytes", debug.SetMemoryLimit(-1), "cache_bytes", cfg.CacheBytes)
+	reloadOnHUP(ctx, cfg.TLS, cfg.Logger)
 	return edge.Run(ctx, cfg, nil)
 }
 

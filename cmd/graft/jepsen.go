@@ -34,6 +34,7 @@ func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&o.OpTimeout, "op-timeout", 2*time.Second, "timeout of one client operation")
 	fs.StringVar(&o.UpgradeBinary, "upgrade-binary", "", "with --nemesis rolling-restart: restart the nodes into this graft binary (a rolling upgrade from this one)")
 	logStore := fs.String("raft-log-store", cluster.DefaultLogStore, "the nodes' Raft log store (graft node --raft-log-store): "+cluster.LogStoreBolt+" or "+cluster.LogStoreWAL)
+	fs.BoolVar(&o.Secure, "secure", false, "run the cluster (and edges) with TLS (throwaway CA: HTTPS, mutual TLS between nodes) and tokens (every client sends an admin token)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	listPlanted := fs.Bool("list-planted", false, "print the planted-bug catalog (tag, class, workload, nemeses, checker, time limit, edges; tab-separated) and exit")
 	if err := parseFlags(fs, args, stdout); err != nil {

@@ -67,6 +67,7 @@ func commands() map[string]command {
 		"s3":      {"serve the embedded S3-compatible store (graft dev's) on its own", runS3},
 		"jepsen":  {"run a consistency test (workload + faults) against a fresh cluster", runJepsen},
 		"sql":     {"run SQL on a SQLite database stored in a volume (a lazy local replica)", runSQL},
+		"token":   {"issue, revoke and make keys for bearer tokens", runToken},
 	}
 }
 

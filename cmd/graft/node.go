@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graft-cluster/graft/cluster"
+	"github.com/graft-cluster/graft/tlsutil"
 )
 
 // nodeFile is the JSON config file of `graft node --config`. Flags given
@@ -31,6 +32,10 @@ type nodeFile struct {
 	MaxBufferBytes       *uint64  `json:"max_buffer_bytes"`
 	MaxVolumeBufferBytes *uint64  `json:"max_volume_buffer_bytes"`
 	LogLevel             string   `json:"log_level"`
+	TLSCert              string   `json:"tls_cert"`
+	TLSKey               string   `json:"tls_key"`
+	TLSCA                string   `json:"tls_ca"`
+	AuthKey              string   `json:"auth_key"`
 	LogFormat            string   `json:"log_format"`
 }
 
@@ -81,9 +86,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		setIf(&cfg.Limits.MaxVolumeBufferBytes, file.MaxVolumeBufferBytes)
 	}
 	logLevel, logFormat := or(file.LogLevel, "info"), or(file.LogFormat, "text")
+	sec := securityFlags{tls: tlsutil.Files{Cert: file.TLSCert, Key: file.TLSKey, CA: file.TLSCA}, authKey: file.AuthKey}
 
 	fs := newFlags("node", "node --id ID --dir DIR --raft-addr HOST:PORT --api-addr HOST:PORT [--peer ID,RAFT,API]... [--bootstrap]", stderr)
-	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, object_store, adopt_bucket, max_*, log_*); flags override it")
+	fs.String("config", "", "JSON config file (keys: id, dir, raft_addr, api_addr, peers, bootstrap, object_store, adopt_bucket, max_*, log_*, tls_cert, tls_key, tls_ca, auth_key); flags override it")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique, stable node ID")
 	fs.StringVar(&cfg.Dir, "dir", cfg.Dir, "data directory (Raft log and snapshots)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "host:port for Raft traffic")
@@ -125,6 +131,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", logFormat, "log format: text or json (hashicorp/raft's lines too, with node=ID on every line)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines: --log-format json")
+	sec.register(fs, true)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -133,6 +140,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("node: unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if cfg.TLS, cfg.Auth, err = sec.load(); err != nil {
+		return err
 	}
 	cfg.Peers = peers
 	if len(dial) > 0 {
@@ -150,6 +161,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		debug.SetMemoryLimit(limit)
 		logger.Debug("go runtime soft memory limit", "bytes", limit)
 	}
+	if cfg.Auth == nil {
+		logger.Warn("authentication is off: anyone who reaches the API port may commit, read and change membership (--auth-key turns it on)")
+	}
+	reloadOnHUP(ctx, cfg.TLS, logger)
 	n, err := cluster.Open(ctx, cfg)
 	if err != nil {
 		return err

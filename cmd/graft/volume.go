@@ -39,6 +39,8 @@ func runVolume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
 	endpoints   string
+	ca          string
+	token       string
 	json        bool
 	timeout     time.Duration
 	consistency string
@@ -59,6 +61,8 @@ func defaultEndpoint(fallback string) string {
 
 func (c *clientFlags) register(fs flagSet, reads bool) {
 	fs.StringVar(&c.endpoints, "endpoint", defaultEndpoint("http://127.0.0.1:7001"), "cluster endpoint(s), comma-separated; $"+EndpointEnv+" sets the default")
+	fs.StringVar(&c.ca, "ca", "", "PEM CA bundle to verify https:// endpoints with (default: the system roots)")
+	fs.StringVar(&c.token, "token", "", "bearer token (graft token issue); default $"+TokenEnv)
 	fs.BoolVar(&c.json, "json", false, "print JSON")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "overall timeout")
 	if reads {
@@ -75,7 +79,11 @@ type flagSet interface {
 }
 
 func (c *clientFlags) client() (*client.Client, error) {
-	return client.New(strings.Split(c.endpoints, ","))
+	opts, err := clientSecurity(c.ca, or(c.token, os.Getenv(TokenEnv)))
+	if err != nil {
+		return nil, err
+	}
+	return client.New(strings.Split(c.endpoints, ","), opts...)
 }
 
 func (c *clientFlags) readOptions() (client.ReadOptions, error) {

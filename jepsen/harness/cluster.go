@@ -34,6 +34,7 @@ type Cluster struct {
 	apiProxy    [][]*proxy.Proxy
 	clientProxy []*proxy.Proxy
 	edges       []*edge
+	sec         *security // nil unless Config.Secure
 
 	// The object store; zero without one.
 	s3Addr  string
@@ -156,6 +157,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 
 // setup picks the ports and creates the directories and proxies.
 func (c *Cluster) setup() error {
+	if err := c.setupSecurity(); err != nil {
+		return err
+	}
 	n := c.cfg.Nodes
 	ports, err := freePorts(2*n + 1)
 	if err != nil {
@@ -173,7 +177,7 @@ func (c *Cluster) setup() error {
 			bootstrap: true,
 			binary:    c.cfg.Binary,
 		}
-		nd.cluster = graftv1connect.NewClusterServiceClient(c.http, "http://"+nd.apiAddr)
+		nd.cluster = graftv1connect.NewClusterServiceClient(c.http, c.Scheme()+nd.apiAddr, c.connectOptions()...)
 		if err := os.MkdirAll(nd.dir, 0o755); err != nil {
 			return fmt.Errorf("create %s dir: %w", id, err)
 		}
@@ -264,6 +268,7 @@ func (c *Cluster) nodeArgs(n *node) []string {
 	if !c.cfg.NoObjectStore {
 		args = append(args, "--object-store", c.ObjectStoreURL())
 	}
+	args = append(args, c.nodeSecurityArgs()...)
 	args = append(args,
 		"--raft-heartbeat-timeout", c.cfg.RaftHeartbeatTimeout.String(),
 		"--raft-election-timeout", c.cfg.RaftElectionTimeout.String(),
@@ -351,7 +356,7 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 func (c *Cluster) checkReady(ctx context.Context, n *node) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.apiAddr+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Scheme()+n.apiAddr+"/readyz", nil)
 	if err != nil {
 		return fmt.Errorf("check %s ready: %w", n.id, err)
 	}
@@ -501,7 +506,7 @@ func (c *Cluster) LogPath(i int) string {
 func (c *Cluster) ClientEndpoints() []string {
 	out := make([]string, len(c.clientProxy))
 	for i, p := range c.clientProxy {
-		out[i] = "http://" + p.Addr()
+		out[i] = c.Scheme() + p.Addr()
 	}
 	return out
 }
@@ -511,7 +516,7 @@ func (c *Cluster) ClientEndpoints() []string {
 func (c *Cluster) Endpoints() []string {
 	out := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
-		out[i] = "http://" + n.apiAddr
+		out[i] = c.Scheme() + n.apiAddr
 	}
 	return out
 }

@@ -68,6 +68,11 @@ type Config struct {
 	Edges int
 	// EdgeArgs are appended to every edge's arguments. Default none.
 	EdgeArgs []string
+	// Secure runs every node and edge with TLS (a throwaway CA in Dir/tls:
+	// HTTPS, mutual TLS between the nodes) and tokens (a signing key in
+	// Dir/auth-key); the harness and Cluster.ClientOptions carry the CA
+	// and an admin token. Default false.
+	Secure bool
 	// Env is added to the environment the processes inherit. Default none.
 	Env []string
 	// StartTimeout bounds how long a start or restart waits for the

@@ -41,7 +41,7 @@ func (c *Cluster) DumpGoroutines(ctx context.Context, dir string) ([]string, err
 func (c *Cluster) dumpGoroutines(ctx context.Context, n *node, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*c.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.apiAddr+"/debug/pprof/goroutine?debug=2", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Scheme()+n.apiAddr+"/debug/pprof/goroutine?debug=2", nil)
 	if err != nil {
 		return fmt.Errorf("dump goroutines of %s: %w", n.id, err)
 	}

@@ -59,6 +59,7 @@ func (c *Cluster) edgeArgs(e *edge) []string {
 		}
 		args = append(args, "--object-store", u)
 	}
+	args = append(args, c.edgeSecurityArgs()...)
 	return append(args, c.cfg.EdgeArgs...)
 }
 
@@ -227,7 +228,7 @@ func (c *Cluster) startEdges(ctx context.Context) error {
 
 func (c *Cluster) waitEdgeReady(ctx context.Context, e *edge) error {
 	for {
-		err := c.checkURLReady(ctx, e.id, "http://"+e.addr+"/readyz")
+		err := c.checkURLReady(ctx, e.id, c.Scheme()+e.addr+"/readyz")
 		if err == nil {
 			return nil
 		}
@@ -292,7 +293,7 @@ func (c *Cluster) Edges() int { return len(c.edges) }
 func (c *Cluster) EdgeEndpoints() []string {
 	out := make([]string, len(c.edges))
 	for i, e := range c.edges {
-		out[i] = "http://" + e.addr
+		out[i] = c.Scheme() + e.addr
 	}
 	return out
 }
@@ -326,7 +327,7 @@ func (c *Cluster) EdgeMetrics(ctx context.Context, i int) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.edges[i].addr+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Scheme()+c.edges[i].addr+"/metrics", nil)
 	if err != nil {
 		return "", fmt.Errorf("edge metrics: %w", err)
 	}

@@ -55,7 +55,7 @@ func Balance(page []byte) int64 { return int64(binary.BigEndian.Uint64(page)) }
 func (b *Bank) Setup(ctx context.Context, env *Env) error {
 	env.defaults()
 	b.vid = mintVIDs(1, b.seed^0xba4b)[0]
-	c, err := newClient(env.Endpoints[0])
+	c, err := newClient(env, env.Endpoints[0])
 	if err != nil {
 		return err
 	}

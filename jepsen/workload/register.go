@@ -159,7 +159,7 @@ func (r *Register) Run(ctx context.Context, env *Env) error {
 func clientsFor(env *Env) ([]*client.Client, error) {
 	out := make([]*client.Client, len(env.Endpoints))
 	for i, e := range env.Endpoints {
-		c, err := newClient(e)
+		c, err := newClient(env, e)
 		if err != nil {
 			return nil, err
 		}

@@ -50,6 +50,9 @@ type Env struct {
 	Volumes int
 	// OpTimeout bounds one operation. Default 2s.
 	OpTimeout time.Duration
+	// ClientOptions are added to every client the workload makes (a
+	// secure cluster's CA and token). Default none.
+	ClientOptions []client.Option
 	// Log receives progress.
 	Log *slog.Logger
 }
@@ -98,8 +101,9 @@ func New(name string, seed uint64) (Workload, error) {
 
 // newClient returns a client that talks only to endpoint: its own retries
 // (same content, so an identical commit is recognised) stay on that node.
-func newClient(endpoint string) (*client.Client, error) {
-	return client.New([]string{endpoint}, client.WithAttempts(3), client.WithBackoff(20*time.Millisecond), client.WithAttemptTimeout(time.Second))
+func newClient(env *Env, endpoint string) (*client.Client, error) {
+	opts := append([]client.Option{client.WithAttempts(3), client.WithBackoff(20 * time.Millisecond), client.WithAttemptTimeout(time.Second)}, env.ClientOptions...)
+	return client.New([]string{endpoint}, opts...)
 }
 
 // outcome classifies a client error: nil is ok, a conflict is a certain
@@ -209,7 +213,7 @@ func readClients(env *Env, nodes []*client.Client) (func(w, node int) (*client.C
 	}
 	edges := make([]*client.Client, len(env.Edges))
 	for i, e := range env.Edges {
-		c, err := newClient(e)
+		c, err := newClient(env, e)
 		if err != nil {
 			return nil, err
 		}

@@ -1977,6 +1977,178 @@ func (*UnquarantineResponse) Descriptor() ([]byte, []int) {
 	return file_graft_v1_graft_proto_rawDescGZIP(), []int{33}
 }
 
+type RevokeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the token's ID (its jti claim).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// expires_unix, when set, is the token's expiry (Unix seconds): past it
+	// the entry is dropped from the list (the token is refused as expired).
+	// 0 keeps the entry for good.
+	ExpiresUnix   int64 `protobuf:"varint,2,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_graft_v1_graft_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_graft_v1_graft_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{35}
+}
+
+type ListRevokedTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedTokensRequest) Reset() {
+	*x = ListRevokedTokensRequest{}
+	mi := &file_graft_v1_graft_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedTokensRequest) ProtoMessage() {}
+
+func (x *ListRevokedTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListRevokedTokensRequest) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{36}
+}
+
+type ListRevokedTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedTokensResponse) Reset() {
+	*x = ListRevokedTokensResponse{}
+	mi := &file_graft_v1_graft_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedTokensResponse) ProtoMessage() {}
+
+func (x *ListRevokedTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_v1_graft_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListRevokedTokensResponse) Descriptor() ([]byte, []int) {
+	return file_graft_v1_graft_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListRevokedTokensResponse) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 var File_graft_v1_graft_proto protoreflect.FileDescriptor
 
 const file_graft_v1_graft_proto_rawDesc = "" +
@@ -2101,7 +2273,14 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x14DeleteVolumeResponse\"'\n" +
 	"\x13UnquarantineRequest\x12\x10\n" +
 	"\x03vid\x18\x01 \x01(\tR\x03vid\"\x16\n" +
-	"\x14UnquarantineResponse*}\n" +
+	"\x14UnquarantineResponse\"G\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fexpires_unix\x18\x02 \x01(\x03R\vexpiresUnix\"\x15\n" +
+	"\x13RevokeTokenResponse\"\x1a\n" +
+	"\x18ListRevokedTokensRequest\"-\n" +
+	"\x19ListRevokedTokensResponse\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids*}\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x01\x12\x1c\n" +
@@ -2114,7 +2293,7 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\vPullCommits\x12\x1c.graft.v1.PullCommitsRequest\x1a\x1d.graft.v1.PullCommitsResponse\x12I\n" +
 	"\tReadPages\x12\x1a.graft.v1.ReadPagesRequest\x1a\x1b.graft.v1.ReadPagesResponse\"\x03\x90\x02\x01\x12L\n" +
 	"\vWatchVolume\x12\x1c.graft.v1.WatchVolumeRequest\x1a\x1d.graft.v1.WatchVolumeResponse0\x01\x12M\n" +
-	"\fDeleteVolume\x12\x1d.graft.v1.DeleteVolumeRequest\x1a\x1e.graft.v1.DeleteVolumeResponse2\x86\x04\n" +
+	"\fDeleteVolume\x12\x1d.graft.v1.DeleteVolumeRequest\x1a\x1e.graft.v1.DeleteVolumeResponse2\xb0\x05\n" +
 	"\x0eClusterService\x12;\n" +
 	"\x06Status\x12\x17.graft.v1.StatusRequest\x1a\x18.graft.v1.StatusResponse\x12>\n" +
 	"\aAddNode\x12\x18.graft.v1.AddNodeRequest\x1a\x19.graft.v1.AddNodeResponse\x12G\n" +
@@ -2123,7 +2302,9 @@ const file_graft_v1_graft_proto_rawDesc = "" +
 	"\x12TransferLeadership\x12#.graft.v1.TransferLeadershipRequest\x1a$.graft.v1.TransferLeadershipResponse\x128\n" +
 	"\x05Flush\x12\x16.graft.v1.FlushRequest\x1a\x17.graft.v1.FlushResponse\x12D\n" +
 	"\tReadIndex\x12\x1a.graft.v1.ReadIndexRequest\x1a\x1b.graft.v1.ReadIndexResponse\x12M\n" +
-	"\fUnquarantine\x12\x1d.graft.v1.UnquarantineRequest\x1a\x1e.graft.v1.UnquarantineResponseB5Z3github.com/graft-cluster/graft/api/graft/v1;graftv1b\x06proto3"
+	"\fUnquarantine\x12\x1d.graft.v1.UnquarantineRequest\x1a\x1e.graft.v1.UnquarantineResponse\x12J\n" +
+	"\vRevokeToken\x12\x1c.graft.v1.RevokeTokenRequest\x1a\x1d.graft.v1.RevokeTokenResponse\x12\\\n" +
+	"\x11ListRevokedTokens\x12\".graft.v1.ListRevokedTokensRequest\x1a#.graft.v1.ListRevokedTokensResponseB5Z3github.com/graft-cluster/graft/api/graft/v1;graftv1b\x06proto3"
 
 var (
 	file_graft_v1_graft_proto_rawDescOnce sync.Once
@@ -2138,7 +2319,7 @@ func file_graft_v1_graft_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_v1_graft_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_graft_v1_graft_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_graft_v1_graft_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: graft.v1.Consistency
 	(*Snapshot)(nil),                   // 1: graft.v1.Snapshot
@@ -2175,6 +2356,10 @@ var file_graft_v1_graft_proto_goTypes = []any{
 	(*DeleteVolumeResponse)(nil),       // 32: graft.v1.DeleteVolumeResponse
 	(*UnquarantineRequest)(nil),        // 33: graft.v1.UnquarantineRequest
 	(*UnquarantineResponse)(nil),       // 34: graft.v1.UnquarantineResponse
+	(*RevokeTokenRequest)(nil),         // 35: graft.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),        // 36: graft.v1.RevokeTokenResponse
+	(*ListRevokedTokensRequest)(nil),   // 37: graft.v1.ListRevokedTokensRequest
+	(*ListRevokedTokensResponse)(nil),  // 38: graft.v1.ListRevokedTokensResponse
 }
 var file_graft_v1_graft_proto_depIdxs = []int32{
 	2,  // 0: graft.v1.CommitRequest.pages:type_name -> graft.v1.Page
@@ -2207,22 +2392,26 @@ var file_graft_v1_graft_proto_depIdxs = []int32{
 	27, // 27: graft.v1.ClusterService.Flush:input_type -> graft.v1.FlushRequest
 	29, // 28: graft.v1.ClusterService.ReadIndex:input_type -> graft.v1.ReadIndexRequest
 	33, // 29: graft.v1.ClusterService.Unquarantine:input_type -> graft.v1.UnquarantineRequest
-	4,  // 30: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
-	7,  // 31: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
-	9,  // 32: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
-	12, // 33: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
-	14, // 34: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
-	16, // 35: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
-	32, // 36: graft.v1.VolumeService.DeleteVolume:output_type -> graft.v1.DeleteVolumeResponse
-	18, // 37: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
-	22, // 38: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
-	24, // 39: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
-	26, // 40: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
-	28, // 41: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
-	30, // 42: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
-	34, // 43: graft.v1.ClusterService.Unquarantine:output_type -> graft.v1.UnquarantineResponse
-	30, // [30:44] is the sub-list for method output_type
-	16, // [16:30] is the sub-list for method input_type
+	35, // 30: graft.v1.ClusterService.RevokeToken:input_type -> graft.v1.RevokeTokenRequest
+	37, // 31: graft.v1.ClusterService.ListRevokedTokens:input_type -> graft.v1.ListRevokedTokensRequest
+	4,  // 32: graft.v1.VolumeService.Commit:output_type -> graft.v1.CommitResponse
+	7,  // 33: graft.v1.VolumeService.GetSnapshot:output_type -> graft.v1.GetSnapshotResponse
+	9,  // 34: graft.v1.VolumeService.PullGraft:output_type -> graft.v1.PullGraftResponse
+	12, // 35: graft.v1.VolumeService.PullCommits:output_type -> graft.v1.PullCommitsResponse
+	14, // 36: graft.v1.VolumeService.ReadPages:output_type -> graft.v1.ReadPagesResponse
+	16, // 37: graft.v1.VolumeService.WatchVolume:output_type -> graft.v1.WatchVolumeResponse
+	32, // 38: graft.v1.VolumeService.DeleteVolume:output_type -> graft.v1.DeleteVolumeResponse
+	18, // 39: graft.v1.ClusterService.Status:output_type -> graft.v1.StatusResponse
+	22, // 40: graft.v1.ClusterService.AddNode:output_type -> graft.v1.AddNodeResponse
+	24, // 41: graft.v1.ClusterService.RemoveNode:output_type -> graft.v1.RemoveNodeResponse
+	26, // 42: graft.v1.ClusterService.TransferLeadership:output_type -> graft.v1.TransferLeadershipResponse
+	28, // 43: graft.v1.ClusterService.Flush:output_type -> graft.v1.FlushResponse
+	30, // 44: graft.v1.ClusterService.ReadIndex:output_type -> graft.v1.ReadIndexResponse
+	34, // 45: graft.v1.ClusterService.Unquarantine:output_type -> graft.v1.UnquarantineResponse
+	36, // 46: graft.v1.ClusterService.RevokeToken:output_type -> graft.v1.RevokeTokenResponse
+	38, // 47: graft.v1.ClusterService.ListRevokedTokens:output_type -> graft.v1.ListRevokedTokensResponse
+	32, // [32:48] is the sub-list for method output_type
+	16, // [16:32] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -2239,7 +2428,7 @@ func file_graft_v1_graft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_v1_graft_proto_rawDesc), len(file_graft_v1_graft_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -74,6 +74,12 @@ const (
 	// ClusterServiceUnquarantineProcedure is the fully-qualified name of the ClusterService's
 	// Unquarantine RPC.
 	ClusterServiceUnquarantineProcedure = "/graft.v1.ClusterService/Unquarantine"
+	// ClusterServiceRevokeTokenProcedure is the fully-qualified name of the ClusterService's
+	// RevokeToken RPC.
+	ClusterServiceRevokeTokenProcedure = "/graft.v1.ClusterService/RevokeToken"
+	// ClusterServiceListRevokedTokensProcedure is the fully-qualified name of the ClusterService's
+	// ListRevokedTokens RPC.
+	ClusterServiceListRevokedTokensProcedure = "/graft.v1.ClusterService/ListRevokedTokens"
 )
 
 // VolumeServiceClient is a client for the graft.v1.VolumeService service.
@@ -346,6 +352,12 @@ type ClusterServiceClient interface {
 	// Unquarantine lifts a volume's quarantine once an operator has fixed or
 	// removed the object it names (see StatusResponse.quarantined).
 	Unquarantine(context.Context, *connect.Request[v1.UnquarantineRequest]) (*connect.Response[v1.UnquarantineResponse], error)
+	// RevokeToken adds a token ID to the revocation list, replicated through
+	// Raft: once it answers, every node refuses the token. Needs admin.
+	RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error)
+	// ListRevokedTokens returns the revoked token IDs (edges poll it to
+	// refuse revoked tokens on cache hits). Needs read.
+	ListRevokedTokens(context.Context, *connect.Request[v1.ListRevokedTokensRequest]) (*connect.Response[v1.ListRevokedTokensResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the graft.v1.ClusterService service. By default,
@@ -401,6 +413,18 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("Unquarantine")),
 			connect.WithClientOptions(opts...),
 		),
+		revokeToken: connect.NewClient[v1.RevokeTokenRequest, v1.RevokeTokenResponse](
+			httpClient,
+			baseURL+ClusterServiceRevokeTokenProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("RevokeToken")),
+			connect.WithClientOptions(opts...),
+		),
+		listRevokedTokens: connect.NewClient[v1.ListRevokedTokensRequest, v1.ListRevokedTokensResponse](
+			httpClient,
+			baseURL+ClusterServiceListRevokedTokensProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("ListRevokedTokens")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -413,6 +437,8 @@ type clusterServiceClient struct {
 	flush              *connect.Client[v1.FlushRequest, v1.FlushResponse]
 	readIndex          *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
 	unquarantine       *connect.Client[v1.UnquarantineRequest, v1.UnquarantineResponse]
+	revokeToken        *connect.Client[v1.RevokeTokenRequest, v1.RevokeTokenResponse]
+	listRevokedTokens  *connect.Client[v1.ListRevokedTokensRequest, v1.ListRevokedTokensResponse]
 }
 
 // Status calls graft.v1.ClusterService.Status.
@@ -450,6 +476,16 @@ func (c *clusterServiceClient) Unquarantine(ctx context.Context, req *connect.Re
 	return c.unquarantine.CallUnary(ctx, req)
 }
 
+// RevokeToken calls graft.v1.ClusterService.RevokeToken.
+func (c *clusterServiceClient) RevokeToken(ctx context.Context, req *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error) {
+	return c.revokeToken.CallUnary(ctx, req)
+}
+
+// ListRevokedTokens calls graft.v1.ClusterService.ListRevokedTokens.
+func (c *clusterServiceClient) ListRevokedTokens(ctx context.Context, req *connect.Request[v1.ListRevokedTokensRequest]) (*connect.Response[v1.ListRevokedTokensResponse], error) {
+	return c.listRevokedTokens.CallUnary(ctx, req)
+}
+
 // ClusterServiceHandler is an implementation of the graft.v1.ClusterService service.
 type ClusterServiceHandler interface {
 	// Status reports every member's Raft state.
@@ -468,6 +504,12 @@ type ClusterServiceHandler interface {
 	// Unquarantine lifts a volume's quarantine once an operator has fixed or
 	// removed the object it names (see StatusResponse.quarantined).
 	Unquarantine(context.Context, *connect.Request[v1.UnquarantineRequest]) (*connect.Response[v1.UnquarantineResponse], error)
+	// RevokeToken adds a token ID to the revocation list, replicated through
+	// Raft: once it answers, every node refuses the token. Needs admin.
+	RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error)
+	// ListRevokedTokens returns the revoked token IDs (edges poll it to
+	// refuse revoked tokens on cache hits). Needs read.
+	ListRevokedTokens(context.Context, *connect.Request[v1.ListRevokedTokensRequest]) (*connect.Response[v1.ListRevokedTokensResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -519,6 +561,18 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("Unquarantine")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceRevokeTokenHandler := connect.NewUnaryHandler(
+		ClusterServiceRevokeTokenProcedure,
+		svc.RevokeToken,
+		connect.WithSchema(clusterServiceMethods.ByName("RevokeToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	clusterServiceListRevokedTokensHandler := connect.NewUnaryHandler(
+		ClusterServiceListRevokedTokensProcedure,
+		svc.ListRevokedTokens,
+		connect.WithSchema(clusterServiceMethods.ByName("ListRevokedTokens")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/graft.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceStatusProcedure:
@@ -535,6 +589,10 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceReadIndexHandler.ServeHTTP(w, r)
 		case ClusterServiceUnquarantineProcedure:
 			clusterServiceUnquarantineHandler.ServeHTTP(w, r)
+		case ClusterServiceRevokeTokenProcedure:
+			clusterServiceRevokeTokenHandler.ServeHTTP(w, r)
+		case ClusterServiceListRevokedTokensProcedure:
+			clusterServiceListRevokedTokensHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -570,4 +628,12 @@ func (UnimplementedClusterServiceHandler) ReadIndex(context.Context, *connect.Re
 
 func (UnimplementedClusterServiceHandler) Unquarantine(context.Context, *connect.Request[v1.UnquarantineRequest]) (*connect.Response[v1.UnquarantineResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("graft.v1.ClusterService.Unquarantine is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("graft.v1.ClusterService.RevokeToken is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) ListRevokedTokens(context.Context, *connect.Request[v1.ListRevokedTokensRequest]) (*connect.Response[v1.ListRevokedTokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("graft.v1.ClusterService.ListRevokedTokens is not implemented"))
 }
