@@ -1,10 +1,8 @@
 package cluster_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,30 +17,6 @@ import (
 	"github.com/graft-cluster/graft/volume"
 )
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
-}
-
 // Every RPC, on the leader and on a follower (which forwards with the
 // caller's token, checked again by the leader): no token, a garbage one,
 // another key's, an expired one, a revoked one (revoked through a
@@ -51,7 +25,7 @@ func (l *lockedBuffer) Reset() {
 // denial is logged once, with the token's ID and never the token.
 func TestCluster_Auth(t *testing.T) {
 	keys := authtest.NewKeys(t)
-	var logs lockedBuffer
+	var logs clustertest.SyncBuffer
 	c := clustertest.Start(t, 3, func(i int, cfg *cluster.Config) {
 		cfg.Auth = keys.Verifier
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))

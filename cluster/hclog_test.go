@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,29 +12,11 @@ import (
 	"github.com/graft-cluster/graft/cluster/clustertest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the node's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestNode_RaftLogsThroughSlog: hashicorp/raft's own lines arrive in the
 // node's slog handler (JSON here), with the node ID and the raft
 // component on each, at the level RaftLogLevel lets through.
 func TestNode_RaftLogsThroughSlog(t *testing.T) {
-	var buf syncBuffer
+	var buf clustertest.SyncBuffer
 	c := clustertest.Start(t, 1, func(_ int, cfg *cluster.Config) {
 		cfg.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		cfg.RaftLogOutput = nil

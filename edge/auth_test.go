@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,23 +21,6 @@ import (
 	"github.com/graft-cluster/graft/tlsutil"
 	"github.com/graft-cluster/graft/volume"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // An edge in front of a TLS + auth cluster serves HTTPS (h2 via ALPN)
 // and checks tokens itself before any work, with the cluster's revocation
@@ -68,7 +50,7 @@ func TestEdge_AuthAndTLS(t *testing.T) {
 	c.WaitLeader()
 	ctx := testCtx(t, 60*time.Second)
 
-	var logs syncBuffer
+	var logs clustertest.SyncBuffer
 	te := startEdge(t, func(cfg *Config) {
 		cfg.Upstream = c.Endpoints()
 		cfg.TLS, cfg.UpstreamCAs, cfg.Auth = h, pool, keys.Verifier

@@ -3,6 +3,7 @@
 package clustertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,3 +227,30 @@ func (c *Cluster) RaftAddr(i int) string { return c.cfgs[i].RaftAddr }
 
 // APIAddr returns node i's API address.
 func (c *Cluster) APIAddr(i int) string { return c.cfgs[i].APIAddr }
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers, such as the
+// loggers of a node's goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Reset forgets what was written.
+func (s *SyncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
