@@ -45,7 +45,7 @@ type edge struct {
 func (c *Cluster) edgeArgs(e *edge) []string {
 	up := make([]string, len(e.up))
 	for i, p := range e.up {
-		up[i] = "http://" + p.Addr()
+		up[i] = c.Scheme() + p.Addr()
 	}
 	args := []string{
 		"edge",
