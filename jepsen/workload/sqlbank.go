@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -257,7 +258,7 @@ func (b *SQLBank) Run(ctx context.Context, env *Env) error {
 				out.Type, out.LSN, out.Values = history.OK, r.LSN, r.Values
 			}
 			env.Rec.Add(out)
-			if !done {
+			if !done || stuck(r.Error) {
 				retire()
 				return true
 			}
@@ -297,7 +298,7 @@ func (b *SQLBank) Run(ctx context.Context, env *Env) error {
 		}
 		out.Values = []int64{int64(from), int64(to), amount, debited}
 		env.Rec.Add(out)
-		if out.Type == history.Info || !done {
+		if out.Type == history.Info || !done || stuck(r.Error) {
 			retire()
 			return true
 		}
@@ -305,6 +306,14 @@ func (b *SQLBank) Run(ctx context.Context, env *Env) error {
 	})
 	return nil
 }
+
+// stuck reports whether a replica stays refused until PRAGMA graft_reset:
+// a rejected push whose automatic reset failed (the cluster unreachable)
+// leaves the volume rejected_commit, and every graft_pull answers that at
+// once (seen: partition-leader,kill-leader seed 1 looped a million times).
+// The worker retires the process and starts on a fresh replica, as for an
+// unknown outcome; the rejected commit is certain not to land.
+func stuck(err string) bool { return strings.Contains(err, "rejected_commit") }
 
 // Final reads the balances through a fresh replica (after the cluster
 // healed) and records them as F "final": the state checker.SQLBank must
