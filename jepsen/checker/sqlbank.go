@@ -116,7 +116,7 @@ func SQLBank(ops []history.Op, accounts int) Result {
 
 	// Depth-first search over the info candidates; deepest records the
 	// furthest LSN any path reached and why it stopped there.
-	steps := 0
+	steps, landed := 0, 0
 	deepest, why := s, ""
 	fail := func(l uint64, f string, args ...any) bool {
 		if l >= deepest {
@@ -140,9 +140,9 @@ func SQLBank(ops []history.Op, accounts int) Result {
 			return true
 		}
 		next := l + 1
-		cands := okAt[next]
+		cands, unknown := okAt[next], false
 		if len(cands) == 0 {
-			cands = infoAt[next]
+			cands, unknown = infoAt[next], true
 		}
 		if len(cands) == 0 {
 			return fail(next, "lsn %d: no acknowledged or unknown transfer ran on lsn %d, yet the chain has it", next, l)
@@ -160,6 +160,9 @@ func SQLBank(ops []history.Op, accounts int) Result {
 			st[t.from-1] -= t.amount
 			st[t.to-1] += t.amount
 			if walk(next, st) {
+				if unknown {
+					landed++
+				}
 				return true
 			}
 		}
@@ -167,6 +170,9 @@ func SQLBank(ops []history.Op, accounts int) Result {
 	}
 	ok := walk(s, slices.Clone(setup.Values))
 	stats["search_steps"] = steps
+	if ok {
+		stats["unknown_landed"] = landed // on the path found
+	}
 	switch {
 	case ok:
 		return an.result("sqlite-bank", Valid, stats)
