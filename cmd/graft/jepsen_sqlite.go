@@ -169,7 +169,7 @@ func sqlTransfer(conn *sqlite3.Conn, req sqlClientRequest, reply func(sqlClientR
 		return failReply(err)
 	}
 	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
-		return rollback(err)
+		return rollback(fmt.Errorf("BEGIN IMMEDIATE: %w", err))
 	}
 	debit := "UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?"
 	if req.Txn != 0 {
@@ -192,7 +192,7 @@ func sqlTransfer(conn *sqlite3.Conn, req sqlClientRequest, reply func(sqlClientR
 	err = st.Exec()
 	st.Close()
 	if err != nil {
-		return rollback(err)
+		return rollback(fmt.Errorf("debit: %w", err))
 	}
 	debited := conn.Changes() == 1
 	if debited && !plantedHalfTransfer {
@@ -205,7 +205,7 @@ func sqlTransfer(conn *sqlite3.Conn, req sqlClientRequest, reply func(sqlClientR
 		err = st.Exec()
 		st.Close()
 		if err != nil {
-			return rollback(err)
+			return rollback(fmt.Errorf("credit: %w", err))
 		}
 	}
 	// Say what is about to be committed before COMMIT: a parent that
@@ -214,7 +214,7 @@ func sqlTransfer(conn *sqlite3.Conn, req sqlClientRequest, reply func(sqlClientR
 		return rollback(err)
 	}
 	if err := conn.Exec("COMMIT"); err != nil {
-		r := sqlClientReply{Type: "info", Base: base, Debited: debited, Error: err.Error()}
+		r := sqlClientReply{Type: "info", Base: base, Debited: debited, Error: "COMMIT: " + err.Error()}
 		if graftsqlite.IsBusySnapshot(err) {
 			r.Type = "fail"
 		}
