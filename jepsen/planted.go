@@ -118,6 +118,6 @@ var PlantedBugs = []PlantedBug{
 		Tag: "graft_bug_sqlbank_half_transfer", Class: "sqlite client",
 		What:     "the sqlite-bank client commits only the debit of a transfer: money vanishes (cmd/graft/planted_sqlbank_*.go; call site jepsen_sqlite.go)",
 		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
-		TimeLimit: 30 * time.Second,
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 5 * time.Second,
 	},
 }

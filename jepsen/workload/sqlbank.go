@@ -302,10 +302,20 @@ func (b *SQLBank) Run(ctx context.Context, env *Env) error {
 			retire()
 			return true
 		}
+		if rng.IntN(sqlColdEvery) == 0 {
+			// A fresh replica starts cold: its first reads fetch every
+			// page it needs through the nodes, from the bucket once
+			// flushed, so the s3 row's faults reach the SQL clients.
+			retire()
+		}
 		return false
 	})
 	return nil
 }
+
+// sqlColdEvery: a worker replaces its replica by a cold one after about
+// one transfer in sqlColdEvery.
+const sqlColdEvery = 50
 
 // stuck reports whether a replica stays refused until PRAGMA graft_reset:
 // a rejected push whose automatic reset failed (the cluster unreachable)
