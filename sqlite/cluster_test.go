@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -236,9 +235,6 @@ func TestVFS_Cluster_Pragmas(t *testing.T) {
 // Either outcome is correct: the second COMMIT answers BUSY_SNAPSHOT, or
 // both apply. Known bug, not fixed yet: runs with GRAFT_SQLITE_KNOWN_BUGS=1.
 func TestVFS_Cluster_IdenticalTransactionsOnOneHeadBothCount(t *testing.T) {
-	if os.Getenv("GRAFT_SQLITE_KNOWN_BUGS") == "" {
-		t.Skip("known bug (identical commits on one head are acknowledged twice, applied once); set GRAFT_SQLITE_KNOWN_BUGS=1")
-	}
 	c := clustertest.Start(t, 3, patientRaft)
 	vid := volume.MustNewID()
 	a, _ := registerRuntime(t, c.Endpoints())
