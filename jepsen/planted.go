@@ -111,4 +111,13 @@ var PlantedBugs = []PlantedBug{
 		Workload: "register", Nemeses: []string{"partition-leader", "kill"}, Edges: 2, Checker: "page-reads",
 		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 8 * time.Second,
 	},
+	{
+		// In the workload's client process, not in graft: SQLite on a
+		// volume has no planted bug of its own yet. Caught by every read
+		// (total 800) and by the chain reconstruction; any row catches it.
+		Tag: "graft_bug_sqlbank_half_transfer", Class: "sqlite client",
+		What:     "the sqlite-bank client commits only the debit of a transfer: money vanishes (cmd/graft/planted_sqlbank_*.go; call site jepsen_sqlite.go)",
+		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
+		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 5 * time.Second,
+	},
 }

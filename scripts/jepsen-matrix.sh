@@ -35,6 +35,8 @@ combos=(
   "ryw s3"
   "register quarantine"
   "bank partition-leader,kill-leader"
+  "sqlite-bank partition-leader,kill-leader"
+  "sqlite-bank s3"
   "ryw partition-half,kill"
   "register partition-leader,kill 2"
   "register s3 2"

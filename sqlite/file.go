@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,7 +24,15 @@ const (
 	hdrChangeCounter = 24 // 4 bytes: file change counter
 	hdrDBSize        = 28 // 4 bytes: in-header database size in pages
 	hdrVersionValid  = 92 // 4 bytes: version-valid-for number
-	sqliteMagic      = "SQLite format 3\x00"
+	// hdrNonce is where graft stamps a random nonce into every commit (8 of
+	// the 20 bytes the format reserves for expansion, 72-91; reads show
+	// them as zeros, so SQLite never sees it). Without it two transactions
+	// that write the same bytes on the same head are the same commit (same
+	// hash), and the cluster's idempotency acknowledges both while applying
+	// one: one acknowledged transaction lost.
+	hdrNonce    = 72
+	hdrNonceLen = 8
+	sqliteMagic = "SQLite format 3\x00"
 )
 
 // syncMode is graft_sync.
@@ -175,14 +184,42 @@ func patchCounters(buf []byte, in int, counter uint32) {
 			}
 		}
 	}
+	for j := range hdrNonceLen {
+		if p := hdrNonce + j - in; p >= 0 && p < len(buf) {
+			buf[p] = 0
+		}
+	}
 }
 
 // headerEqual reports whether two page-1 images differ at most in the
 // change counter and the version-valid-for number.
 func headerEqual(a, b []byte) bool {
 	return bytes.Equal(a[:hdrChangeCounter], b[:hdrChangeCounter]) &&
-		bytes.Equal(a[hdrChangeCounter+4:hdrVersionValid], b[hdrChangeCounter+4:hdrVersionValid]) &&
+		bytes.Equal(a[hdrChangeCounter+4:hdrNonce], b[hdrChangeCounter+4:hdrNonce]) &&
+		bytes.Equal(a[hdrNonce+hdrNonceLen:hdrVersionValid], b[hdrNonce+hdrNonceLen:hdrVersionValid]) &&
 		bytes.Equal(a[hdrVersionValid+4:], b[hdrVersionValid+4:])
+}
+
+// stampNonce writes a fresh random nonce into page 1 of the transaction,
+// so its commit is unique even when another replica's transaction wrote
+// the same bytes on the same head (see hdrNonce).
+func (f *file) stampNonce(ctx context.Context) error {
+	if f.wr.PageCount() < 1 {
+		return nil
+	}
+	cur, err := f.wr.ReadPage(ctx, 1)
+	if err != nil {
+		return fmt.Errorf("graft: read page 1 of %s: %w", f.s.b.VID(), err)
+	}
+	page := bytes.Clone(cur)
+	if _, err := rand.Read(page[hdrNonce : hdrNonce+hdrNonceLen]); err != nil {
+		return fmt.Errorf("graft: commit nonce: %w", err)
+	}
+	if err := f.wr.WritePage(1, page); err != nil {
+		return fmt.Errorf("graft: write page 1 of %s: %w", f.s.b.VID(), err)
+	}
+	f.written[1] = struct{}{}
+	return nil
 }
 
 // checkHeader verifies a page 1 image is a SQLite header with 4096-byte pages.
@@ -416,6 +453,10 @@ func (f *file) commit() error {
 	ctx, cancel := f.ctx()
 	defer cancel()
 	if err := f.fixPageCount(ctx); err != nil {
+		f.deferred = err
+		return nil
+	}
+	if err := f.stampNonce(ctx); err != nil {
 		f.deferred = err
 		return nil
 	}

@@ -21,7 +21,7 @@ import (
 func runJepsen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("jepsen", "jepsen [--workload W] [--nemesis N1,N2] [--edge N] [--time-limit D] [--seed S] [--out DIR] [--raft-log-store bolt|wal]", stderr)
 	var o jepsen.Options
-	fs.StringVar(&o.Workload, "workload", "register", "workload: register (commit chains), bank, ryw (read-your-writes)")
+	fs.StringVar(&o.Workload, "workload", "register", "workload: register (commit chains), bank, ryw (read-your-writes), sqlite-bank (SQL transfers in client processes on their own replicas)")
 	nem := fs.String("nemesis", "none", "comma-separated nemeses: "+strings.Join(nemesis.Names, ", "))
 	fs.DurationVar(&o.TimeLimit, "time-limit", 60*time.Second, "how long the workload runs under faults")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the run's choices (workload, fault schedule)")

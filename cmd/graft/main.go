@@ -94,6 +94,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		usage(stdout)
 		return nil
 	}
+	if args[0] == "jepsen-sqlite-client" { // hidden: the sqlite-bank workload's client process
+		return runJepsenSQLiteClient(ctx, args[1:], stdout, stderr)
+	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		usage(stderr)

@@ -34,6 +34,19 @@ type chainIndex struct {
 // anywhere; and that every hash in a chain is a commit some client sent on
 // the matching base with an ok or unknown outcome.
 func Chain(ops []history.Op, finals []map[string][]Entry, unread ...Unread) Result {
+	return chain(ops, finals, true, unread)
+}
+
+// ChainReplicas is Chain without a history: each chain gap-free with one
+// hash per LSN, the replicas identical, unread nodes as in Chain. For a
+// workload whose clients do not know their commits' hashes (sqlite-bank:
+// the VFS makes the commit from SQLite's pages), so nothing can be
+// attributed to a client; its own checker covers the acknowledgements.
+func ChainReplicas(finals []map[string][]Entry, unread ...Unread) Result {
+	return chain(nil, finals, false, unread)
+}
+
+func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread []Unread) Result {
 	var an anomalies
 	for _, u := range unread {
 		if u.Gone() {
@@ -135,6 +148,9 @@ func Chain(ops []history.Op, finals []map[string][]Entry, unread ...Unread) Resu
 
 	// Nothing appears that nobody sent, or that was sent on another base.
 	for _, vid := range sortedKeys(vids) {
+		if !attribute {
+			break
+		}
 		where := map[string][]string{} // hash -> "node i lsn l"
 		lsnOf := map[string]uint64{}
 		for _, i := range read {

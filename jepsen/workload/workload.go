@@ -53,6 +53,12 @@ type Env struct {
 	// ClientOptions are added to every client the workload makes (a
 	// secure cluster's CA and token). Default none.
 	ClientOptions []client.Option
+	// Binary is the graft binary (sqlite-bank runs its clients as
+	// `graft jepsen-sqlite-client` processes). Required by sqlite-bank.
+	Binary string
+	// Dir is a scratch directory (sqlite-bank's replica directories).
+	// Required by sqlite-bank.
+	Dir string
 	// Log receives progress.
 	Log *slog.Logger
 }
@@ -94,8 +100,10 @@ func New(name string, seed uint64) (Workload, error) {
 		return &Bank{seed: seed}, nil
 	case "ryw":
 		return &RYW{seed: seed}, nil
+	case "sqlite-bank":
+		return &SQLBank{seed: seed}, nil
 	default:
-		return nil, fmt.Errorf("unknown workload %q: want register, bank or ryw", name)
+		return nil, fmt.Errorf("unknown workload %q: want register, bank, ryw or sqlite-bank", name)
 	}
 }
 
