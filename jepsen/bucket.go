@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -70,7 +71,10 @@ func readBucket(ctx context.Context, url string, vids []volume.ID, retention boo
 			return out, &flusher.StoreError{Op: "read bucket", Err: ctx.Err()}
 		}
 		// A fresh reader each pass: its caches must not hide a deletion.
-		r, err := flusher.NewReader(store, flusher.DefaultReaderConfig())
+		// Its own log stays quiet: what it finds is reported as anomalies.
+		rc := flusher.DefaultReaderConfig()
+		rc.Logger = slog.New(slog.DiscardHandler)
+		r, err := flusher.NewReader(store, rc)
 		if err != nil {
 			return out, err
 		}
