@@ -51,7 +51,7 @@ test-short: ## run the fast tests only (no SeaweedFS)
 test-seaweed: weed ## run only the SeaweedFS integration tests (every test named *Seaweed*)
 	$(WEED_ENV) $(GO) test -race -count=1 -timeout 10m -run Seaweed $(PKGS)
 
-jepsen: build ## the standard consistency matrix (30 workload x nemesis runs, 60s each, seeds 1 2 3; SEEDS=, TIME_LIMIT=)
+jepsen: build ## the standard consistency matrix (31 workload x nemesis runs, 60s each, seeds 1 2 3; SEEDS=, TIME_LIMIT=)
 	bash scripts/jepsen-matrix.sh
 
 jepsen-planted: ## every planted bug (jepsen/planted.go) on its matrix row, seeds 1 2 3: each must be caught in 2 of 3

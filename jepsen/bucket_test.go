@@ -82,7 +82,7 @@ func TestReadBucket(t *testing.T) {
 	add(gap, 6, 7, false, true)
 	add(lost, 1, 2, true, true) // segment never uploaded
 
-	got, err := readBucket(t.Context(), url, []volume.ID{whole, gap, lost})
+	got, err := readBucket(t.Context(), url, []volume.ID{whole, gap, lost}, false)
 	if err != nil {
 		t.Fatalf("readBucket: %v", err)
 	}
@@ -115,8 +115,102 @@ func TestBucketGaps(t *testing.T) {
 		"a": {{LSN: 1}, {LSN: 2}, {LSN: 3}},
 		"b": {{LSN: 1}, {LSN: 4}},
 		"c": {{LSN: 2}},
-	})
+	}, nil)
 	if len(got) != 2 || !strings.Contains(got[0], "vid b: ") || !strings.Contains(got[1], "vid c: ") {
 		t.Errorf("bucketGaps = %q, want gaps in b and c", got)
+	}
+	// With retention c's log continues its checkpoint at 1; d's at 4 is
+	// gap-free from 5; e's misses 5.
+	got = bucketGaps(map[string][]checker.Entry{
+		"c": {{LSN: 2}},
+		"d": {{LSN: 5}, {LSN: 6}},
+		"e": {{LSN: 6}},
+	}, map[string]uint64{"c": 2, "d": 5, "e": 5})
+	if len(got) != 1 || !strings.Contains(got[0], "vid e: ") {
+		t.Errorf("bucketGaps with starts = %q, want a gap in e only", got)
+	}
+}
+
+// putCheckpoint writes vid's checkpoint at lsn (its last record starting
+// at lastFrom) naming page 1 at lsn in segment sid.
+func putCheckpoint(t *testing.T, st objstore.Store, vid volume.ID, lsn, lastFrom volume.LSN, sid segment.ID) {
+	t.Helper()
+	c := segment.RecordCommit{LSN: lsn, PageCount: 4}
+	c.Graft.Add(1)
+	ck := segment.Checkpoint{
+		VID: vid, LSN: lsn, LastFrom: lastFrom, Commit: c, Segments: []segment.ID{sid},
+		Pages: []segment.CheckpointPage{{Idx: 1, LSN: lsn, Segment: 0, Pos: 0}},
+	}
+	data, err := ck.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(t.Context(), segment.CheckpointKey(vid, lsn), data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With retention a volume's log may start past a checkpoint (GC deleted
+// the records before it): readBucket then checks the checkpoint and the
+// segments it names, and reports a record's segment GC deleted too early
+// (graft_bug_gc_extra_segment) once it stays missing.
+func TestReadBucket_Retention(t *testing.T) {
+	saved := gcReread
+	gcReread.n, gcReread.wait = 2, time.Millisecond
+	t.Cleanup(func() { gcReread = saved })
+	url := "file://" + t.TempDir()
+	st, err := objstore.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	segOf := func(vid volume.ID, from volume.LSN) segment.ID {
+		r, err := st.Get(t.Context(), segment.LogKey(vid, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := segment.DecodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Segment
+	}
+	// gc'd: records 1..3 folded into checkpoint 3 and deleted, 4..5 kept.
+	// extra: the same, and the segment of record 4 deleted too.
+	// noBase: the log starts at 4 with no checkpoint at 3.
+	gcd, extra, noBase := volume.MustNewID(), volume.MustNewID(), volume.MustNewID()
+	for _, vid := range []volume.ID{gcd, extra, noBase} {
+		putRange(t, st, vid, 1, 3, false)
+		putRange(t, st, vid, 4, 5, false)
+		if vid != noBase {
+			putCheckpoint(t, st, vid, 3, 1, segOf(vid, 1))
+		}
+		if err := st.Delete(t.Context(), segment.LogKey(vid, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Delete(t.Context(), segment.SegmentKey(extra, segOf(extra, 4))); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := readBucket(t.Context(), url, []volume.ID{gcd, extra, noBase}, true)
+	if err != nil {
+		t.Fatalf("readBucket: %v", err)
+	}
+	for _, vid := range []volume.ID{gcd, extra, noBase} {
+		if s := got.starts[vid.String()]; s != 4 {
+			t.Errorf("%s: start %d, want 4", vid, s)
+		}
+		if n := len(got.chains[vid.String()]); n != 2 {
+			t.Errorf("%s: %d commits read, want 2", vid, n)
+		}
+	}
+	text := strings.Join(got.missing, "\n")
+	if len(got.missing) != 2 || !strings.Contains(text, extra.String()+": log record [4, 5] names segment") ||
+		!strings.Contains(text, noBase.String()+": the log starts at lsn 4 and the checkpoint at 3 is not usable") {
+		t.Fatalf("missing = %q, want record 4's segment of %s and the checkpoint of %s", got.missing, extra, noBase)
+	}
+	if strings.Contains(text, gcd.String()) {
+		t.Errorf("missing names the volume GC left whole:\n%s", text)
 	}
 }

@@ -124,7 +124,7 @@ func TestCheckFinal_ReadErrors(t *testing.T) {
 				b = finalChains()
 			}
 			fin.setBucket(bucketState{chains: b}, tc.bucket)
-			chain, bucket := checkFinal(finalOps(), fin, nil)
+			chain, bucket := checkFinal(finalOps(), fin, nil, false)
 			for _, r := range []struct {
 				res  checker.Result
 				want checker.Verdict
@@ -171,7 +171,7 @@ func TestCheckFinal_BucketFindings(t *testing.T) {
 				}
 			}
 			fin.setBucket(tc.bucket, tc.readErr)
-			_, bucket := checkFinal(finalOps(), fin, nil)
+			_, bucket := checkFinal(finalOps(), fin, nil, false)
 			if bucket.Valid != tc.want {
 				t.Errorf("verdict %s, want %s; anomalies %q, stats %v", bucket.Valid, tc.want, bucket.Anomalies, bucket.Stats)
 			}

@@ -106,6 +106,19 @@ var PlantedBugs = []PlantedBug{
 		TimeLimit: 60 * time.Second,
 	},
 	{
+		// The gc nemesis's retention (GCNodeArgs: retain 16 lsns, a
+		// checkpoint every 4 records, GC every 1 s with 2 s grace) makes
+		// every GC round delete the segment of the record after its base;
+		// the final bucket read finds it missing under the checkpoint the
+		// retained snapshots read from. Measured: caught by bucket in 3/3
+		// seeds at 60 s (also by pages and retained in seeds 1 and 3), and
+		// in seeds 1 and 2 at 12 s with 6 processes.
+		Tag: "graft_bug_gc_extra_segment", Class: "flush path",
+		What:     "GC deletes one segment too many: the segment of the first log record after the base checkpoint, which retained snapshots need (flusher/planted_gc_*.go; call site Flusher.collectVolume)",
+		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "bucket",
+		TimeLimit: 60 * time.Second, Fast: true, FastTimeLimit: 12 * time.Second,
+	},
+	{
 		Tag: "graft_bug_edge_cache_by_index", Class: "edge",
 		What:     "the edge keys its page cache by (vid, idx) only, without the version: a snapshot it resolved before is served the bytes of the version fetched last (edge/planted_*.go; call site cache.go pageKeyOf)",
 		Workload: "register", Nemeses: []string{"partition-leader", "kill"}, Edges: 2, Checker: "page-reads",

@@ -16,7 +16,7 @@ import (
 // Every catalog entry names a row the suite can run and a build tag that
 // the source plants (a file built with the tag and one built without it).
 func TestPlantedBugs_catalog(t *testing.T) {
-	checkers := []string{"linearizable", "chain", "pages", "bank", "ryw", "bucket", "crashes", "quarantine", "page-reads", "sqlite-bank"}
+	checkers := []string{"linearizable", "chain", "pages", "bank", "ryw", "bucket", "crashes", "quarantine", "page-reads", "sqlite-bank", "retained"}
 	builds := map[string]bool{} // build constraint lines of the module's Go files
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -16,6 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,6 +116,11 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+// retention reports whether the run's nodes keep a bounded history (the
+// gc nemesis): then the checkers accept logs that start at a horizon and
+// reads below it that answer out_of_range.
+func (o *Options) retention() bool { return slices.Contains(o.Nemeses, "gc") }
+
 // Outcome is a run's verdict and where its report is.
 type Outcome struct {
 	Verdict checker.Verdict
@@ -140,7 +148,11 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	// Flush often, so the object store is in play during the run.
 	// --pprof: a final step that hangs saves the nodes' goroutine dumps
 	// (see readFinal).
-	hcfg.NodeArgs = append([]string{"--flush-max-age", "300ms", "--flush-interval", "50ms", "--pprof"}, opts.NodeArgs...)
+	hcfg.NodeArgs = []string{"--flush-max-age", "300ms", "--flush-interval", "50ms", "--pprof"}
+	if opts.retention() {
+		hcfg.NodeArgs = append(hcfg.NodeArgs, nemesis.GCNodeArgs...)
+	}
+	hcfg.NodeArgs = append(hcfg.NodeArgs, opts.NodeArgs...)
 	hcfg.Edges = opts.Edges
 	hcfg.UpgradeBinary = opts.UpgradeBinary
 	hcfg.Secure = opts.Secure
@@ -279,7 +291,7 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 		files, err := c.DumpGoroutines(dctx, filepath.Join(opts.Out, "goroutines"))
 		log.Warn("final phase: saved the nodes' goroutine dumps", "why", why, "files", files, "err", err)
 	}
-	fin := readFinal(ctx, c, cl, vids, log, diagnose)
+	fin := readFinal(ctx, c, cl, vids, log, diagnose, opts.retention())
 	finals := fin.chains
 	// Porcupine gets the history with unknown commits settled by the
 	// final chains (see checker.ResolveUnknown); the others the original.
@@ -291,7 +303,7 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 		out.results = append(out.results, lin)
 		out.lin = vl
 	}
-	chain, bucket := checkFinal(ops, fin, cerr)
+	chain, bucket := checkFinal(ops, fin, cerr, opts.retention())
 	if w.Name() == "sqlite-bank" {
 		chain = checker.ChainReplicas(fin.chains, fin.unread...)
 	}
@@ -300,9 +312,24 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 	if cerr == nil {
 		pctx, cancel := context.WithTimeout(ctx, finalPagesBudget)
 		out.results = append(out.results, checker.Pages(ops, func(vid string, lsn, seed uint64, pages []uint32) error {
-			return checkPages(pctx, cl, vid, lsn, seed, pages)
+			return checkPages(pctx, cl, vid, lsn, seed, pages, opts.retention())
 		}))
 		cancel()
+	}
+	if opts.retention() && cerr == nil && w.Name() == "register" {
+		// Every retained snapshot, every page (what GC must keep).
+		var ref map[string][]checker.Entry
+		for _, f := range finals {
+			if f != nil {
+				ref = f
+				break
+			}
+		}
+		if ref != nil {
+			rctx, cancel := context.WithTimeout(ctx, finalPagesBudget)
+			out.results = append(out.results, checkRetained(rctx, cl, ops, ref, fin.horizons))
+			cancel()
+		}
 	}
 	if opts.Edges > 0 && (w.Name() == "register" || w.Name() == "ryw") {
 		zero := workload.PageSum(make([]byte, volume.PageSize))
@@ -341,8 +368,15 @@ func check(ctx context.Context, c *harness.Cluster, w workload.Workload, ops []h
 // gap-free prefix of every chain, every record's segment present and
 // whole). cerr is the error of making the runner's client (nothing could
 // be asked).
-func checkFinal(ops []history.Op, fin final, cerr error) (chain, bucket checker.Result) {
-	chain = checker.Chain(ops, fin.chains, fin.unread...)
+//
+// With retention the chains start at each volume's horizon and the bucket's
+// logs at the checkpoint before it (checker.ChainFrom, FinalBucketFrom).
+func checkFinal(ops []history.Op, fin final, cerr error, retention bool) (chain, bucket checker.Result) {
+	if retention {
+		chain = checker.ChainFrom(ops, fin.chains, fin.horizons, fin.unread...)
+	} else {
+		chain = checker.Chain(ops, fin.chains, fin.unread...)
+	}
 	if cerr != nil {
 		bucket = checker.Result{Name: "bucket", Valid: checker.Unknown, Anomalies: []string{}, Stats: map[string]any{"unknown_because": "client: " + cerr.Error()}}
 		return chain, bucket
@@ -354,7 +388,7 @@ func checkFinal(ops []history.Op, fin final, cerr error) (chain, bucket checker.
 			break
 		}
 	}
-	bucket = checker.FinalBucket(ref, fin.bucket.chains, fin.flushErr, fin.bucketErr)
+	bucket = checker.FinalBucketFrom(ref, fin.bucket.chains, fin.bucket.starts, fin.flushErr, fin.bucketErr)
 	// What the stateless reader found beyond the log (readBucket reads
 	// every record): data a record names and the bucket lacks. And where
 	// FinalBucket had nothing to compare with (no node's chain) or did not
@@ -362,7 +396,7 @@ func checkFinal(ops []history.Op, fin final, cerr error) (chain, bucket checker.
 	// chains), the gaps in the log, which need no reference.
 	found := fin.bucket.missing
 	if ref == nil || fin.bucketErr != nil {
-		found = append(bucketGaps(fin.bucket.chains), found...)
+		found = append(bucketGaps(fin.bucket.chains, fin.bucket.starts), found...)
 	}
 	return chain, withAnomalies(bucket, found)
 }
@@ -374,14 +408,17 @@ func checkFinal(ops []history.Op, fin final, cerr error) (chain, bucket checker.
 // wraps checker.ErrUnreadable says only that the read could not be made;
 // any other is an answer about the data, which the checkers report.
 type final struct {
-	chains              []map[string][]checker.Entry
-	unread              []checker.Unread // nodes whose chains are nil, and why
+	chains []map[string][]checker.Entry
+	unread []checker.Unread // nodes whose chains are nil, and why
+	// horizons are, with retention, each volume's oldest readable LSN as
+	// the nodes named it when their chains were read (the highest).
+	horizons            map[string]uint64
 	bucket              bucketState
 	flushErr, bucketErr error
 }
 
 func newFinal(nodes int) final {
-	return final{chains: make([]map[string][]checker.Entry, nodes)}
+	return final{chains: make([]map[string][]checker.Entry, nodes), horizons: map[string]uint64{}}
 }
 
 // setChains records node i's final read: its chains, or why there are none.
@@ -440,7 +477,7 @@ func finalReadError(err error) error {
 //
 // diagnose is called when a step fails for want of an answer (the flush,
 // the convergence), to save what the nodes were doing.
-func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids []volume.ID, log *slog.Logger, diagnose func(why string)) final {
+func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids []volume.ID, log *slog.Logger, diagnose func(why string), retention bool) final {
 	within := func(d time.Duration, f func(ctx context.Context) error) error {
 		sctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
@@ -486,10 +523,14 @@ func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids 
 				continue
 			}
 			var m map[string][]checker.Entry
+			var hs map[string]uint64
 			err := within(finalReadBudget, func(ctx context.Context) (err error) {
-				m, err = readChains(ctx, ep, vids, c.ClientOptions())
+				m, hs, err = readChains(ctx, ep, vids, c.ClientOptions(), retention)
 				return err
 			})
+			for vid, h := range hs {
+				f.horizons[vid] = max(f.horizons[vid], h)
+			}
 			if err != nil {
 				log.Warn("final read", "node", i, "err", err)
 			}
@@ -500,7 +541,7 @@ func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids 
 		if cl != nil {
 			var b bucketState
 			err := within(finalReadBudget, func(ctx context.Context) (err error) {
-				b, err = readBucket(ctx, c.DirectObjectStoreURL(), vids)
+				b, err = readBucket(ctx, c.DirectObjectStoreURL(), vids, retention)
 				return err
 			})
 			f.setBucket(b, err)
@@ -523,19 +564,30 @@ func readFinal(ctx context.Context, c *harness.Cluster, cl *client.Client, vids 
 }
 
 // readChains reads every volume's commit chain from one node, after it has
-// applied everything (the caller waited for convergence).
-func readChains(ctx context.Context, endpoint string, vids []volume.ID, opts []client.Option) (map[string][]checker.Entry, error) {
+// applied everything (the caller waited for convergence). With retention a
+// volume's chain starts at its horizon: the first pull answers
+// out_of_range naming the oldest readable LSN, and the chain is pulled
+// from there; horizons holds those LSNs.
+func readChains(ctx context.Context, endpoint string, vids []volume.ID, opts []client.Option, retention bool) (map[string][]checker.Entry, map[string]uint64, error) {
 	cl, err := client.New([]string{endpoint}, append([]client.Option{client.WithAttempts(5)}, opts...)...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := map[string][]checker.Entry{}
+	horizons := map[string]uint64{}
 	for _, vid := range vids {
 		var chain []checker.Entry
 		for since := volume.LSN(0); ; {
 			_, cs, more, err := cl.PullCommits(ctx, vid, since, 0, 1000, client.ReadOptions{Consistency: client.Stale})
+			if oldest, ok := oldestReadable(err); retention && ok && oldest > uint64(since)+1 {
+				// GC moved the horizon (maybe while pulling): start again
+				// from it.
+				chain, since = nil, volume.LSN(oldest-1)
+				horizons[vid.String()] = oldest
+				continue
+			}
 			if err != nil {
-				return nil, fmt.Errorf("pull commits of %s since %d: %w", vid, since, err)
+				return nil, nil, fmt.Errorf("pull commits of %s since %d: %w", vid, since, err)
 			}
 			for _, ci := range cs {
 				chain = append(chain, checker.Entry{LSN: uint64(ci.LSN), Hash: ci.Hash.String()})
@@ -547,12 +599,35 @@ func readChains(ctx context.Context, endpoint string, vids []volume.ID, opts []c
 		}
 		out[vid.String()] = chain
 	}
-	return out, nil
+	return out, horizons, nil
+}
+
+// oldestRE matches the oldest readable LSN in an out_of_range answer
+// (fsm.RetentionError).
+var oldestRE = regexp.MustCompile(`the oldest readable lsn is (\d+)`)
+
+// oldestReadable returns the oldest readable LSN an out_of_range error
+// names.
+func oldestReadable(err error) (uint64, bool) {
+	if err == nil || connect.CodeOf(err) != connect.CodeOutOfRange {
+		return 0, false
+	}
+	m := oldestRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0, false
+	}
+	n, perr := strconv.ParseUint(m[1], 10, 64)
+	return n, perr == nil
 }
 
 // checkPages reads an acknowledged commit's pages at its LSN and compares
 // them with what it wrote.
-func checkPages(ctx context.Context, cl *client.Client, vid string, lsn, seed uint64, pages []uint32) error {
+//
+// With retention a commit may be below the volume's horizon by now: its
+// read must then answer out_of_range naming an oldest readable LSN above
+// it (checker.ErrBelowHorizon); an out_of_range that names none, or one at
+// or below the commit, is an anomaly.
+func checkPages(ctx context.Context, cl *client.Client, vid string, lsn, seed uint64, pages []uint32, retention bool) error {
 	id, err := volume.ParseID(vid)
 	if err != nil {
 		return err
@@ -565,6 +640,16 @@ func checkPages(ctx context.Context, cl *client.Client, vid string, lsn, seed ui
 	if err != nil {
 		if ctx.Err() != nil || transient(err) {
 			return fmt.Errorf("%w: %w", checker.ErrUnreadable, err)
+		}
+		if retention && connect.CodeOf(err) == connect.CodeOutOfRange {
+			oldest, ok := oldestReadable(err)
+			switch {
+			case !ok:
+				return fmt.Errorf("out_of_range without the oldest readable lsn: %w", err)
+			case oldest <= lsn:
+				return fmt.Errorf("out_of_range at lsn %d naming oldest readable lsn %d, which is not above it: %w", lsn, oldest, err)
+			}
+			return fmt.Errorf("%w: %w", checker.ErrBelowHorizon, err)
 		}
 		return fmt.Errorf("read: %w", err)
 	}
@@ -605,6 +690,15 @@ func (a adapter) SetOutboundDelay(i int, d, jitter time.Duration) error {
 }
 
 func (a adapter) Rejoin(ctx context.Context) error { return a.c.Rejoin(ctx) }
+
+// Flush runs a flush round of every buffered commit (the gc nemesis).
+func (a adapter) Flush(ctx context.Context) error {
+	cl, err := client.New(a.c.Endpoints(), a.c.ClientOptions()...)
+	if err != nil {
+		return err
+	}
+	return cl.Flush(ctx)
+}
 
 func (a adapter) GracefulRestart(ctx context.Context, i int) error {
 	return a.c.GracefulRestart(ctx, i)

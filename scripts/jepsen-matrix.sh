@@ -34,6 +34,7 @@ combos=(
   "register s3-slow,s3-trickle"
   "ryw s3"
   "register quarantine"
+  "register gc,kill-leader"
   "bank partition-leader,kill-leader"
   "sqlite-bank partition-leader,kill-leader"
   "sqlite-bank s3"

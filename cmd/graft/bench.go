@@ -23,6 +23,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"compare":   {"graft vs etcd vs bare Raft vs the disk, same workloads, interleaved (scripts/bench.sh)", benchCompare},
 		"edge":      {"reads through one graft edge vs the cluster directly, zipf page choice, interleaved (scripts/bench.sh)", benchEdge},
 		"history":   {"one volume with a long flushed history: cold head and old reads, object-store requests and time, without and with checkpoints", benchHistory},
+		"overwrite": {"the same pages rewritten for a wall-clock duration with --retain-history: bucket size over time against the live data", benchOverwrite},
 		"raft-peer": {"one bare hashicorp/raft node with a no-op FSM (run by bench compare)", benchRaftPeer},
 	})
 }
@@ -125,6 +126,48 @@ func benchHistory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		})
 	}
 	return printResult(stdout, *asJSON, out, strings.TrimRight(b.String(), "\n"))
+}
+
+func benchOverwrite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench overwrite", "bench overwrite [--pages N] [--duration D] [--rate N] [--retain-history D] [--gc-grace D] [--json]", stderr)
+	var cfg bench.OverwriteConfig
+	fs.IntVar(&cfg.Pages, "pages", 1000, "pages rewritten (the live data)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Minute, "how long they are rewritten (wall clock)")
+	fs.IntVar(&cfg.Rate, "rate", 20, "page writes per second")
+	fs.IntVar(&cfg.PagesPerCommit, "pages-per-commit", 10, "pages of one commit")
+	fs.DurationVar(&cfg.FlushInterval, "flush-interval", 250*time.Millisecond, "time between flush rounds")
+	fs.IntVar(&cfg.CheckpointRecords, "checkpoint-records", 16, "checkpoint trigger")
+	fs.DurationVar(&cfg.RetainHistory, "retain-history", time.Minute, "wall-clock retention (0: keep everything)")
+	fs.DurationVar(&cfg.GCInterval, "gc-interval", 5*time.Second, "time between GC steps")
+	fs.DurationVar(&cfg.GCGrace, "gc-grace", 5*time.Second, "GC grace period")
+	fs.DurationVar(&cfg.SampleInterval, "sample", 10*time.Second, "time between bucket measurements")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	res, err := bench.RunOverwrite(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	c := res.Config
+	ratio := func(n int64) float64 { return float64(n) / float64(max(res.LiveBytes, 1)) }
+	fmt.Fprintf(&b, "overwrite: %d pages (%d B live), %d page writes/s in commits of %d, %v, flush every %v, checkpoint every %d records, retain-history %v, gc every %v grace %v\n",
+		c.Pages, res.LiveBytes, c.Rate, c.PagesPerCommit, c.Duration, c.FlushInterval, c.CheckpointRecords, c.RetainHistory, c.GCInterval, c.GCGrace)
+	fmt.Fprintf(&b, "%8s %12s %8s %8s %11s\n", "t", "bucket B", "objects", "deleted", "bucket/live")
+	var samples []map[string]any
+	for _, s := range res.Samples {
+		fmt.Fprintf(&b, "%7.0fs %12d %8d %8d %10.2fx\n", s.At.Seconds(), s.BucketBytes, s.Objects, s.Deleted, ratio(s.BucketBytes))
+		samples = append(samples, map[string]any{"t_s": s.At.Seconds(), "bucket_bytes": s.BucketBytes, "objects": s.Objects, "deleted": s.Deleted})
+	}
+	fmt.Fprintf(&b, "commits %d, page bytes written %d (%.1fx live), objects deleted %d, largest bucket once GC reached its steady state %d B (%.2fx live)",
+		res.Commits, res.WrittenBytes, ratio(res.WrittenBytes), res.Deleted, res.MaxAfterGC, ratio(res.MaxAfterGC))
+	out := map[string]any{
+		"pages": c.Pages, "rate": c.Rate, "duration_s": c.Duration.Seconds(), "retain_history_s": c.RetainHistory.Seconds(),
+		"live_bytes": res.LiveBytes, "written_bytes": res.WrittenBytes, "commits": res.Commits, "deleted": res.Deleted,
+		"max_after_gc_bytes": res.MaxAfterGC, "samples": samples,
+	}
+	return printResult(stdout, *asJSON, out, b.String())
 }
 
 func benchFsync(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -13,12 +13,17 @@ import (
 // (a final flush should have written everything).
 func Bucket(chains map[string][]Entry, bucket map[string][]Entry, requireFull bool) Result {
 	var an anomalies
-	stats := checkBucket(&an, chains, bucket, requireFull)
+	stats := checkBucket(&an, chains, bucket, nil, requireFull)
 	return an.result("bucket", Valid, stats)
 }
 
-// checkBucket adds Bucket's anomalies to an and returns its stats.
-func checkBucket(an *anomalies, chains map[string][]Entry, bucket map[string][]Entry, requireFull bool) map[string]any {
+// checkBucket adds Bucket's anomalies to an and returns its stats. starts
+// (nil: every log starts at 1) is, per volume, the LSN the bucket's log
+// must start at: one past the checkpoint it continues (a cluster with
+// retention deletes the records it folded into a checkpoint). Entries
+// below the chain's first LSN (the chain starts at the cluster's horizon)
+// cannot be compared and are not.
+func checkBucket(an *anomalies, chains map[string][]Entry, bucket map[string][]Entry, starts map[string]uint64, requireFull bool) map[string]any {
 	var flushed, lagging int
 	vids := map[string]bool{}
 	for vid := range chains {
@@ -36,17 +41,26 @@ func checkBucket(an *anomalies, chains map[string][]Entry, bucket map[string][]E
 		}
 		want := map[uint64]string{}
 		var head uint64
-		for _, e := range chain {
+		low := uint64(1)
+		for j, e := range chain {
 			want[e.LSN] = e.Hash
 			head = max(head, e.LSN)
+			if j == 0 {
+				low = e.LSN
+			}
 		}
-		var k uint64
+		start := max(1, starts[vid])
+		k := start - 1
 		for j, e := range log {
-			if e.LSN != uint64(j)+1 {
-				an.addf("vid %s: bucket log is not a gap-free prefix: record %d has lsn %d, want %d", vid, j, e.LSN, j+1)
+			if e.LSN != start+uint64(j) {
+				an.addf("vid %s: bucket log is not a gap-free prefix: record %d has lsn %d, want %d", vid, j, e.LSN, start+uint64(j))
 				break
 			}
 			h, ok := want[e.LSN]
+			if !ok && e.LSN < low {
+				k = e.LSN
+				continue
+			}
 			if !ok {
 				an.addf("vid %s lsn %d: bucket has hash %s beyond the chain's head %d", vid, e.LSN, short(e.Hash), head)
 				break
@@ -56,11 +70,11 @@ func checkBucket(an *anomalies, chains map[string][]Entry, bucket map[string][]E
 			}
 			k = e.LSN
 		}
-		flushed += int(k)
+		flushed += int(k - (start - 1))
 		if k < head {
 			lagging++
 			if requireFull {
-				an.addf("vid %s: bucket holds lsn 1..%d after the final flush, the chain's head is %d", vid, k, head)
+				an.addf("vid %s: bucket holds lsn %d..%d after the final flush, the chain's head is %d", vid, start, k, head)
 			}
 		}
 	}
@@ -86,6 +100,13 @@ func checkBucket(an *anomalies, chains map[string][]Entry, bucket map[string][]E
 // A flush that failed to be made leaves the bucket to be checked as a
 // prefix only; a flush that succeeded requires the whole chain.
 func FinalBucket(chains, bucket map[string][]Entry, flushErr, readErr error) Result {
+	return FinalBucketFrom(chains, bucket, nil, flushErr, readErr)
+}
+
+// FinalBucketFrom is FinalBucket for a cluster with retention: starts[vid]
+// is the LSN the volume's log in the bucket must start at (see
+// checkBucket); nil is FinalBucket.
+func FinalBucketFrom(chains, bucket map[string][]Entry, starts map[string]uint64, flushErr, readErr error) Result {
 	var an anomalies
 	var unknown []string
 	for _, e := range []struct {
@@ -106,7 +127,7 @@ func FinalBucket(chains, bucket map[string][]Entry, flushErr, readErr error) Res
 	case chains == nil:
 		unknown = append(unknown, "no node's chain to compare the bucket with")
 	default:
-		stats = checkBucket(&an, chains, bucket, flushErr == nil)
+		stats = checkBucket(&an, chains, bucket, starts, flushErr == nil)
 	}
 	fallback := Valid
 	if len(unknown) > 0 {

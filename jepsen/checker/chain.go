@@ -34,7 +34,7 @@ type chainIndex struct {
 // anywhere; and that every hash in a chain is a commit some client sent on
 // the matching base with an ok or unknown outcome.
 func Chain(ops []history.Op, finals []map[string][]Entry, unread ...Unread) Result {
-	return chain(ops, finals, true, unread)
+	return chain(ops, finals, nil, true, unread)
 }
 
 // ChainReplicas is Chain without a history: each chain gap-free with one
@@ -43,10 +43,23 @@ func Chain(ops []history.Op, finals []map[string][]Entry, unread ...Unread) Resu
 // the VFS makes the commit from SQLite's pages), so nothing can be
 // attributed to a client; its own checker covers the acknowledgements.
 func ChainReplicas(finals []map[string][]Entry, unread ...Unread) Result {
-	return chain(nil, finals, false, unread)
+	return chain(nil, finals, nil, false, unread)
 }
 
-func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread []Unread) Result {
+// ChainFrom is Chain for a cluster that retains only part of each
+// volume's history (--retain-lsns, --retain-history): horizons[vid] is the
+// volume's oldest readable LSN, as the nodes named it (out_of_range) when
+// their chains were read. Each node's chain must be gap-free from the
+// horizon (entries below it may be present or not); an acked commit below
+// the horizon cannot be looked up and is counted, not checked (the final
+// page reads check that reads of it answer out_of_range naming a horizon
+// above it); replicas are compared from the horizon. A nil or empty map is
+// Chain.
+func ChainFrom(ops []history.Op, finals []map[string][]Entry, horizons map[string]uint64, unread ...Unread) Result {
+	return chain(ops, finals, horizons, true, unread)
+}
+
+func chain(ops []history.Op, finals []map[string][]Entry, horizons map[string]uint64, attribute bool, unread []Unread) Result {
 	var an anomalies
 	for _, u := range unread {
 		if u.Gone() {
@@ -60,7 +73,7 @@ func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread
 			continue
 		}
 		read = append(read, i)
-		idx[i] = indexChains(&an, i, f)
+		idx[i] = indexChains(&an, i, f, horizons)
 	}
 	vids := map[string]bool{}
 	for _, i := range read {
@@ -68,7 +81,7 @@ func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread
 			vids[vid] = true
 		}
 	}
-	checkReplicas(&an, idx, read, sortedKeys(vids))
+	checkReplicas(&an, idx, read, sortedKeys(vids), horizons)
 
 	// Every commit any client sent, by volume and hash.
 	pairs := history.Pairs(ops)
@@ -78,7 +91,7 @@ func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread
 	}
 	sent := map[string]map[string][]sentOp{}
 	ackedAt := map[string]map[uint64][2]history.Op{} // vid -> lsn -> first op acked there
-	var acked, failed, landed, notLanded int
+	var acked, failed, landed, notLanded, belowHorizon int
 	for _, p := range pairs {
 		inv, done := p[0], p[1]
 		if inv.F != "commit" {
@@ -100,6 +113,10 @@ func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread
 				an.addf("vid %s lsn %d: two commits acked: %s hash %s and %s hash %s", inv.VID, lsn, opRef(prev), short(commitHash(prev)), opRef(p), short(h))
 			} else if !ok {
 				ackedAt[inv.VID][lsn] = p
+			}
+			if lsn < horizons[inv.VID] {
+				belowHorizon++
+				continue
 			}
 			var lost []string
 			for _, i := range read {
@@ -191,7 +208,7 @@ func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread
 			heads[vid] = idx[read[0]].head[vid]
 		}
 	}
-	return an.result("chain", fallback, map[string]any{
+	stats := map[string]any{
 		"nodes":              len(finals),
 		"nodes_read":         len(read),
 		"volumes":            len(vids),
@@ -200,12 +217,18 @@ func chain(ops []history.Op, finals []map[string][]Entry, attribute bool, unread
 		"failed":             failed,
 		"unknown_landed":     landed,
 		"unknown_not_landed": notLanded,
-	})
+	}
+	if len(horizons) > 0 {
+		stats["horizons"] = horizons
+		stats["acked_below_horizon"] = belowHorizon
+	}
+	return an.result("chain", fallback, stats)
 }
 
-// indexChains checks that node's chains are gap-free from 1 with one hash
-// per LSN and in order, and indexes them.
-func indexChains(an *anomalies, node int, chains map[string][]Entry) *chainIndex {
+// indexChains checks that node's chains are gap-free from 1 (from the
+// volume's horizon, when horizons has one) with one hash per LSN and in
+// order, and indexes them.
+func indexChains(an *anomalies, node int, chains map[string][]Entry, horizons map[string]uint64) *chainIndex {
 	x := &chainIndex{byLSN: map[string]map[uint64]string{}, byHash: map[string]map[string]uint64{}, head: map[string]uint64{}}
 	for _, vid := range sortedKeys(chains) {
 		entries := chains[vid]
@@ -239,7 +262,7 @@ func indexChains(an *anomalies, node int, chains map[string][]Entry) *chainIndex
 		if !sorted {
 			an.addf("vid %s: node %d's chain is not in ascending lsn order", vid, node)
 		}
-		for lsn := uint64(1); lsn <= head; lsn++ {
+		for lsn := max(1, horizons[vid]); lsn <= head; lsn++ {
 			if _, ok := byLSN[lsn]; ok {
 				continue
 			}
@@ -258,7 +281,7 @@ func indexChains(an *anomalies, node int, chains map[string][]Entry) *chainIndex
 }
 
 // checkReplicas compares every read node's chains with the first's.
-func checkReplicas(an *anomalies, idx []*chainIndex, read []int, vids []string) {
+func checkReplicas(an *anomalies, idx []*chainIndex, read []int, vids []string, horizons map[string]uint64) {
 	if len(read) < 2 {
 		return
 	}
@@ -267,7 +290,7 @@ func checkReplicas(an *anomalies, idx []*chainIndex, read []int, vids []string) 
 		for _, i := range read[1:] {
 			a, b := idx[ref], idx[i]
 			ha, hb := a.head[vid], b.head[vid]
-			for lsn := uint64(1); lsn <= min(ha, hb); lsn++ {
+			for lsn := max(1, horizons[vid]); lsn <= min(ha, hb); lsn++ {
 				if x, y := a.byLSN[vid][lsn], b.byLSN[vid][lsn]; x != y {
 					an.addf("vid %s lsn %d: replicas diverge: node %d has %s, node %d has %s", vid, lsn, ref, short(x), i, short(y))
 					break

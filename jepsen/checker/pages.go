@@ -12,6 +12,12 @@ import (
 // that the page is missing or different is an anomaly, never this.
 var ErrUnreadable = errors.New("could not read")
 
+// ErrBelowHorizon marks a PageCheck error that says the commit is below
+// its volume's retention horizon (the read answered out_of_range naming an
+// oldest readable LSN above it): correct for a cluster with retention, so
+// counted, not an anomaly.
+var ErrBelowHorizon = errors.New("below the retention horizon")
+
 // Unread is a final read of node Node (its chains) that returned no data,
 // and why.
 type Unread struct {
@@ -35,7 +41,7 @@ type PageCheck func(vid string, lsn uint64, seed uint64, pages []uint32) error
 // unknown.
 func Pages(ops []history.Op, check PageCheck) Result {
 	var an anomalies
-	checked, unreadable := 0, 0
+	checked, unreadable, below := 0, 0, 0
 	var firstUnreadable string
 	for _, p := range history.Pairs(ops) {
 		inv, done := p[0], p[1]
@@ -44,6 +50,10 @@ func Pages(ops []history.Op, check PageCheck) Result {
 		}
 		checked++
 		err := check(inv.VID, done.LSN, inv.Seed, inv.Pages)
+		if errors.Is(err, ErrBelowHorizon) {
+			below++
+			continue
+		}
 		if errors.Is(err, ErrUnreadable) {
 			if unreadable == 0 {
 				firstUnreadable = err.Error()
@@ -56,6 +66,9 @@ func Pages(ops []history.Op, check PageCheck) Result {
 		}
 	}
 	details := map[string]any{"checked": checked, "unreadable": unreadable}
+	if below > 0 {
+		details["below_horizon"] = below
+	}
 	if unreadable == 0 {
 		return an.result("pages", Valid, details)
 	}

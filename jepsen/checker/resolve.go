@@ -47,7 +47,20 @@ func ResolveUnknown(ops []history.Op, finals []map[string][]Entry) (out []histor
 			continue
 		}
 		at := inv.Base + 1
-		if at <= uint64(len(chain)) && chain[at-1].LSN == at && chain[at-1].Hash == commitHash(p) {
+		first := uint64(1)
+		if len(chain) > 0 {
+			first = chain[0].LSN
+		}
+		if at < first {
+			// Below a retention horizon (the chain starts there): the
+			// chain cannot say; Porcupine keeps both branches.
+			out = append(out, inv)
+			if done.Time >= 0 {
+				out = append(out, done)
+			}
+			continue
+		}
+		if at-first < uint64(len(chain)) && chain[at-first].LSN == at && chain[at-first].Hash == commitHash(p) {
 			done.Type, done.LSN, done.Hash, done.Error = history.OK, at, commitHash(p), ""
 			done.Time = time.Duration(end)
 			out = append(out, inv, done)
@@ -60,7 +73,8 @@ func ResolveUnknown(ops []history.Op, finals []map[string][]Entry) (out []histor
 }
 
 // agreedChains returns the chains of the volumes every node that was read
-// holds identically, each gap-free from LSN 1.
+// holds identically, each gap-free from LSN 1 or, in a cluster that
+// retains part of the history, from its horizon.
 func agreedChains(finals []map[string][]Entry) map[string][]Entry {
 	out := map[string][]Entry{}
 	var ref map[string][]Entry
@@ -73,7 +87,7 @@ func agreedChains(finals []map[string][]Entry) map[string][]Entry {
 vids:
 	for vid, chain := range ref {
 		for i, e := range chain {
-			if e.LSN != uint64(i+1) {
+			if e.LSN != chain[0].LSN+uint64(i) || e.LSN == 0 {
 				continue vids
 			}
 		}

@@ -96,6 +96,22 @@ var Names = []string{
 	"rolling-restart",
 	"s3", "s3-blackhole", "s3-reset", "s3-slow", "s3-trickle", "s3-errors", // see S3Modes
 	"kill-edge", "partition-edge", // need edges (graft jepsen --edge N)
+	"gc", // aggressive checkpoints, retention and GC (GCNodeArgs), windows force flush rounds
+}
+
+// GCNodeArgs are the `graft node` flags a run with the gc nemesis starts
+// every node with: a checkpoint every 4 log records, each volume's last 16
+// snapshots retained, a GC step every second deleting 2 s after its round
+// commits. With flushes every 50-300 ms the horizon moves, checkpoints are
+// written and objects deleted all through the run (and during the final
+// reads, which the checkers allow for).
+var GCNodeArgs = []string{"--checkpoint-records", "4", "--retain-lsns", "16", "--gc-interval", "1s", "--gc-grace", "2s"}
+
+// Flusher is what the gc nemesis acts with besides Cluster: a flush round
+// of every buffered commit (graft cluster flush), which is what makes
+// checkpoints and GC rounds follow.
+type Flusher interface {
+	Flush(ctx context.Context) error
 }
 
 // Parse splits a comma-separated list of nemesis names and checks them.
@@ -234,6 +250,22 @@ type fault struct {
 func newFault(name string, rng *rand.Rand, opTimeout time.Duration) fault {
 	heal := func(_ context.Context, c Cluster) error { return c.Heal() }
 	switch name {
+	case "gc":
+		// The retention settings (GCNodeArgs) do the work; a window forces
+		// flush rounds at its start and end, so checkpoints and GC rounds
+		// come in bursts while the other nemeses act.
+		flush := func(ctx context.Context, c Cluster) error {
+			f, ok := c.(Flusher)
+			if !ok {
+				return errors.New("nemesis: gc needs a cluster that can flush")
+			}
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return f.Flush(fctx)
+		}
+		return fault{start: func(ctx context.Context, c Cluster) (string, error) {
+			return "flush rounds (checkpoints every 4 records, retain 16 lsns, gc every 1s, grace 2s)", flush(ctx, c)
+		}, stop: flush}
 	case "partition-leader":
 		// The old leader is isolated while the others elect a new one and
 		// take writes; on heal it rejoins (hashicorp/raft#695's scenario).

@@ -322,3 +322,30 @@ func TestEdgeNemeses(t *testing.T) {
 		}
 	}
 }
+
+// flushingFake is a fakeCluster that can flush (nemesis.Flusher).
+type flushingFake struct{ *fakeCluster }
+
+func (f flushingFake) Flush(context.Context) error { f.record("flush"); return nil }
+
+// The gc nemesis flushes at its window's start and end, and fails to start
+// on a cluster that cannot flush.
+func TestGC_FlushesAtStartAndStop(t *testing.T) {
+	c := flushingFake{newFake(0)}
+	f := newFault("gc", rand.New(rand.NewPCG(9, 10)), 0)
+	if _, err := f.start(t.Context(), c); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := f.stop(t.Context(), c); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if got := c.log(); !slices.Equal(got, []string{"flush", "flush"}) {
+		t.Fatalf("calls %q, want two flushes", got)
+	}
+	if _, err := f.start(t.Context(), newFake(0)); err == nil {
+		t.Fatal("start on a cluster that cannot flush: no error")
+	}
+	if _, err := Parse("gc,kill-leader"); err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+}
