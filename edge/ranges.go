@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"connectrpc.com/connect"
 	"github.com/maypok86/otter/v2"
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
@@ -151,15 +150,7 @@ func (e *Edge) graftOf(ctx context.Context, vid volume.ID, since, until volume.L
 	v, err = e.ranges.Get(ctx, key, otter.LoaderFunc[rangeKey, rangeVal](func(ctx context.Context, k rangeKey) (rangeVal, error) {
 		req := &graftv1.PullGraftRequest{Vid: vid.String(), SinceLsn: uint64(since), UntilLsn: uint64(until),
 			Consistency: graftv1.Consistency_CONSISTENCY_AT_LEAST_LSN, MinLsn: uint64(until)}
-		var resp *graftv1.PullGraftResponse
-		err := e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
-			r, err := vol.PullGraft(ctx, connect.NewRequest(req))
-			if err != nil {
-				return err
-			}
-			resp = r.Msg
-			return nil
-		})
+		resp, err := callUpstream(ctx, e, false, req, volumeClient.PullGraft)
 		if err != nil {
 			return rangeVal{}, err
 		}
@@ -186,15 +177,7 @@ func (e *Edge) commitsOf(ctx context.Context, vid volume.ID, since, until volume
 	return e.ranges.Get(ctx, key, otter.LoaderFunc[rangeKey, rangeVal](func(ctx context.Context, k rangeKey) (rangeVal, error) {
 		req := &graftv1.PullCommitsRequest{Vid: vid.String(), SinceLsn: uint64(since), UntilLsn: uint64(until), Limit: limit,
 			Consistency: graftv1.Consistency_CONSISTENCY_AT_LEAST_LSN, MinLsn: uint64(until)}
-		var resp *graftv1.PullCommitsResponse
-		err := e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
-			r, err := vol.PullCommits(ctx, connect.NewRequest(req))
-			if err != nil {
-				return err
-			}
-			resp = r.Msg
-			return nil
-		})
+		resp, err := callUpstream(ctx, e, false, req, volumeClient.PullCommits)
 		if err != nil {
 			return rangeVal{}, err
 		}

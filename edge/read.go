@@ -109,15 +109,7 @@ func (e *Edge) fetch(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []
 	for i, idx := range idxs {
 		req.Pages[i] = uint32(idx)
 	}
-	var resp *graftv1.ReadPagesResponse
-	err := e.up.Do(ctx, false, func(ctx context.Context, vol volumeClient) error {
-		r, err := vol.ReadPages(ctx, connect.NewRequest(req))
-		if err != nil {
-			return err
-		}
-		resp = r.Msg
-		return nil
-	})
+	resp, err := callUpstream(ctx, e, false, req, volumeClient.ReadPages)
 	if err != nil {
 		return volume.Snapshot{}, nil, "", err
 	}

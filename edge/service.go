@@ -66,8 +66,20 @@ func (s *service) Commit(ctx context.Context, req *connect.Request[graftv1.Commi
 // error with its code, message and details (upstreamErr).
 func upstream[Req, Resp any](ctx context.Context, s *service, leader bool, m *Req,
 	call func(volumeClient, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
+	out, err := callUpstream(ctx, s.e, leader, m, call)
+	if err != nil {
+		return nil, upstreamErr(err)
+	}
+	return out, nil
+}
+
+// callUpstream makes one call to the cluster through the edge's client
+// (leader preference, retries of unknown outcomes) and returns the answer
+// or the upstream's error as is.
+func callUpstream[Req, Resp any](ctx context.Context, e *Edge, leader bool, m *Req,
+	call func(volumeClient, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
 	var out *Resp
-	err := s.e.up.Do(ctx, leader, func(ctx context.Context, vol volumeClient) error {
+	err := e.up.Do(ctx, leader, func(ctx context.Context, vol volumeClient) error {
 		r, err := call(vol, ctx, connect.NewRequest(m))
 		if err != nil {
 			return err
@@ -75,10 +87,7 @@ func upstream[Req, Resp any](ctx context.Context, s *service, leader bool, m *Re
 		out = r.Msg
 		return nil
 	})
-	if err != nil {
-		return nil, upstreamErr(err)
-	}
-	return out, nil
+	return out, err
 }
 
 // GetSnapshot answers a fixed-LSN snapshot from the cache and asks the
