@@ -244,6 +244,23 @@ func (v *Volume) readAt(ctx context.Context, snap Snapshot, idx volume.PageIdx) 
 		}
 		return data, nil
 	}
+	if plantedStaleRead && lsn > 1 {
+		older := snap
+		older.LocalLSN = lsn - 1
+		var otag byte
+		var odata []byte
+		var ofound bool
+		if v.rt.store.View(func(tx store.Tx) error {
+			var err error
+			otag, odata, _, ofound, err = v.lookup(tx, older, idx)
+			return err
+		}) == nil && ofound && otag != tagPending {
+			if odata == nil {
+				return volume.ZeroPage(), nil
+			}
+			return odata, nil
+		}
+	}
 	v.misses.Add(1)
 	key := fmt.Sprintf("%s/%d/%d/%d", snap.VID, idx, lsn, snap.RemoteLSN)
 	for attempt := 0; ; attempt++ {

@@ -133,4 +133,13 @@ var PlantedBugs = []PlantedBug{
 		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
 		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 5 * time.Second,
 	},
+	{
+		// The client replica: a read of a pending page serves the older
+		// local version (a stale cache). SQL transfers then compute on old
+		// balances and commit on the head: the total is not conserved.
+		Tag: "graft_bug_replica_stale_read", Class: "client replica",
+		What:     "a read of a pending page serves the replica's older local version instead of fetching (client/planted_stale_*.go; call site Volume.readAt)",
+		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
+		TimeLimit: 30 * time.Second,
+	},
 }
