@@ -281,25 +281,25 @@ func (r *comparer) runRaft(ctx context.Context, name, dir string, w Workload, lo
 		return CellResult{}, err
 	}
 	startup := time.Since(start)
-	u := fmt.Sprintf("http://%s/run?clients=%d&pages=%d&warmup=%s&duration=%s",
-		hostPort(base+511+leader), w.Clients, w.Pages, r.cfg.Warmup, r.cfg.Duration)
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.Warmup+r.cfg.Duration+r.cfg.StartTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, u, nil)
-	if err != nil {
-		return CellResult{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return CellResult{}, fmt.Errorf("run load on raft leader: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return CellResult{}, fmt.Errorf("read raft run result: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return CellResult{}, fmt.Errorf("raft leader r%d answered %s: %s", leader+1, resp.Status, strings.TrimSpace(string(body)))
+	// A second election right after startup (common on a loaded machine)
+	// can move leadership between waitRaftLeader and the run: the old
+	// leader answers 409 before any load ran, so find the leader again.
+	var body []byte
+	for attempt := 1; ; attempt++ {
+		var status int
+		body, status, err = r.postRaftRun(ctx, base, leader, w)
+		if err != nil {
+			return CellResult{}, err
+		}
+		if status == http.StatusOK {
+			break
+		}
+		if status != http.StatusConflict || attempt == 3 {
+			return CellResult{}, fmt.Errorf("raft leader r%d answered %d %s: %s", leader+1, status, http.StatusText(status), strings.TrimSpace(string(body)))
+		}
+		if leader, err = r.waitRaftLeader(ctx, peers, base); err != nil {
+			return CellResult{}, err
+		}
 	}
 	var cell CellResult
 	if err := json.Unmarshal(body, &cell); err != nil {
@@ -312,6 +312,29 @@ func (r *comparer) runRaft(ctx context.Context, name, dir string, w Workload, lo
 		}
 	}
 	return cell, nil
+}
+
+// postRaftRun asks peer leader's control server to run w's load and
+// returns its answer's body and status.
+func (r *comparer) postRaftRun(ctx context.Context, base, leader int, w Workload) ([]byte, int, error) {
+	u := fmt.Sprintf("http://%s/run?clients=%d&pages=%d&warmup=%s&duration=%s",
+		hostPort(base+511+leader), w.Clients, w.Pages, r.cfg.Warmup, r.cfg.Duration)
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.Warmup+r.cfg.Duration+r.cfg.StartTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, u, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("run load on raft leader: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read raft run result: %w", err)
+	}
+	return body, resp.StatusCode, nil
 }
 
 // waitRaftLeader polls the peers' /status until one is leader and every
