@@ -139,6 +139,11 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return Outcome{}, err
 	}
+	unlock, err := lockOut(opts.Out)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer unlock()
 	w, err := workload.New(opts.Workload, opts.Seed)
 	if err != nil {
 		return Outcome{}, err
