@@ -77,6 +77,11 @@ type ProcMem struct {
 	PID    int    `json:"pid"`
 	HWMKiB int64  `json:"vm_hwm_kib"` // peak resident set (VmHWM)
 	RSSKiB int64  `json:"vm_rss_kib"` // resident set now (VmRSS)
+	// The resident set now, split: anonymous memory (heaps, stacks) and
+	// file-backed pages (a log store's mmap, such as bolt's, counts in
+	// VmHWM although the kernel may drop those pages at any time).
+	AnonKiB int64 `json:"rss_anon_kib"`
+	FileKiB int64 `json:"rss_file_kib"`
 }
 
 // opFunc is one closed-loop operation by worker, its n-th.

@@ -121,6 +121,10 @@ func readProcMem(name string, pid int) (ProcMem, error) {
 			dst = &m.HWMKiB
 		case "VmRSS":
 			dst = &m.RSSKiB
+		case "RssAnon":
+			dst = &m.AnonKiB
+		case "RssFile":
+			dst = &m.FileKiB
 		default:
 			continue
 		}

@@ -276,7 +276,39 @@ func (rep *CompareReport) Markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s %s | %s |\n", g.Name, val, g.Op, fmtGoal(g.Limit, g), met)
 	}
+	if line := peakRSSLine(rep.Cells); line != "" {
+		b.WriteString("\n" + line + "\n")
+	}
 	return b.String()
+}
+
+// peakRSSLine names the graft cell and node with the highest VmHWM and
+// splits that node's resident set at the end of the cell into anonymous
+// and file-backed memory, so a peak made of a log store's mmap (bolt) is
+// told apart from heap growth. Empty when no graft node was measured.
+func peakRSSLine(cells []CellResult) string {
+	var best *ProcMem
+	var cell CellResult
+	for _, c := range cells {
+		if !graftTarget(c.Target) {
+			continue
+		}
+		for i := range c.Procs {
+			p := &c.Procs[i]
+			if strings.HasPrefix(p.Name, "graft dev") {
+				continue
+			}
+			if best == nil || p.HWMKiB > best.HWMKiB {
+				best, cell = p, c
+			}
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return fmt.Sprintf("Peak RSS: %s, %s x %d pages, %s: VmHWM %.0f MiB; at the end of the cell RSS %.0f MiB = %.0f MiB anonymous + %.0f MiB file-backed (mapped files, e.g. the bolt log store's mmap).",
+		cell.Target, clientsLabel(cell.Clients, cell.Rate), cell.Pages, best.Name,
+		float64(best.HWMKiB)/1024, float64(best.RSSKiB)/1024, float64(best.AnonKiB)/1024, float64(best.FileKiB)/1024)
 }
 
 // clientsLabel is the clients column: "1000 @ 2000/s" for an open loop.

@@ -243,6 +243,11 @@ func TestWriteReport(t *testing.T) {
 			{Target: TargetRaft, Clients: 64, Pages: 16, Error: "raft peer r2 exited | badly\nmore"},
 		},
 	}
+	rep.Cells[0].Procs = []ProcMem{
+		{Name: "graft dev", HWMKiB: 900 << 10}, // the supervisor: not a member
+		{Name: "node 1", HWMKiB: 300 << 10, RSSKiB: 280 << 10, AnonKiB: 80 << 10, FileKiB: 200 << 10},
+		{Name: "node 2", HWMKiB: 100 << 10},
+	}
 	rep.Ratios = ratios(rep.Cells, rep.Settings.Workloads)
 	rep.Goals = goals(rep.Cells)
 	if err := writeReport(dir, rep); err != nil {
@@ -258,6 +263,7 @@ func TestWriteReport(t *testing.T) {
 		`failed: raft peer r2 exited \| badly |`,
 		"| 1 | 1 | 0.25x | 50.00x | 0.50x | 4.00x | n/a | n/a |",
 		"| 1 client, 1 page: graft p50 <= 0.5x etcd p50 | 0.25x | <= 0.50x | yes |",
+		"Peak RSS: graft, 1 x 1 pages, node 1: VmHWM 300 MiB; at the end of the cell RSS 280 MiB = 80 MiB anonymous + 200 MiB file-backed",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
