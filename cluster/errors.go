@@ -51,6 +51,10 @@ func toConnect(log *slog.Logger, err error) error {
 			"%w; retry in about %ds, once the buffer drains to the object store", err, retryAfterSeconds))
 		e.Meta().Set("Retry-After", fmt.Sprint(retryAfterSeconds))
 		return e
+	case errors.Is(err, ErrOutcomeCollected):
+		// Before ErrRetention, which it wraps: the message says the outcome
+		// is unknowable, not just that a read is too old.
+		return connect.NewError(connect.CodeOutOfRange, err)
 	case errors.Is(err, ErrUnknownOutcome):
 		// Before the object-store cases: a commit whose retry could not be
 		// told from a stale one because its log record could not be read

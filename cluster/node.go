@@ -35,6 +35,11 @@ var (
 	// down, record missing or corrupt). Retrying with the same content is
 	// safe. It maps to unavailable whatever it wraps.
 	ErrUnknownOutcome = errors.New("cluster: outcome unknown")
+	// ErrOutcomeCollected means a commit's base + 1 is below the volume's
+	// retention horizon: the log record that would tell a retry of that
+	// commit from a stale commit is collected, so the outcome can never be
+	// told. Retrying cannot help; it maps to out_of_range.
+	ErrOutcomeCollected = errors.New("cluster: commit outcome can no longer be told")
 	// ErrClosed means the node is shutting down.
 	ErrClosed = errors.New("cluster: node closed")
 	// ErrStoreNotReady means this leader has not yet fenced and recovered

@@ -114,6 +114,11 @@ func (n *Node) knownCommit(ctx context.Context, vid volume.ID, base volume.LSN, 
 	pc, h, ok := n.fsm.CommitAt(vid, lsn)
 	if !ok {
 		c, found, err := n.flushedCommit(ctx, vid, lsn)
+		if errors.Is(err, fsm.ErrRetention) {
+			return nil, true, fmt.Errorf("%w: commit on base_lsn %d of %s (head is lsn %d): lsn %d was either this commit or another, "+
+				"and the log records that would tell are collected: %w; pull the volume and commit on its head",
+				ErrOutcomeCollected, base, vid, head.LSN, lsn, err)
+		}
 		if err != nil {
 			// Cannot tell a retry of a flushed commit from a stale one.
 			return nil, true, fmt.Errorf("%w: look up flushed commit %s@%d: %w", ErrUnknownOutcome, vid, lsn, err)

@@ -77,6 +77,17 @@ func TestCluster_RetentionAndDelete(t *testing.T) {
 		}
 	}
 
+	// A commit on a base whose next lsn is below the horizon: the log record
+	// that would tell a retry from a stale commit is collected, so the
+	// outcome is unknowable. The answer must say so and be final
+	// (out_of_range, which clients do not retry), not unavailable, which
+	// clients retry forever with the same content.
+	_, err := cl.Commit(ctx, ch.vid, hz-2, chainPages, []volume.PageWrite{{Idx: 1, Data: page(99)}})
+	if connect.CodeOf(err) != connect.CodeOutOfRange || !strings.Contains(err.Error(), "can no longer be told") ||
+		!strings.Contains(err.Error(), "oldest readable lsn") {
+		t.Fatalf("commit on base %d below the horizon %d: %v", hz-2, hz, err)
+	}
+
 	if err := cl.DeleteVolume(ctx, ch.vid); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +101,7 @@ func TestCluster_RetentionAndDelete(t *testing.T) {
 			t.Fatalf("node %d: read after delete: %v", i, err)
 		}
 	}
-	_, err := cl.Commit(ctx, ch.vid, ch.head, chainPages, []volume.PageWrite{{Idx: 1, Data: page(1)}})
+	_, err = cl.Commit(ctx, ch.vid, ch.head, chainPages, []volume.PageWrite{{Idx: 1, Data: page(1)}})
 	if connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("commit after delete: %v", err)
 	}
