@@ -125,8 +125,8 @@ var PlantedBugs = []PlantedBug{
 		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 8 * time.Second,
 	},
 	{
-		// In the workload's client process, not in graft: SQLite on a
-		// volume has no planted bug of its own yet. Caught by every read
+		// In the workload's client process, not in graft (the VFS's own
+		// planted bug is graft_bug_vfs_own_counter). Caught by every read
 		// (total 800) and by the chain reconstruction; any row catches it.
 		Tag: "graft_bug_sqlbank_half_transfer", Class: "sqlite client",
 		What:     "the sqlite-bank client commits only the debit of a transfer: money vanishes (cmd/graft/planted_sqlbank_*.go; call site jepsen_sqlite.go)",
@@ -141,5 +141,22 @@ var PlantedBugs = []PlantedBug{
 		What:     "a read of a pending page serves the replica's older local version instead of fetching (client/planted_stale_*.go; call site Volume.readAt)",
 		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
 		TimeLimit: 30 * time.Second,
+	},
+	{
+		// The SQLite VFS itself (sqlite/): SQLite keeps its page cache
+		// while the header's change counter is unchanged, and the VFS
+		// shows a connection the counter it wrote only for the snapshot of
+		// its own last commit. The bug applies that exception to every
+		// later snapshot: a client process's connection keeps the balances
+		// of its last commit (until a rollback discards its cache), reads
+		// report them at newer LSNs and its transfers write that stale page
+		// onto the head. The total stays 800 (all 8 accounts share one
+		// page, the stale page is a consistent old state), so bank may
+		// answer true: sqlite-bank's replay of the transfers catches it.
+		// go test ./sqlite: TestVFS_PlantedOwnCounterIsCaught.
+		Tag: "graft_bug_vfs_own_counter", Class: "sqlite vfs",
+		What:     "the VFS's own-commit change-counter exception matches the volume, not the snapshot: after its first commit a connection never flushes its page cache, reads stale rows and commits pages computed on them (sqlite/planted_counter_*.go; call site file.go counterFor)",
+		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
+		TimeLimit: 60 * time.Second,
 	},
 }
