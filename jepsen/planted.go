@@ -125,8 +125,8 @@ var PlantedBugs = []PlantedBug{
 		TimeLimit: 30 * time.Second, Fast: true, FastTimeLimit: 8 * time.Second,
 	},
 	{
-		// In the workload's client process, not in graft: SQLite on a
-		// volume has no planted bug of its own yet. Caught by every read
+		// In the workload's client process, not in graft (the VFS's own
+		// planted bug is graft_bug_vfs_own_counter). Caught by every read
 		// (total 800) and by the chain reconstruction; any row catches it.
 		Tag: "graft_bug_sqlbank_half_transfer", Class: "sqlite client",
 		What:     "the sqlite-bank client commits only the debit of a transfer: money vanishes (cmd/graft/planted_sqlbank_*.go; call site jepsen_sqlite.go)",
@@ -136,10 +136,36 @@ var PlantedBugs = []PlantedBug{
 	{
 		// The client replica: a read of a pending page serves the older
 		// local version (a stale cache). SQL transfers then compute on old
-		// balances and commit on the head: the total is not conserved.
+		// balances and commit on the head. The old page is a consistent
+		// old state (one page holds every account), so the total may stay
+		// 800: bank answers false because reads at one LSN disagree, and
+		// sqlite-bank's replay fails at the first stale read.
+		// Measured: 3/3 seeds at 60 s (first anomaly at lsn 2 or 3; seed
+		// 1 also at 30 s), 3/3 at the fast schedule (8 s, 6 processes).
 		Tag: "graft_bug_replica_stale_read", Class: "client replica",
 		What:     "a read of a pending page serves the replica's older local version instead of fetching (client/planted_stale_*.go; call site Volume.readAt)",
 		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
-		TimeLimit: 30 * time.Second,
+		TimeLimit: 60 * time.Second, Fast: true, FastTimeLimit: 8 * time.Second,
+	},
+	{
+		// The SQLite VFS itself (sqlite/): SQLite keeps its page cache
+		// while the header's change counter is unchanged, and the VFS
+		// shows a connection the counter it wrote only for the snapshot of
+		// its own last commit. The bug applies that exception to every
+		// later snapshot: a client process's connection keeps the balances
+		// of its last commit (until a rollback discards its cache), reads
+		// report them at newer LSNs and its transfers write that stale page
+		// onto the head. The total stays 800 (all 8 accounts share one
+		// page, the stale page is a consistent old state), so bank may
+		// answer true on totals; it answers false only because two stale
+		// readers disagree at one LSN. sqlite-bank's replay of the
+		// transfers catches it at the first stale read. Measured: 3/3
+		// seeds at 60 s (first anomaly at lsn 11, 6, 6), and 3/3 at the
+		// fast schedule (8 s, 6 processes). go test ./sqlite:
+		// TestVFS_PlantedOwnCounterIsCaught.
+		Tag: "graft_bug_vfs_own_counter", Class: "sqlite vfs",
+		What:     "the VFS's own-commit change-counter exception matches the volume, not the snapshot: after its first commit a connection never flushes its page cache, reads stale rows and commits pages computed on them (sqlite/planted_counter_*.go; call site file.go counterFor)",
+		Workload: "sqlite-bank", Nemeses: []string{"partition-leader", "kill-leader"}, Checker: "sqlite-bank",
+		TimeLimit: 60 * time.Second, Fast: true, FastTimeLimit: 8 * time.Second,
 	},
 }

