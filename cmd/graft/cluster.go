@@ -29,7 +29,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func clusterStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cc := newClientCmd("cluster status", "cluster status [--endpoint URL] [--json]", false, stdout, stderr)
-	if err := cc.parse(args); err != nil {
+	if err := cc.parseN(args, 0, ""); err != nil {
 		return err
 	}
 	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
