@@ -58,6 +58,16 @@ func (cc *clientCmd) parseVID(args []string) (volume.ID, error) {
 	return parseWithVID(cc.fs, args)
 }
 
+// parseRead is parseVID and the read options of --consistency and --min-lsn.
+func (cc *clientCmd) parseRead(args []string) (volume.ID, client.ReadOptions, error) {
+	vid, err := cc.parseVID(args)
+	if err != nil {
+		return vid, client.ReadOptions{}, err
+	}
+	ro, err := cc.readOptions()
+	return vid, ro, err
+}
+
 // call runs fn under --timeout with a client of the flags.
 func (cc *clientCmd) call(ctx context.Context, fn func(ctx context.Context, c *client.Client) error) error {
 	ctx, cancel := context.WithTimeout(ctx, cc.timeout)

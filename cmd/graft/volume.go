@@ -495,11 +495,7 @@ func volumePull(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := cc.fs
 	since := fs.Uint64("since", 0, "exclusive start LSN")
 	until := fs.Uint64("until", 0, "inclusive end LSN (default: the head)")
-	vid, err := cc.parseVID(args)
-	if err != nil {
-		return err
-	}
-	ro, err := cc.readOptions()
+	vid, ro, err := cc.parseRead(args)
 	if err != nil {
 		return err
 	}
@@ -593,11 +589,7 @@ func volumeLog(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	since := fs.Uint64("since", 0, "exclusive start LSN")
 	until := fs.Uint64("until", 0, "inclusive end LSN (default: the head)")
 	limit := fs.Int("limit", 100, "commits to list at most")
-	vid, err := cc.parseVID(args)
-	if err != nil {
-		return err
-	}
-	ro, err := cc.readOptions()
+	vid, ro, err := cc.parseRead(args)
 	if err != nil {
 		return err
 	}
