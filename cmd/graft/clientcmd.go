@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/graft-cluster/graft/client"
+	"github.com/graft-cluster/graft/tlsutil"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -77,6 +80,19 @@ func (cc *clientCmd) call(ctx context.Context, fn func(ctx context.Context, c *c
 		return err
 	}
 	return fn(ctx, c)
+}
+
+// httpClient is a plain HTTP client (for /readyz) that verifies https://
+// endpoints with --ca, like the client's calls.
+func (c *clientFlags) httpClient() (*http.Client, error) {
+	if c.ca == "" {
+		return http.DefaultClient, nil
+	}
+	pool, err := tlsutil.LoadPool(c.ca)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
 
 // print prints v as JSON with --json, else the human text.

@@ -98,7 +98,11 @@ func clusterWaitReady(ctx context.Context, args []string, stdout, stderr io.Writ
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 	defer cancel()
-	c, err := client.New([]string{cc.endpoints}, client.WithAttempts(1))
+	c, err := cc.client(client.WithAttempts(1))
+	if err != nil {
+		return err
+	}
+	hc, err := cc.httpClient()
 	if err != nil {
 		return err
 	}
@@ -112,7 +116,7 @@ func clusterWaitReady(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	var last error
 	for {
-		if last = readyz(ctx, cc.endpoints); last == nil {
+		if last = readyz(ctx, hc, cc.endpoints); last == nil {
 			break
 		}
 		if err := wait("not ready", &last); err != nil {
@@ -135,15 +139,15 @@ func clusterWaitReady(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Sprintf("%s is ready and caught up (index %d) after %s", id, target, took))
 }
 
-// readyz asks base/readyz once.
-func readyz(ctx context.Context, base string) error {
+// readyz asks base/readyz once (it needs no token).
+func readyz(ctx context.Context, hc *http.Client, base string) error {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/readyz", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

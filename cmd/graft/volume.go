@@ -78,12 +78,14 @@ type flagSet interface {
 	Uint64Var(p *uint64, name string, value uint64, usage string)
 }
 
-func (c *clientFlags) client() (*client.Client, error) {
+// client returns a client of --endpoint, --ca and --token, with extra
+// options after those.
+func (c *clientFlags) client(extra ...client.Option) (*client.Client, error) {
 	opts, err := clientSecurity(c.ca, or(c.token, os.Getenv(TokenEnv)))
 	if err != nil {
 		return nil, err
 	}
-	return client.New(strings.Split(c.endpoints, ","), opts...)
+	return client.New(strings.Split(c.endpoints, ","), append(opts, extra...)...)
 }
 
 func (c *clientFlags) readOptions() (client.ReadOptions, error) {
