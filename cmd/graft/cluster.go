@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/client"
 )
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -27,23 +28,22 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func clusterStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster status", "cluster status [--endpoint URL] [--json]", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster status", "cluster status [--endpoint URL] [--json]", false, stdout, stderr)
+	if err := cc.parseN(args, 0, ""); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if cf.json {
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return printStatus(stdout, cc.json, st)
+	})
+}
+
+// printStatus prints the cluster's status as a table, or JSON.
+func printStatus(stdout io.Writer, asJSON bool, st *graftv1.StatusResponse) error {
+	if asJSON {
 		type nodeJSON struct {
 			ID           string `json:"id"`
 			APIAddr      string `json:"api_addr"`
@@ -108,25 +108,17 @@ func clusterStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func clusterUnquarantine(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster unquarantine", "cluster unquarantine VID", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster unquarantine", "cluster unquarantine VID", false, stdout, stderr)
+	if err := cc.parseN(args, 1, "VID"); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("cluster unquarantine: want VID, got %q", fs.Args())
-	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if _, err := c.Cluster(0).Unquarantine(ctx, connect.NewRequest(&graftv1.UnquarantineRequest{Vid: fs.Arg(0)})); err != nil {
-		return err
-	}
-	return printResult(stdout, cf.json, map[string]string{"unquarantined": fs.Arg(0)}, "lifted the quarantine of "+fs.Arg(0)+"; it flushes again from its flushed watermark")
+	vid := cc.fs.Arg(0)
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		if _, err := c.Cluster(0).Unquarantine(ctx, connect.NewRequest(&graftv1.UnquarantineRequest{Vid: vid})); err != nil {
+			return err
+		}
+		return cc.print(map[string]string{"unquarantined": vid}, "lifted the quarantine of "+vid+"; it flushes again from its flushed watermark")
+	})
 }
 
 func firstLine(s string) string {
@@ -138,94 +130,62 @@ func firstLine(s string) string {
 }
 
 func clusterAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster add", "cluster add ID RAFT_ADDR API_ADDR", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster add", "cluster add ID RAFT_ADDR API_ADDR", false, stdout, stderr)
+	if err := cc.parseN(args, 3, "ID RAFT_ADDR API_ADDR"); err != nil {
 		return err
 	}
-	if fs.NArg() != 3 {
-		return fmt.Errorf("cluster add: want ID RAFT_ADDR API_ADDR, got %q", fs.Args())
-	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	id := fs.Arg(0)
-	if _, err := c.Cluster(0).AddNode(ctx, connect.NewRequest(&graftv1.AddNodeRequest{Id: id, RaftAddr: fs.Arg(1), ApiAddr: fs.Arg(2)})); err != nil {
-		return err
-	}
-	return printResult(stdout, cf.json, map[string]string{"added": id}, "added "+id)
+	id := cc.fs.Arg(0)
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		if _, err := c.Cluster(0).AddNode(ctx, connect.NewRequest(&graftv1.AddNodeRequest{Id: id, RaftAddr: cc.fs.Arg(1), ApiAddr: cc.fs.Arg(2)})); err != nil {
+			return err
+		}
+		return cc.print(map[string]string{"added": id}, "added "+id)
+	})
 }
 
 func clusterRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster remove", "cluster remove ID", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster remove", "cluster remove ID", false, stdout, stderr)
+	if err := cc.parseN(args, 1, "ID"); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("cluster remove: want ID, got %q", fs.Args())
-	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if _, err := c.Cluster(0).RemoveNode(ctx, connect.NewRequest(&graftv1.RemoveNodeRequest{Id: fs.Arg(0)})); err != nil {
-		return err
-	}
-	return printResult(stdout, cf.json, map[string]string{"removed": fs.Arg(0)}, "removed "+fs.Arg(0))
+	id := cc.fs.Arg(0)
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		if _, err := c.Cluster(0).RemoveNode(ctx, connect.NewRequest(&graftv1.RemoveNodeRequest{Id: id})); err != nil {
+			return err
+		}
+		return cc.print(map[string]string{"removed": id}, "removed "+id)
+	})
 }
 
 func clusterTransfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster transfer", "cluster transfer [ID]", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster transfer", "cluster transfer [ID]", false, stdout, stderr)
+	if err := cc.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		return fmt.Errorf("cluster transfer: want at most one ID, got %q", fs.Args())
+	if cc.fs.NArg() > 1 {
+		return fmt.Errorf("cluster transfer: want at most one ID, got %q", cc.fs.Args())
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	resp, err := c.Cluster(0).TransferLeadership(ctx, connect.NewRequest(&graftv1.TransferLeadershipRequest{Id: fs.Arg(0)}))
-	if err != nil {
-		return err
-	}
-	return printResult(stdout, cf.json, map[string]string{"leader_id": resp.Msg.GetLeaderId()}, "leader is now "+resp.Msg.GetLeaderId())
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		resp, err := c.Cluster(0).TransferLeadership(ctx, connect.NewRequest(&graftv1.TransferLeadershipRequest{Id: cc.fs.Arg(0)}))
+		if err != nil {
+			return err
+		}
+		return cc.print(map[string]string{"leader_id": resp.Msg.GetLeaderId()}, "leader is now "+resp.Msg.GetLeaderId())
+	})
 }
 
 func clusterFlush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster flush", "cluster flush", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster flush", "cluster flush", false, stdout, stderr)
+	if err := cc.parseN(args, 0, ""); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("cluster flush: unexpected arguments %q", fs.Args())
-	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	if err := c.Flush(ctx); err != nil {
-		return err
-	}
-	took := time.Since(start).Round(time.Millisecond)
-	return printResult(stdout, cf.json, map[string]any{"flushed": true, "took_ms": took.Milliseconds()},
-		"flushed: everything acknowledged before the call is durable in the object store ("+took.String()+")")
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		start := time.Now()
+		if err := c.Flush(ctx); err != nil {
+			return err
+		}
+		took := time.Since(start).Round(time.Millisecond)
+		return cc.print(map[string]any{"flushed": true, "took_ms": took.Milliseconds()},
+			"flushed: everything acknowledged before the call is durable in the object store ("+took.String()+")")
+	})
 }

@@ -38,40 +38,31 @@ quorum. See deploy/README.md for the systemd version.
 
 // clusterStepDown transfers leadership off node ID if it leads.
 func clusterStepDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster step-down", "cluster step-down ID", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster step-down", "cluster step-down ID", false, stdout, stderr)
+	if err := cc.parseN(args, 1, "ID"); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("cluster step-down: want ID, got %q", fs.Args())
-	}
-	id := fs.Arg(0)
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if l := st.GetLeaderId(); l != id {
-		if !hasMember(st, id) {
-			return fmt.Errorf("cluster step-down: %s is not a member (members: %s)", id, memberIDs(st))
+	id := cc.fs.Arg(0)
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
 		}
-		return printResult(stdout, cf.json, map[string]string{"leader_id": l, "stepped_down": ""}, id+" does not lead (leader: "+or(l, "none")+"); nothing to do")
-	}
-	resp, err := c.Cluster(0).TransferLeadership(ctx, connect.NewRequest(&graftv1.TransferLeadershipRequest{}))
-	if err != nil {
-		return fmt.Errorf("cluster step-down %s: %w", id, err)
-	}
-	if resp.Msg.GetLeaderId() == id {
-		return fmt.Errorf("cluster step-down %s: it still leads after the transfer", id)
-	}
-	return printResult(stdout, cf.json, map[string]string{"leader_id": resp.Msg.GetLeaderId(), "stepped_down": id}, id+" stepped down; leader is now "+resp.Msg.GetLeaderId())
+		if l := st.GetLeaderId(); l != id {
+			if !hasMember(st, id) {
+				return fmt.Errorf("cluster step-down: %s is not a member (members: %s)", id, memberIDs(st))
+			}
+			return cc.print(map[string]string{"leader_id": l, "stepped_down": ""}, id+" does not lead (leader: "+or(l, "none")+"); nothing to do")
+		}
+		resp, err := c.Cluster(0).TransferLeadership(ctx, connect.NewRequest(&graftv1.TransferLeadershipRequest{}))
+		if err != nil {
+			return fmt.Errorf("cluster step-down %s: %w", id, err)
+		}
+		if resp.Msg.GetLeaderId() == id {
+			return fmt.Errorf("cluster step-down %s: it still leads after the transfer", id)
+		}
+		return cc.print(map[string]string{"leader_id": resp.Msg.GetLeaderId(), "stepped_down": id}, id+" stepped down; leader is now "+resp.Msg.GetLeaderId())
+	})
 }
 
 func hasMember(st *graftv1.StatusResponse, id string) bool {
@@ -96,37 +87,36 @@ func memberIDs(st *graftv1.StatusResponse) string {
 // commit index read at that moment: it holds everything committed before
 // and knows it is committed.
 func clusterWaitReady(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cluster wait-ready", "cluster wait-ready --endpoint URL [--timeout 2m]", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	poll := fs.Duration("poll", 200*time.Millisecond, "how often to ask")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	cc := newClientCmd("cluster wait-ready", "cluster wait-ready --endpoint URL [--timeout 2m]", false, stdout, stderr)
+	poll := cc.fs.Duration("poll", 200*time.Millisecond, "how often to ask")
+	if err := cc.parseN(args, 0, ""); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("cluster wait-ready: unexpected arguments %q", fs.Args())
-	}
-	if strings.Contains(cf.endpoints, ",") {
+	if strings.Contains(cc.endpoints, ",") {
 		return errors.New("cluster wait-ready: --endpoint names the one node to wait for")
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 	defer cancel()
-	c, err := client.New([]string{cf.endpoints}, client.WithAttempts(1))
+	c, err := cc.client(client.WithAttempts(1))
+	if err != nil {
+		return err
+	}
+	hc, err := cc.httpClient()
 	if err != nil {
 		return err
 	}
 	wait := func(what string, last *error) error {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster wait-ready %s: %s: %w (last: %w)", cf.endpoints, what, ctx.Err(), *last)
+			return fmt.Errorf("cluster wait-ready %s: %s: %w (last: %w)", cc.endpoints, what, ctx.Err(), *last)
 		case <-time.After(*poll):
 			return nil
 		}
 	}
 	var last error
 	for {
-		if last = readyz(ctx, cf.endpoints); last == nil {
+		if last = readyz(ctx, hc, cc.endpoints); last == nil {
 			break
 		}
 		if err := wait("not ready", &last); err != nil {
@@ -145,19 +135,19 @@ func clusterWaitReady(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	took := time.Since(start).Round(time.Millisecond)
-	return printResult(stdout, cf.json, map[string]any{"id": id, "ready": true, "caught_up_to": target, "took_ms": took.Milliseconds()},
+	return cc.print(map[string]any{"id": id, "ready": true, "caught_up_to": target, "took_ms": took.Milliseconds()},
 		fmt.Sprintf("%s is ready and caught up (index %d) after %s", id, target, took))
 }
 
-// readyz asks base/readyz once.
-func readyz(ctx context.Context, base string) error {
+// readyz asks base/readyz once (it needs no token).
+func readyz(ctx context.Context, hc *http.Client, base string) error {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/readyz", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -163,18 +163,16 @@ func tokenKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("token revoke", "token revoke ID [--expires UNIX|RFC3339] [--endpoint URL] [--token ADMIN_TOKEN]", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	expires := fs.String("expires", "", "the token's expiry (Unix seconds or RFC 3339): the entry is dropped after it; default: kept for good")
+	cc := newClientCmd("token revoke", "token revoke ID [--expires UNIX|RFC3339] [--endpoint URL] [--token ADMIN_TOKEN]", false, stdout, stderr)
+	expires := cc.fs.String("expires", "", "the token's expiry (Unix seconds or RFC 3339): the entry is dropped after it; default: kept for good")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if err := parseFlags(fs, args, stdout); err != nil {
+		if err := cc.parse(args); err != nil {
 			return err
 		}
 		return errors.New("token revoke: want the token ID")
 	}
 	id := args[0]
-	if err := parseFlags(fs, args[1:], stdout); err != nil {
+	if err := cc.parse(args[1:]); err != nil {
 		return err
 	}
 	var exp int64
@@ -187,14 +185,10 @@ func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("token revoke: --expires %q: want Unix seconds or RFC 3339", *expires)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if _, err := c.Cluster(0).RevokeToken(ctx, connect.NewRequest(&graftv1.RevokeTokenRequest{Id: id, ExpiresUnix: exp})); err != nil {
-		return err
-	}
-	return printResult(stdout, cf.json, map[string]string{"revoked": id}, "revoked token "+id+" on every node")
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		if _, err := c.Cluster(0).RevokeToken(ctx, connect.NewRequest(&graftv1.RevokeTokenRequest{Id: id, ExpiresUnix: exp})); err != nil {
+			return err
+		}
+		return cc.print(map[string]string{"revoked": id}, "revoked token "+id+" on every node")
+	})
 }

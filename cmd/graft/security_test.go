@@ -68,6 +68,11 @@ func TestProcesses_DevTLSAuth(t *testing.T) {
 	if _, err := graft(admin, "cluster", "status", "--endpoint", node); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("status without --ca: %v, want a certificate error", err)
 	}
+	// wait-ready takes --ca and the token like the other client commands:
+	// /readyz over HTTPS, then the leader's commit index (a read call).
+	if out, err := graft(admin, "cluster", "wait-ready", "--endpoint", node, "--ca", ca, "--timeout", "20s"); err != nil || !strings.Contains(out, "is ready and caught up") {
+		t.Fatalf("wait-ready with --ca and the admin token: %q, %v", out, err)
+	}
 
 	vidOut, err := graft("", "volume", "create")
 	if err != nil {

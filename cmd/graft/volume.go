@@ -78,12 +78,14 @@ type flagSet interface {
 	Uint64Var(p *uint64, name string, value uint64, usage string)
 }
 
-func (c *clientFlags) client() (*client.Client, error) {
+// client returns a client of --endpoint, --ca and --token, with extra
+// options after those.
+func (c *clientFlags) client(extra ...client.Option) (*client.Client, error) {
 	opts, err := clientSecurity(c.ca, or(c.token, os.Getenv(TokenEnv)))
 	if err != nil {
 		return nil, err
 	}
-	return client.New(strings.Split(c.endpoints, ","), opts...)
+	return client.New(strings.Split(c.endpoints, ","), append(opts, extra...)...)
 }
 
 func (c *clientFlags) readOptions() (client.ReadOptions, error) {
@@ -270,19 +272,15 @@ func commitPages(pages []string, file string, fileWrites []volume.PageWrite) ([]
 }
 
 func volumeCommit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume commit", "volume commit VID [--page IDX=@FILE|IDX=TEXT]... [--file FILE --at IDX] [--base LSN] [--page-count N]", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
+	cc := newClientCmd("volume commit", "volume commit VID [--page IDX=@FILE|IDX=TEXT]... [--file FILE --at IDX] [--base LSN] [--page-count N]", false, stdout, stderr)
+	fs := cc.fs
 	var pages pageFlags
 	fs.Var(&pages, "page", "a page to write: IDX=@FILE or IDX=TEXT, at most 4096 bytes, zero-padded to 4096 (repeatable)")
 	file := fs.String("file", "", "a file of any size to write across consecutive pages from --at, the last one zero-padded (- reads stdin)")
 	at := fs.Uint64("at", 1, "with --file: the page the file starts at")
 	base := fs.Int64("base", -1, "base LSN the commit builds on (default: the current head, read linearizably)")
 	pageCount := fs.Int64("page-count", -1, "the volume's size in pages after the commit (default: max of the head's and the highest page written)")
-	if helpRequested(args) {
-		return parseFlags(fs, args, stdout)
-	}
-	vid, err := parseWithVID(fs, args)
+	vid, err := cc.parseVID(args)
 	if err != nil {
 		return err
 	}
@@ -309,30 +307,26 @@ func volumeCommit(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for _, w := range writes {
 		maxIdx = max(maxIdx, uint32(w.Idx))
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	b, pc := volume.LSN(*base), uint32(*pageCount)
-	if *base < 0 || *pageCount < 0 {
-		head, err := c.Snapshot(ctx, vid, 0, client.ReadOptions{})
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		b, pc := volume.LSN(*base), uint32(*pageCount)
+		if *base < 0 || *pageCount < 0 {
+			head, err := c.Snapshot(ctx, vid, 0, client.ReadOptions{})
+			if err != nil {
+				return fmt.Errorf("read head: %w", err)
+			}
+			if *base < 0 {
+				b = head.LSN
+			}
+			if *pageCount < 0 {
+				pc = max(head.PageCount, maxIdx)
+			}
+		}
+		snap, err := c.Commit(ctx, vid, b, pc, writes)
 		if err != nil {
-			return fmt.Errorf("read head: %w", err)
+			return fmt.Errorf("commit %d pages: %w", len(writes), err)
 		}
-		if *base < 0 {
-			b = head.LSN
-		}
-		if *pageCount < 0 {
-			pc = max(head.PageCount, maxIdx)
-		}
-	}
-	snap, err := c.Commit(ctx, vid, b, pc, writes)
-	if err != nil {
-		return fmt.Errorf("commit %d pages: %w", len(writes), err)
-	}
-	return printResult(stdout, cf.json, snapJSON(snap), fmt.Sprintf("committed %s lsn %d page_count %d", snap.VID, snap.LSN, snap.PageCount))
+		return cc.print(snapJSON(snap), fmt.Sprintf("committed %s lsn %d page_count %d", snap.VID, snap.LSN, snap.PageCount))
+	})
 }
 
 // readChunk is the pages one read asks for (the server caps a ReadPages
@@ -365,17 +359,13 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if usesDir(args) {
 		return replicaRead(ctx, args, stdout, stderr)
 	}
-	fs := newFlags("volume read", "volume read VID --page N|--pages N-M [--lsn L] [--object-store URL] > pages.bin\n       graft volume read VID --dir DIR --page N|--pages N-M (through a local replica; see graft volume read --dir x --help)", stderr)
-	var cf clientFlags
-	cf.register(fs, true)
+	cc := newClientCmd("volume read", "volume read VID --page N|--pages N-M [--lsn L] [--object-store URL] > pages.bin\n       graft volume read VID --dir DIR --page N|--pages N-M (through a local replica; see graft volume read --dir x --help)", true, stdout, stderr)
+	fs := cc.fs
 	idx := fs.Uint("page", 0, "page index to read")
 	rng := fs.String("pages", "", "pages to read, N-M inclusive: their raw bytes, 4096 per page, in order (pages never written, or past the page count, read as zeros)")
 	lsn := fs.Uint64("lsn", 0, "snapshot LSN to read at (default: the head; with --object-store, the newest flushed snapshot)")
 	store := fs.String("object-store", "", "read a flushed snapshot straight from this object store (s3://bucket/prefix?endpoint=..., file:///dir), no cluster needed")
-	if helpRequested(args) {
-		return parseFlags(fs, args, stdout)
-	}
-	vid, err := parseWithVID(fs, args)
+	vid, err := cc.parseVID(args)
 	if err != nil {
 		return err
 	}
@@ -392,11 +382,11 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		first, last = uint32(*idx), uint32(*idx)
 	}
-	ro, err := cf.readOptions()
+	ro, err := cc.readOptions()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 	defer cancel()
 	var read func(ctx context.Context, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []client.Page, error)
 	if *store != "" {
@@ -409,7 +399,7 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return readFromStore(ctx, r, vid, lsn, idxs)
 		}
 	} else {
-		c, err := cf.client()
+		c, err := cc.client()
 		if err != nil {
 			return err
 		}
@@ -445,14 +435,14 @@ func volumeRead(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			if p.Idx != idxs[i] || len(p.Data) != volume.PageSize {
 				return fmt.Errorf("read pages %d-%d: got page %d (%d bytes) in place of page %d", lo, hi, p.Idx, len(p.Data), idxs[i])
 			}
-			if cf.json {
+			if cc.json {
 				all = append(all, pageJSON{Idx: uint32(p.Idx), LSN: uint64(p.LSN), Data: p.Data})
 			} else if _, err := stdout.Write(p.Data); err != nil {
 				return err
 			}
 		}
 	}
-	if !cf.json {
+	if !cc.json {
 		return nil
 	}
 	if *rng == "" {
@@ -503,96 +493,67 @@ func volumePull(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if usesDir(args) {
 		return replicaPull(ctx, args, stdout, stderr)
 	}
-	fs := newFlags("volume pull", "volume pull VID [--since L] [--until L]\n       graft volume pull VID --dir DIR (fast-forward a local replica)", stderr)
-	var cf clientFlags
-	cf.register(fs, true)
+	cc := newClientCmd("volume pull", "volume pull VID [--since L] [--until L]\n       graft volume pull VID --dir DIR (fast-forward a local replica)", true, stdout, stderr)
+	fs := cc.fs
 	since := fs.Uint64("since", 0, "exclusive start LSN")
 	until := fs.Uint64("until", 0, "inclusive end LSN (default: the head)")
-	if helpRequested(args) {
-		return parseFlags(fs, args, stdout)
-	}
-	vid, err := parseWithVID(fs, args)
+	vid, ro, err := cc.parseRead(args)
 	if err != nil {
 		return err
 	}
-	ro, err := cf.readOptions()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	snap, set, err := c.PullGraft(ctx, vid, volume.LSN(*since), volume.LSN(*until), ro)
-	if err != nil {
-		return err
-	}
-	changed := []uint32{}
-	for _, p := range set.Slice() {
-		changed = append(changed, uint32(p))
-	}
-	human := fmt.Sprintf("%s (%d, %d]: %d pages changed %v", vid, *since, snap.LSN, len(changed), changed)
-	return printResult(stdout, cf.json, map[string]any{"snapshot": snapJSON(snap), "since_lsn": *since, "changed": changed}, human)
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		snap, set, err := c.PullGraft(ctx, vid, volume.LSN(*since), volume.LSN(*until), ro)
+		if err != nil {
+			return err
+		}
+		changed := []uint32{}
+		for _, p := range set.Slice() {
+			changed = append(changed, uint32(p))
+		}
+		human := fmt.Sprintf("%s (%d, %d]: %d pages changed %v", vid, *since, snap.LSN, len(changed), changed)
+		return cc.print(map[string]any{"snapshot": snapJSON(snap), "since_lsn": *since, "changed": changed}, human)
+	})
 }
 
 func volumeInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume info", "volume info VID [--lsn L] [--object-store URL]", stderr)
-	var cf clientFlags
-	cf.register(fs, true)
+	cc := newClientCmd("volume info", "volume info VID [--lsn L] [--object-store URL]", true, stdout, stderr)
+	fs := cc.fs
 	lsn := fs.Uint64("lsn", 0, "snapshot LSN (default: the head)")
 	storeURL := fs.String("object-store", "", "show what the bucket at this URL holds of the volume instead (checkpoints, log records, segments, bytes, oldest readable LSN), with no cluster")
-	if helpRequested(args) {
-		return parseFlags(fs, args, stdout)
-	}
-	vid, err := parseWithVID(fs, args)
+	vid, err := cc.parseVID(args)
 	if err != nil {
 		return err
 	}
 	if *storeURL != "" {
-		return volumeInventory(ctx, *storeURL, vid, cf, stdout)
+		return volumeInventory(ctx, *storeURL, vid, cc.clientFlags, stdout)
 	}
-	ro, err := cf.readOptions()
+	ro, err := cc.readOptions()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	snap, err := c.Snapshot(ctx, vid, volume.LSN(*lsn), ro)
-	if err != nil {
-		return err
-	}
-	human := fmt.Sprintf("volume %s\n  lsn        %d\n  page_count %d\n  created    %s", snap.VID, snap.LSN, snap.PageCount, vid.Time().UTC().Format(time.RFC3339))
-	return printResult(stdout, cf.json, snapJSON(snap), human)
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		snap, err := c.Snapshot(ctx, vid, volume.LSN(*lsn), ro)
+		if err != nil {
+			return err
+		}
+		human := fmt.Sprintf("volume %s\n  lsn        %d\n  page_count %d\n  created    %s", snap.VID, snap.LSN, snap.PageCount, vid.Time().UTC().Format(time.RFC3339))
+		return cc.print(snapJSON(snap), human)
+	})
 }
 
 func volumeDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume delete", "volume delete VID", stderr)
-	var cf clientFlags
-	cf.register(fs, false)
-	if helpRequested(args) {
-		return parseFlags(fs, args, stdout)
-	}
-	vid, err := parseWithVID(fs, args)
+	cc := newClientCmd("volume delete", "volume delete VID", false, stdout, stderr)
+	vid, err := cc.parseVID(args)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if err := c.DeleteVolume(ctx, vid); err != nil {
-		return err
-	}
-	return printResult(stdout, cf.json, map[string]string{"deleted": vid.String()},
-		"deleted volume "+vid.String()+"; its commits and reads answer not_found, and GC removes its objects after the grace period")
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		if err := c.DeleteVolume(ctx, vid); err != nil {
+			return err
+		}
+		return cc.print(map[string]string{"deleted": vid.String()},
+			"deleted volume "+vid.String()+"; its commits and reads answer not_found, and GC removes its objects after the grace period")
+	})
 }
 
 // volumeInventory prints what the bucket holds of vid.
@@ -625,33 +586,26 @@ func volumeInventory(ctx context.Context, url string, vid volume.ID, cf clientFl
 }
 
 func volumeLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("volume log", "volume log VID [--since L] [--until L] [--limit N]", stderr)
-	var cf clientFlags
-	cf.register(fs, true)
+	cc := newClientCmd("volume log", "volume log VID [--since L] [--until L] [--limit N]", true, stdout, stderr)
+	fs := cc.fs
 	since := fs.Uint64("since", 0, "exclusive start LSN")
 	until := fs.Uint64("until", 0, "inclusive end LSN (default: the head)")
 	limit := fs.Int("limit", 100, "commits to list at most")
-	if helpRequested(args) {
-		return parseFlags(fs, args, stdout)
-	}
-	vid, err := parseWithVID(fs, args)
+	vid, ro, err := cc.parseRead(args)
 	if err != nil {
 		return err
 	}
-	ro, err := cf.readOptions()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	snap, commits, more, err := c.PullCommits(ctx, vid, volume.LSN(*since), volume.LSN(*until), *limit, ro)
-	if err != nil {
-		return err
-	}
+	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
+		snap, commits, more, err := c.PullCommits(ctx, vid, volume.LSN(*since), volume.LSN(*until), *limit, ro)
+		if err != nil {
+			return err
+		}
+		return printLog(stdout, cc.json, snap, commits, more)
+	})
+}
+
+// printLog prints a page of volume log.
+func printLog(stdout io.Writer, asJSON bool, snap volume.Snapshot, commits []client.CommitInfo, more bool) error {
 	type commitJSON struct {
 		LSN        uint64   `json:"lsn"`
 		PageCount  uint32   `json:"page_count"`
@@ -673,7 +627,7 @@ func volumeLog(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(&b, "(more; continue with --since %d)\n", commits[len(commits)-1].LSN)
 	}
 	fmt.Fprintf(&b, "head: lsn %d", snap.LSN)
-	return printResult(stdout, cf.json, map[string]any{"snapshot": snapJSON(snap), "commits": out, "more": more}, b.String())
+	return printResult(stdout, asJSON, map[string]any{"snapshot": snapJSON(snap), "commits": out, "more": more}, b.String())
 }
 
 var randReader = cryptorand.Reader
