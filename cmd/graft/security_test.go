@@ -90,6 +90,37 @@ func TestProcesses_DevTLSAuth(t *testing.T) {
 	if _, err := graft("", "volume", "commit", vid, "--page", "1=hi", "--endpoint", edgeURL, "--ca", ca, "--token", w); err != nil {
 		t.Fatalf("commit through the edge with a write token: %v", err)
 	}
+	// The local-replica commands and graft sql take --ca and --token too:
+	// a replica pulls and reads through the TLS edge, and a SQL
+	// transaction on another replica pushes with the write token.
+	rdir := filepath.Join(t.TempDir(), "replica")
+	if _, err := graft("", "volume", "pull", vid, "--dir", rdir, "--endpoint", edgeURL, "--ca", ca); err == nil || !strings.Contains(err.Error(), "unauthenticated: no token") {
+		t.Fatalf("volume pull --dir without a token: %v, want unauthenticated", err)
+	}
+	if _, err := graft(w, "volume", "pull", vid, "--dir", rdir, "--endpoint", edgeURL, "--ca", ca); err != nil {
+		t.Fatalf("volume pull --dir with --ca and $GRAFT_TOKEN: %v", err)
+	}
+	if out, err := graft("", "volume", "read", vid, "--page", "1", "--dir", rdir, "--endpoint", edgeURL, "--ca", ca, "--token", w); err != nil || !strings.HasPrefix(out, "hi") {
+		t.Fatalf("volume read --dir with --ca and --token: %.40q, %v", out, err)
+	}
+	sqlVid, err := graft("", "volume", "create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlVid = strings.TrimSpace(sqlVid)
+	sw, err := graft("", "token", "issue", "--key", filepath.Join(dir, "auth", "key"), "--scope", "write", "--volumes", sqlVid, "--ttl", "1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdir := filepath.Join(t.TempDir(), "sql")
+	if _, err := graft("", "sql", sqlVid, "--dir", sdir, "--endpoint", node, "--ca", ca, "--token", strings.TrimSpace(sw),
+		"CREATE TABLE t(x); INSERT INTO t VALUES (42)"); err != nil {
+		t.Fatalf("graft sql with --ca and --token: %v", err)
+	}
+	if out, err := graft(strings.TrimSpace(sw), "sql", sqlVid, "--dir", filepath.Join(t.TempDir(), "sql2"), "--endpoint", edgeURL, "--ca", ca,
+		"SELECT x FROM t"); err != nil || !strings.Contains(out, "42") {
+		t.Fatalf("graft sql on a second replica through the edge: %q, %v", out, err)
+	}
 	if _, err := graft("", "cluster", "flush", "--endpoint", node, "--ca", ca, "--token", w); code(err) != "permission_denied" {
 		t.Fatalf("flush with a write token: %v, want permission_denied", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 
+	"github.com/graft-cluster/graft/client"
 	graftsqlite "github.com/graft-cluster/graft/sqlite"
 	"github.com/graft-cluster/graft/volume"
 )
@@ -33,17 +34,19 @@ func defaultReplicaDir() string {
 }
 
 func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sql", "sql [--dir DIR] [--endpoint URL] [--json] VID [SQL ...]\n\n"+
+	fs := newFlags("sql", "sql [--dir DIR] [--endpoint URL] [--ca FILE] [--token T] [--json] VID [SQL ...]\n\n"+
 		"Pulls the volume's replica in DIR, then runs the SQL arguments (or stdin) on it.\n"+
 		"Rows print tab-separated under a header, or as JSON lines with --json.\n"+
 		"Exit status: 0 ok; "+strconv.Itoa(ExitBusySnapshot)+" a transaction lost to another commit (retry); 1 any other error", stderr)
 	var (
-		dir, endpoints, syncMode string
-		asJSON                   bool
-		timeout                  time.Duration
+		dir, endpoints, syncMode, caFile, token string
+		asJSON                                  bool
+		timeout                                 time.Duration
 	)
 	fs.StringVar(&dir, "dir", defaultReplicaDir(), "replica directory (the local store of every volume's replica)")
 	fs.StringVar(&endpoints, "endpoint", defaultEndpoint("http://127.0.0.1:7001"), "cluster endpoint(s), comma-separated; $"+EndpointEnv+" sets the default")
+	fs.StringVar(&caFile, "ca", "", "PEM CA bundle to verify https:// endpoints with (default: the system roots)")
+	fs.StringVar(&token, "token", "", "bearer token (graft token issue); default $"+TokenEnv)
 	fs.BoolVar(&asJSON, "json", false, "print rows as JSON lines")
 	fs.StringVar(&syncMode, "sync", "remote", "remote: a COMMIT returns once the cluster acknowledged it; local: commit locally, push in the background")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "bound on one page fetch, commit or push")
@@ -75,6 +78,32 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"graft_endpoints": {endpoints},
 		"graft_sync":      {syncMode},
 		"graft_timeout":   {timeout.String()},
+	}
+	// A CA or a token cannot go into the DSN (a token in a DSN ends up in
+	// logs): open the replica runtime here with them and hand it to the
+	// VFS by name.
+	sec, err := clientSecurity(caFile, or(token, os.Getenv(TokenEnv)))
+	if err != nil {
+		return err
+	}
+	if len(sec) > 0 {
+		cfg := client.DefaultConfig()
+		cfg.Dir, cfg.Options = dir, sec
+		for _, e := range strings.Split(endpoints, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				cfg.Endpoints = append(cfg.Endpoints, e)
+			}
+		}
+		rt, err := client.Open(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("open replica %s: %w", dir, err)
+		}
+		defer rt.Close()
+		name := fmt.Sprintf("graft-sql-%d", os.Getpid())
+		graftsqlite.RegisterRuntime(name, rt)
+		q.Del("graft_dir")
+		q.Del("graft_endpoints")
+		q.Set("graft_runtime", name)
 	}
 	conn, err := sqlite3.Open("file:" + vid.String() + "?" + q.Encode())
 	if err != nil {

@@ -26,6 +26,8 @@ import (
 type replicaFlags struct {
 	dir       string
 	endpoints string
+	ca        string
+	token     string
 	json      bool
 	timeout   time.Duration
 }
@@ -33,6 +35,8 @@ type replicaFlags struct {
 func (r *replicaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.dir, "dir", "", "the local replica's directory (created on first use; one process at a time)")
 	fs.StringVar(&r.endpoints, "endpoint", defaultEndpoint("http://127.0.0.1:7001"), "cluster or edge endpoint(s), comma-separated; $"+EndpointEnv+" sets the default")
+	fs.StringVar(&r.ca, "ca", "", "PEM CA bundle to verify https:// endpoints with (default: the system roots)")
+	fs.StringVar(&r.token, "token", "", "bearer token (graft token issue); default $"+TokenEnv)
 	fs.BoolVar(&r.json, "json", false, "print JSON")
 	fs.DurationVar(&r.timeout, "timeout", 30*time.Second, "overall timeout")
 }
@@ -60,7 +64,11 @@ func openReplica(ctx context.Context, rf *replicaFlags, vid volume.ID) (*client.
 			eps = append(eps, e)
 		}
 	}
-	rt, err := client.Open(ctx, client.Config{Dir: rf.dir, Endpoints: eps})
+	opts, err := clientSecurity(rf.ca, or(rf.token, os.Getenv(TokenEnv)))
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := client.Open(ctx, client.Config{Dir: rf.dir, Endpoints: eps, Options: opts})
 	if err != nil {
 		return nil, nil, err
 	}
