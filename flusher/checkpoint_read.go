@@ -107,7 +107,7 @@ func (r *Reader) checkpointOf(ctx context.Context, h fsm.History) (*segment.Chec
 	if h.Checkpoint == 0 {
 		return nil, fmt.Errorf("%w: %s has no checkpoint", ErrNotFlushed, h.VID)
 	}
-	return r.Checkpoint(ctx, h.VID, h.Checkpoint)
+	return r.viewCheckpoint(ctx, h.VID, h.Checkpoint)
 }
 
 // History returns the volume's flushed history as the bucket holds it: the
@@ -191,6 +191,12 @@ func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volum
 	if h, ok := r.views.Get(key); ok {
 		return h, nil
 	}
+	if h, ok, err := r.deltaView(ctx, vid, ckptAt, at); err != nil || ok {
+		if err == nil {
+			r.views.Add(key, h)
+		}
+		return h, err
+	}
 	h := fsm.History{VID: vid}
 	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), segment.CheckpointKey(vid, ckptAt+1), ckptListLimit)
 	if err != nil {
@@ -249,7 +255,12 @@ func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volum
 // lsn.
 func (r *Reader) viewFor(ctx context.Context, h fsm.History, lsn volume.LSN) (fsm.History, error) {
 	switch {
-	case lsn > h.Checkpoint || lsn == 0:
+	case lsn > h.Checkpoint:
+		if v, ok := r.coldView(ctx, h, lsn); ok {
+			return v, nil
+		}
+		return h, nil
+	case lsn == 0:
 		return h, nil
 	case lsn == h.Checkpoint:
 		return fsm.History{VID: h.VID, Checkpoint: lsn, Flushed: lsn}, nil
