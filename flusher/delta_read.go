@@ -126,15 +126,18 @@ func (r *Reader) deltaCheckpoint(ctx context.Context, vid volume.ID, lsn volume.
 // newestDelta returns the newest usable delta at or below at (0: the
 // newest of all) as a complete checkpoint: one LIST, then GETs of the
 // delta and its base. It returns 0 and nil when there is none usable.
-func (r *Reader) newestDelta(ctx context.Context, vid volume.ID, at volume.LSN) (volume.LSN, error) {
+// first reports whether it is the first one listed (none newer was
+// skipped as unusable).
+func (r *Reader) newestDelta(ctx context.Context, vid volume.ID, at volume.LSN) (lsn volume.LSN, first bool, err error) {
 	after := ""
 	if at > 0 {
 		after = segment.DeltaKey(vid, at+1)
 	}
 	objs, err := objstore.ListAfter(ctx, r.store, segment.DeltaPrefix(vid), after, ckptListLimit)
 	if err != nil {
-		return 0, &StoreError{Op: "list deltas of " + vid.String(), Err: err}
+		return 0, false, &StoreError{Op: "list deltas of " + vid.String(), Err: err}
 	}
+	first = true
 	for _, o := range objs {
 		v, lsn, err := segment.ParseDeltaKey(o.Key)
 		if err != nil || v != vid || (at > 0 && lsn > at) {
@@ -144,20 +147,48 @@ func (r *Reader) newestDelta(ctx context.Context, vid volume.ID, at volume.LSN) 
 		var bad *badCheckpointError
 		switch {
 		case errors.Is(err, errNoDelta), errors.As(err, &bad):
+			first = false
 			continue // gone since the listing (GC), or reported: the one before it
 		case err != nil:
-			return 0, err
+			return 0, false, err
 		}
-		return lsn, nil
+		return lsn, first, nil
 	}
-	return 0, nil
+	return 0, false, nil
+}
+
+// headView is the bucket's head history through deltas: the newest delta
+// alone when it is usable (LIST + GET delta + GET base), else the newest
+// usable delta and the log records after it, so that a newest delta that
+// fails its checksum (or lost its base) costs more requests but never an
+// older head. ok is false when no delta is usable.
+func (r *Reader) headView(ctx context.Context, vid volume.ID) (fsm.History, bool, error) {
+	d, first, err := r.newestDelta(ctx, vid, 0)
+	if err != nil || d == 0 {
+		return fsm.History{}, false, err
+	}
+	h := fsm.History{VID: vid, Checkpoint: d, Flushed: d}
+	if first {
+		return h, true, nil
+	}
+	if err := r.listRecords(ctx, &h, 0); err != nil {
+		return fsm.History{}, false, err
+	}
+	if n := len(h.Froms); n > 0 {
+		last, err := r.record(ctx, vid, h.Froms[n-1])
+		if err != nil {
+			return fsm.History{}, false, err
+		}
+		h.Flushed = last.To
+	}
+	return h, true, nil
 }
 
 // deltaView is bucketView through deltas: the newest usable delta at or
 // below ckptAt and the records after it up to at. ok is false when no
 // usable delta was found (the caller takes the checkpoint path).
 func (r *Reader) deltaView(ctx context.Context, vid volume.ID, ckptAt, at volume.LSN) (fsm.History, bool, error) {
-	d, err := r.newestDelta(ctx, vid, ckptAt)
+	d, _, err := r.newestDelta(ctx, vid, ckptAt)
 	if err != nil || d == 0 {
 		return fsm.History{}, false, err
 	}

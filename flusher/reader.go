@@ -69,7 +69,7 @@ type Reader struct {
 	views   *lru.Cache[viewKey, fsm.History] // bucket views of old snapshots
 	deltas  *lru.Cache[recordKey, *segment.Checkpoint]
 	merged  *lru.Cache[recordKey, *segment.Checkpoint] // checkpoints assembled from a delta and its base
-	noDelta *lru.Cache[recordKey, struct{}] // deltas found missing
+	noDelta *lru.Cache[recordKey, struct{}]            // deltas found missing
 	// coldServed: volumes (per checkpoint) whose first read went through
 	// a delta (coldView); guarded by mu.
 	coldServed *lru.Cache[volKey, struct{}]
@@ -705,11 +705,9 @@ func (r *Reader) ReadSnapshot(ctx context.Context, vid volume.ID, lsn volume.LSN
 	var err error
 	if lsn == 0 {
 		// The newest delta is the bucket's head: one is written for every
-		// round before the round completes.
-		var d volume.LSN
-		if d, err = r.newestDelta(ctx, vid, 0); err == nil && d > 0 {
-			h = fsm.History{VID: vid, Checkpoint: d, Flushed: d}
-		} else if err == nil {
+		// round before the round completes (headView).
+		var ok bool
+		if h, ok, err = r.headView(ctx, vid); err == nil && !ok {
 			h, err = r.History(ctx, vid)
 		}
 	} else {
