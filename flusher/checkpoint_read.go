@@ -162,6 +162,13 @@ func (r *Reader) listRecords(ctx context.Context, h *fsm.History, stop volume.LS
 			}
 			if len(h.Froms) == 0 && from != h.Checkpoint+1 {
 				if h.Checkpoint == 0 {
+					if stop > 0 && stop+1 < from {
+						// Retention deleted the history up to the
+						// checkpoint the log now starts after (GC's base):
+						// the same answer the cluster gives below its
+						// horizon.
+						return &fsm.RetentionError{VID: h.VID, LSN: stop, Oldest: from - 1}
+					}
 					// The history before it was deleted by retention (or
 					// its checkpoints are unusable): reading from here would
 					// miss every page written before.
@@ -229,6 +236,13 @@ func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volum
 	// before holds at and ends where it starts) or is the volume's last.
 	switch n := len(h.Froms); {
 	case n == 0:
+		if h.Checkpoint == 0 {
+			if oldest := r.oldestListedCheckpoint(ctx, vid); oldest > at {
+				// The whole log was folded into checkpoints and GC took
+				// everything below the oldest one.
+				return fsm.History{}, &fsm.RetentionError{VID: vid, LSN: at, Oldest: oldest}
+			}
+		}
 		return fsm.History{}, fmt.Errorf("%w: lsn %d of %s (no log record after checkpoint %d)", ErrNotFlushed, at, vid, h.Checkpoint)
 	case h.Froms[n-1] > at:
 		h.Flushed = h.Froms[n-1] - 1
@@ -343,4 +357,18 @@ func (r *Reader) newestCheckpoint(ctx context.Context, vid volume.ID) (volume.LS
 		return lsn, ck, nil
 	}
 	return 0, nil, nil
+}
+
+// oldestListedCheckpoint returns the lsn of the volume's oldest checkpoint
+// key (0: none, or the listing failed). Used only to word an error.
+func (r *Reader) oldestListedCheckpoint(ctx context.Context, vid volume.ID) volume.LSN {
+	objs, err := r.store.List(ctx, segment.CheckpointPrefix(vid))
+	if err != nil || len(objs) == 0 {
+		return 0
+	}
+	_, lsn, err := segment.ParseCheckpointKey(objs[len(objs)-1].Key)
+	if err != nil {
+		return 0
+	}
+	return lsn
 }
