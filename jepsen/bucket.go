@@ -114,6 +114,7 @@ type volumeRead struct {
 // returned as an error.
 func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vid volume.ID, retention bool) (volumeRead, error) {
 	v := volumeRead{start: 1}
+	var recs []*segment.Record // for checkDeltas
 	objs, err := store.List(ctx, segment.LogPrefix(vid))
 	if err != nil {
 		return v, &flusher.StoreError{Op: "list log of " + vid.String(), Err: err}
@@ -139,6 +140,7 @@ func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vi
 		if err != nil {
 			return v, err
 		}
+		recs = append(recs, rec)
 		for _, c := range rec.Commits {
 			v.chain = append(v.chain, checker.Entry{LSN: uint64(c.LSN), Hash: c.Hash.String()})
 		}
@@ -148,6 +150,12 @@ func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vi
 		}
 		v.missing = append(v.missing, miss...)
 	}
+	// Every delta left must describe its snapshot as the chain says.
+	miss, _, err := checkDeltas(ctx, store, vid, recs)
+	if err != nil {
+		return v, err
+	}
+	v.missing = append(v.missing, miss...)
 	if retention && len(objs) == 0 {
 		// Every record folded into a checkpoint: the newest one starts it.
 		cks, err := store.List(ctx, segment.CheckpointPrefix(vid))

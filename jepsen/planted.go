@@ -119,6 +119,16 @@ var PlantedBugs = []PlantedBug{
 		TimeLimit: 60 * time.Second, Fast: true, FastTimeLimit: 12 * time.Second,
 	},
 	{
+		// Every round's delta leaves out the pages of the round's last
+		// commit: the bucket checker compares each delta left in the
+		// bucket with the chain of log records (jepsen/bucket_delta.go).
+		// TestReadBucket_PlantedDeltaBugIsCaught catches it in go test.
+		Tag: "graft_bug_delta_omit_last", Class: "flush path",
+		What:     "a flush round's delta checkpoint omits the pages of the round's last commit, so a cold head read through it answers an older version (flusher/planted_delta_*.go; call site Flusher.writeDelta)",
+		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "bucket",
+		TimeLimit: 60 * time.Second,
+	},
+	{
 		Tag: "graft_bug_edge_cache_by_index", Class: "edge",
 		What:     "the edge keys its page cache by (vid, idx) only, without the version: a snapshot it resolved before is served the bytes of the version fetched last (edge/planted_*.go; call site cache.go pageKeyOf)",
 		Workload: "register", Nemeses: []string{"partition-leader", "kill"}, Edges: 2, Checker: "page-reads",
