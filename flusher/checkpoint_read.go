@@ -86,8 +86,8 @@ func (r *Reader) Checkpoint(ctx context.Context, vid volume.ID, lsn volume.LSN) 
 		return nil, &StoreError{Op: "get checkpoint " + key, Err: err}
 	}
 	ck, err := segment.DecodeCheckpoint(b)
-	if err == nil && (ck.VID != vid || ck.LSN != lsn) {
-		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d", ErrLayout, key, ck.VID, ck.LSN)
+	if err == nil && (ck.VID != vid || ck.LSN != lsn || ck.Delta) {
+		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d (delta %v)", ErrLayout, key, ck.VID, ck.LSN, ck.Delta)
 	}
 	if err != nil {
 		r.reportBad(vid, lsn, key, err)

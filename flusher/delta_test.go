@@ -438,3 +438,28 @@ func TestFlusher_DeltaPlantedBugIsCaught(t *testing.T) {
 	}
 	t.Logf("caught: %s", firstLine(string(out), "want the head"))
 }
+
+// A delta stored under checkpoints/ is not a checkpoint: readers refuse it
+// (counted) instead of taking its few pages for the whole snapshot.
+func TestReader_DeltaUnderCheckpointsIsRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, objstore.NewMemory())
+	fl := e.flusher(deltaConfig())
+	vid := volume.MustNewID()
+	e.rounds(ctx, fl, vid, 3)
+	h := e.log.f.History(vid)
+	b, err := e.store.Get(ctx, segment.DeltaKey(vid, h.Flushed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Put(ctx, segment.CheckpointKey(vid, h.Flushed), b); err != nil {
+		t.Fatal(err)
+	}
+	r, err := flusher.NewReader(e.store, flusher.ReaderConfig{Logger: slogDiscard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Checkpoint(ctx, vid, h.Flushed); !errors.Is(err, flusher.ErrLayout) || r.BadCheckpoints() != 1 {
+		t.Fatalf("delta read as a checkpoint: %v (%d bad)", err, r.BadCheckpoints())
+	}
+}
