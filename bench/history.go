@@ -83,7 +83,8 @@ type ReadCost struct {
 // HistoryResult is one run of RunHistory.
 type HistoryResult struct {
 	// Mode is "no-checkpoints" (the layout before checkpoints),
-	// "checkpoints", or "retention" (checkpoints and GC).
+	// "checkpoints" (without deltas), "deltas" (checkpoints and deltas), or
+	// "retention" (checkpoints, deltas and GC).
 	Mode        string
 	Commits     int
 	Rounds      int
@@ -115,15 +116,18 @@ func RunHistory(ctx context.Context, cfg HistoryConfig) ([]HistoryResult, error)
 		return nil, err
 	}
 	var out []HistoryResult
-	for _, ckpt := range []int{0, cfg.CheckpointRecords} {
-		r, err := runHistory(ctx, cfg, ckpt, 0)
+	for _, run := range []struct {
+		ckpt   int
+		deltas bool
+	}{{0, false}, {cfg.CheckpointRecords, false}, {cfg.CheckpointRecords, true}} {
+		r, err := runHistory(ctx, cfg, run.ckpt, 0, run.deltas)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
 	if cfg.RetainLSNs > 0 {
-		r, err := runHistory(ctx, cfg, cfg.CheckpointRecords, cfg.RetainLSNs)
+		r, err := runHistory(ctx, cfg, cfg.CheckpointRecords, cfg.RetainLSNs, true)
 		if err != nil {
 			return nil, err
 		}
@@ -163,11 +167,13 @@ func (s *memSink) ID() string    { return "bench" }
 func (s *memSink) Cancel() error { return nil }
 func (s *memSink) Close() error  { return nil }
 
-func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int, retain uint64) (HistoryResult, error) {
+func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int, retain uint64, deltas bool) (HistoryResult, error) {
 	res := HistoryResult{Mode: "no-checkpoints", Commits: cfg.Commits, Rounds: cfg.Rounds}
 	switch {
 	case retain > 0:
 		res.Mode = "retention"
+	case ckptRecords > 0 && deltas:
+		res.Mode = "deltas"
 	case ckptRecords > 0:
 		res.Mode = "checkpoints"
 	}
@@ -183,6 +189,7 @@ func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int, retain 
 	fc.Interval, fc.OrphanInterval = 0, 0
 	fc.CheckpointRecords, fc.CheckpointBytes = ckptRecords, 0
 	fc.RetainLSNs, fc.GCInterval, fc.GCGrace = retain, 0, 0
+	fc.CheckpointDeltas = deltas
 	fl, err := flusher.New(fc, f, cs, reader, lg, quiet, nil)
 	if err != nil {
 		return res, err

@@ -34,4 +34,11 @@ func TestRunHistory_CheckpointsBoundReads(t *testing.T) {
 	if got := after.Restart.Requests.Total(); got > 16+2 {
 		t.Fatalf("restarted node's head read took %d requests", got)
 	}
+	// With deltas: LIST deltas, GET delta, GET base checkpoint, GET page;
+	// a restarted node GETs the delta at its watermark by key (no LIST).
+	deltas := res[2]
+	t.Logf("deltas: %+v", deltas)
+	if deltas.Mode != "deltas" || deltas.Head.Requests.Total() > 4 || deltas.Restart.Requests.Total() > 3 {
+		t.Fatalf("%s: head read %d requests (want <= 4), restarted node %d (want <= 3)", deltas.Mode, deltas.Head.Requests.Total(), deltas.Restart.Requests.Total())
+	}
 }

@@ -3,7 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
-
+	"errors"
 	"fmt"
 	"sync"
 
@@ -11,6 +11,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
+	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -100,6 +101,12 @@ func (e *Edge) fetch(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []
 			}
 			if ctx.Err() != nil {
 				return volume.Snapshot{}, nil, "", err
+			}
+			if errors.Is(err, fsm.ErrRetention) {
+				// Retention deleted what lsn needs: the cluster's own
+				// answer (out_of_range naming the oldest readable lsn),
+				// without asking it.
+				return volume.Snapshot{}, nil, "", connect.NewError(connect.CodeOutOfRange, err)
 			}
 			e.metrics.bucketErrors.Inc()
 			e.log.Warn("object-store read failed; reading from the cluster", "vid", vid, "lsn", lsn, "err", err)

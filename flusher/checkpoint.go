@@ -34,7 +34,7 @@ func (f *Flusher) CheckpointOnce(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	n := 0
-	for _, vid := range f.fsm.CheckpointCandidates(f.cfg.CheckpointRecords, f.cfg.CheckpointBytes) {
+	for _, vid := range f.deltaCandidates(f.fsm.CheckpointCandidates(f.cfg.CheckpointRecords, f.cfg.CheckpointBytes)) {
 		ok, err := f.checkpoint(ctx, vid)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("checkpoint %s: %w", vid, err))
@@ -144,8 +144,8 @@ func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.
 			if h, err = r.olderView(ctx, h, lsn); err != nil {
 				return nil, err
 			}
-			if h.Checkpoint > 0 {
-				if ck, err = r.Checkpoint(ctx, h.VID, h.Checkpoint); err != nil {
+			if h.Checkpoint > 0 { // the view may start from a delta
+				if ck, err = r.viewCheckpoint(ctx, h.VID, h.Checkpoint); err != nil {
 					return nil, err
 				}
 				prev = ck

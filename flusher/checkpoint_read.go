@@ -86,8 +86,8 @@ func (r *Reader) Checkpoint(ctx context.Context, vid volume.ID, lsn volume.LSN) 
 		return nil, &StoreError{Op: "get checkpoint " + key, Err: err}
 	}
 	ck, err := segment.DecodeCheckpoint(b)
-	if err == nil && (ck.VID != vid || ck.LSN != lsn) {
-		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d", ErrLayout, key, ck.VID, ck.LSN)
+	if err == nil && (ck.VID != vid || ck.LSN != lsn || ck.Delta) {
+		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d (delta %v)", ErrLayout, key, ck.VID, ck.LSN, ck.Delta)
 	}
 	if err != nil {
 		r.reportBad(vid, lsn, key, err)
@@ -107,7 +107,7 @@ func (r *Reader) checkpointOf(ctx context.Context, h fsm.History) (*segment.Chec
 	if h.Checkpoint == 0 {
 		return nil, fmt.Errorf("%w: %s has no checkpoint", ErrNotFlushed, h.VID)
 	}
-	return r.Checkpoint(ctx, h.VID, h.Checkpoint)
+	return r.viewCheckpoint(ctx, h.VID, h.Checkpoint)
 }
 
 // History returns the volume's flushed history as the bucket holds it: the
@@ -162,6 +162,13 @@ func (r *Reader) listRecords(ctx context.Context, h *fsm.History, stop volume.LS
 			}
 			if len(h.Froms) == 0 && from != h.Checkpoint+1 {
 				if h.Checkpoint == 0 {
+					if stop > 0 && stop+1 < from {
+						// Retention deleted the history up to the
+						// checkpoint the log now starts after (GC's base):
+						// the same answer the cluster gives below its
+						// horizon.
+						return &fsm.RetentionError{VID: h.VID, LSN: stop, Oldest: from - 1}
+					}
 					// The history before it was deleted by retention (or
 					// its checkpoints are unusable): reading from here would
 					// miss every page written before.
@@ -190,6 +197,12 @@ func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volum
 	key := viewKey{vid: vid, ckptAt: ckptAt, at: at}
 	if h, ok := r.views.Get(key); ok {
 		return h, nil
+	}
+	if h, ok, err := r.deltaView(ctx, vid, ckptAt, at); err != nil || ok {
+		if err == nil {
+			r.views.Add(key, h)
+		}
+		return h, err
 	}
 	h := fsm.History{VID: vid}
 	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), segment.CheckpointKey(vid, ckptAt+1), ckptListLimit)
@@ -223,6 +236,13 @@ func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volum
 	// before holds at and ends where it starts) or is the volume's last.
 	switch n := len(h.Froms); {
 	case n == 0:
+		if h.Checkpoint == 0 {
+			if oldest := r.oldestListedCheckpoint(ctx, vid); oldest > at {
+				// The whole log was folded into checkpoints and GC took
+				// everything below the oldest one.
+				return fsm.History{}, &fsm.RetentionError{VID: vid, LSN: at, Oldest: oldest}
+			}
+		}
 		return fsm.History{}, fmt.Errorf("%w: lsn %d of %s (no log record after checkpoint %d)", ErrNotFlushed, at, vid, h.Checkpoint)
 	case h.Froms[n-1] > at:
 		h.Flushed = h.Froms[n-1] - 1
@@ -249,7 +269,12 @@ func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volum
 // lsn.
 func (r *Reader) viewFor(ctx context.Context, h fsm.History, lsn volume.LSN) (fsm.History, error) {
 	switch {
-	case lsn > h.Checkpoint || lsn == 0:
+	case lsn > h.Checkpoint:
+		if v, ok := r.coldView(ctx, h, lsn); ok {
+			return v, nil
+		}
+		return h, nil
+	case lsn == 0:
 		return h, nil
 	case lsn == h.Checkpoint:
 		return fsm.History{VID: h.VID, Checkpoint: lsn, Flushed: lsn}, nil
@@ -332,4 +357,18 @@ func (r *Reader) newestCheckpoint(ctx context.Context, vid volume.ID) (volume.LS
 		return lsn, ck, nil
 	}
 	return 0, nil, nil
+}
+
+// oldestListedCheckpoint returns the lsn of the volume's oldest checkpoint
+// key (0: none, or the listing failed). Used only to word an error.
+func (r *Reader) oldestListedCheckpoint(ctx context.Context, vid volume.ID) volume.LSN {
+	objs, err := r.store.List(ctx, segment.CheckpointPrefix(vid))
+	if err != nil || len(objs) == 0 {
+		return 0
+	}
+	_, lsn, err := segment.ParseCheckpointKey(objs[len(objs)-1].Key)
+	if err != nil {
+		return 0
+	}
+	return lsn
 }

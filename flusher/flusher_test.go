@@ -249,20 +249,22 @@ func flushThenRead(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, segs := 0, 0
+	logs, segs, deltas := 0, 0, 0
 	for _, o := range objs {
 		switch {
 		case strings.Contains(o.Key, "/log/"):
 			logs++
 		case strings.Contains(o.Key, "/segments/"):
 			segs++
+		case strings.Contains(o.Key, "/deltas/"):
+			deltas++
 		default:
 			t.Fatalf("unexpected key %q", o.Key)
 		}
 	}
 	want := len(e.log.f.History(a).Froms) + len(e.log.f.History(b).Froms)
-	if logs != want || segs > logs || segs < logs-1 {
-		t.Fatalf("%d log records, %d segments; want %d records and one segment per record with pages", logs, segs, want)
+	if logs != want || segs > logs || segs < logs-1 || deltas != logs {
+		t.Fatalf("%d log records, %d segments, %d deltas; want %d records, one segment per record with pages and one delta per record", logs, segs, deltas, want)
 	}
 }
 

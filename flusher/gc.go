@@ -311,6 +311,9 @@ func (f *Flusher) collectVolume(ctx context.Context, gv fsm.GCVolume) (int, erro
 		deleted++
 		return nil
 	}
+	if err := f.collectDeltas(ctx, gv.VID, gv.Base, del); err != nil { // gc_delta.go
+		return deleted, err
+	}
 	after := ""
 records:
 	for {

@@ -14,8 +14,13 @@ type Inventory struct {
 	VID volume.ID
 	// Checkpoints, Records and Segments count the objects of each kind;
 	// the Bytes fields are their sizes.
-	Checkpoints, Records, Segments                int
-	CheckpointBytes, RecordBytes, SegmentBytes    int64
+	Checkpoints, Records, Segments             int
+	CheckpointBytes, RecordBytes, SegmentBytes int64
+	// Deltas counts the delta checkpoints (deltas/), NewestDelta is the
+	// newest one's lsn (the head a clusterless reader sees).
+	Deltas                                        int
+	DeltaBytes                                    int64
+	NewestDelta                                   volume.LSN
 	Other                                         int // keys of no known kind
 	NewestCheckpoint, OldestCheckpoint, FirstFrom volume.LSN
 	// Flushed is the newest flushed LSN (0: nothing).
@@ -51,6 +56,15 @@ func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error
 				}
 				inv.Records++
 				inv.RecordBytes += o.Size
+				continue
+			}
+		case strings.Contains(o.Key, "/deltas/"):
+			if _, lsn, err := segment.ParseDeltaKey(o.Key); err == nil {
+				if inv.Deltas == 0 {
+					inv.NewestDelta = lsn // newest first
+				}
+				inv.Deltas++
+				inv.DeltaBytes += o.Size
 				continue
 			}
 		case strings.Contains(o.Key, "/segments/"):

@@ -67,7 +67,13 @@ type Reader struct {
 	records *lru.Cache[recordKey, *segment.Record]
 	ckpts   *lru.Cache[recordKey, *segment.Checkpoint]
 	views   *lru.Cache[viewKey, fsm.History] // bucket views of old snapshots
-	log     *slog.Logger
+	deltas  *lru.Cache[recordKey, *segment.Checkpoint]
+	merged  *lru.Cache[recordKey, *segment.Checkpoint] // checkpoints assembled from a delta and its base
+	noDelta *lru.Cache[recordKey, struct{}]            // deltas found missing
+	// coldServed: volumes (per checkpoint) whose first read went through
+	// a delta (coldView); guarded by mu.
+	coldServed *lru.Cache[volKey, struct{}]
+	log        *slog.Logger
 	// badCkpts counts checkpoints found failing their checksum (or
 	// missing while named), each fallen back from.
 	badCkpts atomic.Uint64
@@ -138,6 +144,18 @@ func NewReader(store objstore.Store, cfg ReaderConfig) (*Reader, error) {
 		return nil, err
 	}
 	if r.ckpts, err = lru.New[recordKey, *segment.Checkpoint](cfg.Checkpoints); err != nil {
+		return nil, err
+	}
+	if r.deltas, err = lru.New[recordKey, *segment.Checkpoint](cfg.Checkpoints); err != nil {
+		return nil, err
+	}
+	if r.merged, err = lru.New[recordKey, *segment.Checkpoint](cfg.Checkpoints); err != nil {
+		return nil, err
+	}
+	if r.noDelta, err = lru.New[recordKey, struct{}](4096); err != nil {
+		return nil, err
+	}
+	if r.coldServed, err = lru.New[volKey, struct{}](4096); err != nil {
 		return nil, err
 	}
 	if r.views, err = lru.New[viewKey, fsm.History](1024); err != nil {
@@ -686,7 +704,12 @@ func (r *Reader) ReadSnapshot(ctx context.Context, vid volume.ID, lsn volume.LSN
 	var h fsm.History
 	var err error
 	if lsn == 0 {
-		h, err = r.History(ctx, vid)
+		// The newest delta is the bucket's head: one is written for every
+		// round before the round completes (headView).
+		var ok bool
+		if h, ok, err = r.headView(ctx, vid); err == nil && !ok {
+			h, err = r.History(ctx, vid)
+		}
 	} else {
 		h, err = r.bucketView(ctx, vid, lsn, lsn)
 	}

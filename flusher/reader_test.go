@@ -75,7 +75,9 @@ func TestReader_IndexLoadDoesNotBlockWaiters(t *testing.T) {
 	ctx := t.Context()
 	mem := objstore.NewMemory()
 	e := newEnv(t, mem)
-	fl := e.flusher(manualConfig())
+	cfg := manualConfig()
+	cfg.CheckpointDeltas = false // the index load is under test, not the delta read
+	fl := e.flusher(cfg)
 	vid := volume.MustNewID()
 	for range 3 {
 		e.commit(vid, 2)
@@ -159,7 +161,9 @@ func TestReader_LoadKeepsProgress(t *testing.T) {
 	ctx := t.Context()
 	mem := objstore.NewMemory()
 	e := newEnv(t, mem)
-	fl := e.flusher(manualConfig())
+	cfg := manualConfig()
+	cfg.CheckpointDeltas = false // the index load is under test, not the delta read
+	fl := e.flusher(cfg)
 	vid := volume.MustNewID()
 	const records = 300 // more than one batch of 256
 	for range records {

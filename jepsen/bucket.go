@@ -27,6 +27,8 @@ type bucketState struct {
 	// starts is, with retention, the LSN each volume's log starts at: one
 	// past the checkpoint it continues (GC deleted the records before).
 	starts map[string]uint64
+	// deltas counts the deltas checked against the chain (checkDeltas).
+	deltas int
 }
 
 // Retention runs: how often and how long apart readBucket reads a volume
@@ -92,6 +94,7 @@ func readBucket(ctx context.Context, url string, vids []volume.ID, retention boo
 				out.chains[vid.String()] = v.chain
 			}
 			out.missing = append(out.missing, v.missing...)
+			out.deltas += v.deltas
 			if retention {
 				out.starts[vid.String()] = v.start
 			}
@@ -106,6 +109,7 @@ type volumeRead struct {
 	chain   []checker.Entry
 	missing []string
 	start   uint64
+	deltas  int // deltas checked
 }
 
 // readVolume reads vid's log records and checks their segments; with
@@ -114,6 +118,7 @@ type volumeRead struct {
 // returned as an error.
 func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vid volume.ID, retention bool) (volumeRead, error) {
 	v := volumeRead{start: 1}
+	var recs []*segment.Record // for checkDeltas
 	objs, err := store.List(ctx, segment.LogPrefix(vid))
 	if err != nil {
 		return v, &flusher.StoreError{Op: "list log of " + vid.String(), Err: err}
@@ -139,6 +144,7 @@ func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vi
 		if err != nil {
 			return v, err
 		}
+		recs = append(recs, rec)
 		for _, c := range rec.Commits {
 			v.chain = append(v.chain, checker.Entry{LSN: uint64(c.LSN), Hash: c.Hash.String()})
 		}
@@ -148,6 +154,13 @@ func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vi
 		}
 		v.missing = append(v.missing, miss...)
 	}
+	// Every delta left must describe its snapshot as the chain says.
+	miss, n, err := checkDeltas(ctx, store, vid, recs)
+	if err != nil {
+		return v, err
+	}
+	v.missing = append(v.missing, miss...)
+	v.deltas = n
 	if retention && len(objs) == 0 {
 		// Every record folded into a checkpoint: the newest one starts it.
 		cks, err := store.List(ctx, segment.CheckpointPrefix(vid))

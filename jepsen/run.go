@@ -403,7 +403,12 @@ func checkFinal(ops []history.Op, fin final, cerr error, retention bool) (chain,
 	if ref == nil || fin.bucketErr != nil {
 		found = append(bucketGaps(fin.bucket.chains, fin.bucket.starts), found...)
 	}
-	return chain, withAnomalies(bucket, found)
+	bucket = withAnomalies(bucket, found)
+	if bucket.Stats == nil {
+		bucket.Stats = map[string]any{}
+	}
+	bucket.Stats["deltas_checked"] = fin.bucket.deltas
+	return chain, bucket
 }
 
 // final is the cluster's end state: every node's chains and the bucket

@@ -26,6 +26,10 @@ const (
 	// segment ordinal u32 | position u32 | crc u32.
 	CheckpointPageSize = 4 + 8 + 4 + 4 + 4
 	ckpCRCSize         = 4
+
+	// CheckpointFlagDelta marks a delta: the object describes the snapshot
+	// at LSN relative to the full checkpoint at Prev (see Checkpoint.Delta).
+	CheckpointFlagDelta = 1
 )
 
 // Checkpoint describes a complete snapshot of a volume at LSN: for every
@@ -53,6 +57,13 @@ const (
 // pages strictly ascending by Idx (not bounded by the page count: a page
 // beyond it is kept, readers zero it), each LSN in [1, LSN]; segments valid,
 // ascending, each referenced by a page, and every page's ordinal in range.
+//
+// A delta (flags bit 0, Delta true; stored at DeltaKey, never under
+// checkpoints/) has the same layout and describes the same snapshot at LSN,
+// but lists only the pages whose version at LSN is newer than Prev: the
+// full checkpoint at Prev (0: none, the empty volume) holds every other
+// page. So each of a delta's page LSNs is in (Prev, LSN], and Prev is below
+// LastFrom as for a checkpoint. Flags other than bit 0 are unsupported.
 type Checkpoint struct {
 	VID volume.ID
 	// LSN is the snapshot the checkpoint describes; a log record ends at it.
@@ -66,8 +77,13 @@ type Checkpoint struct {
 	Commit RecordCommit
 	// Segments are the segments pages live in, ascending.
 	Segments []ID
-	// Pages are the page versions visible at LSN, ascending by Idx.
+	// Pages are the page versions visible at LSN, ascending by Idx (for a
+	// delta: only those written after Prev).
 	Pages []CheckpointPage
+	// Delta marks a delta checkpoint: Prev is its base, a full checkpoint
+	// (0: the empty volume), and Pages are only the pages changed in
+	// (Prev, LSN].
+	Delta bool
 }
 
 // CheckpointPage is one page of a checkpoint.
@@ -132,6 +148,8 @@ func (c *Checkpoint) problem() string {
 			return fmt.Sprintf("pages[%d] (idx %d): not ascending", i, p.Idx)
 		case p.LSN == 0 || p.LSN > c.LSN:
 			return fmt.Sprintf("pages[%d] (idx %d): lsn %d outside [1, %d]", i, p.Idx, p.LSN, c.LSN)
+		case c.Delta && p.LSN <= c.Prev:
+			return fmt.Sprintf("pages[%d] (idx %d): lsn %d of a delta not after its base %d", i, p.Idx, p.LSN, c.Prev)
 		case uint64(p.Segment) >= uint64(len(c.Segments)):
 			return fmt.Sprintf("pages[%d] (idx %d): segment ordinal %d of %d", i, p.Idx, p.Segment, len(c.Segments))
 		}
@@ -161,7 +179,11 @@ func (c *Checkpoint) AppendBinary(dst []byte) ([]byte, error) {
 	start := len(out)
 	out = append(out, CheckpointMagic...)
 	out = binary.BigEndian.AppendUint16(out, CheckpointVersion)
-	out = binary.BigEndian.AppendUint16(out, 0)
+	var flags uint16
+	if c.Delta {
+		flags = CheckpointFlagDelta
+	}
+	out = binary.BigEndian.AppendUint16(out, flags)
 	out = append(out, c.VID[:]...)
 	out = binary.BigEndian.AppendUint64(out, uint64(c.LSN))
 	out = binary.BigEndian.AppendUint64(out, uint64(c.Prev))
@@ -209,10 +231,11 @@ func DecodeCheckpoint(b []byte) (Checkpoint, error) {
 	if v := binary.BigEndian.Uint16(b[8:]); v != CheckpointVersion {
 		return Checkpoint{}, fmt.Errorf("%w: checkpoint version %d, want %d", ErrUnsupported, v, CheckpointVersion)
 	}
-	if fl := binary.BigEndian.Uint16(b[10:]); fl != 0 {
-		return Checkpoint{}, fmt.Errorf("%w: checkpoint flags 0x%04x, want 0", ErrUnsupported, fl)
+	fl := binary.BigEndian.Uint16(b[10:])
+	if fl&^CheckpointFlagDelta != 0 {
+		return Checkpoint{}, fmt.Errorf("%w: checkpoint flags 0x%04x, want 0 or 0x%04x", ErrUnsupported, fl, CheckpointFlagDelta)
 	}
-	var c Checkpoint
+	c := Checkpoint{Delta: fl&CheckpointFlagDelta != 0}
 	copy(c.VID[:], b[12:28])
 	if !c.VID.Valid() {
 		return Checkpoint{}, fmt.Errorf("%w: checkpoint volume id has prefix byte 0x%02x, want 0x%02x", ErrInvalidVolume, c.VID[0], volume.IDPrefix)

@@ -138,6 +138,12 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	}
 	f.Add(good)
 	f.Add(good[:len(good)-5])
+	d := testDelta()
+	if delta, err := d.AppendBinary(nil); err != nil {
+		f.Fatal(err)
+	} else {
+		f.Add(delta)
+	}
 	f.Add([]byte(segment.CheckpointMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := segment.DecodeCheckpoint(b)

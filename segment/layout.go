@@ -149,3 +149,46 @@ func ParseCheckpointKey(key string) (volume.ID, volume.LSN, error) {
 func DeletedKey(vid volume.ID) string {
 	return VolumesPrefix + vid.String() + "/deleted"
 }
+
+// DeltaPrefix returns the prefix of every delta key of volume vid:
+// "volumes/{vid}/deltas/".
+func DeltaPrefix(vid volume.ID) string {
+	return VolumesPrefix + vid.String() + "/deltas/"
+}
+
+// DeltaKey returns the key of the delta of volume vid at lsn: DeltaPrefix(vid)
+// followed by 2^64-1-lsn as 20 zero-padded digits, newest first in a LIST,
+// exactly as CheckpointKey.
+func DeltaKey(vid volume.ID, lsn volume.LSN) string {
+	return fmt.Sprintf("%s%0*d", DeltaPrefix(vid), logLSNDigits, ^uint64(lsn))
+}
+
+// ParseDeltaKey parses a key that DeltaKey returns for a valid volume ID and
+// an LSN of at least 1, and only such a key. Errors wrap ErrInvalidKey.
+func ParseDeltaKey(key string) (volume.ID, volume.LSN, error) {
+	return parseInvertedKey(key, "deltas/")
+}
+
+// parseInvertedKey parses "volumes/{vid}/{dir}{2^64-1-lsn, 20 digits}".
+func parseInvertedKey(key, dir string) (volume.ID, volume.LSN, error) {
+	vid, rest, err := splitVolumeKey(key)
+	if err != nil {
+		return volume.ID{}, 0, err
+	}
+	digits, ok := strings.CutPrefix(rest, dir)
+	if !ok {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: want %q after the volume id", ErrInvalidKey, key, dir)
+	}
+	if len(digits) != logLSNDigits || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: want %d digits after %q", ErrInvalidKey, key, logLSNDigits, dir)
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: above 2^64-1", ErrInvalidKey, key)
+	}
+	lsn := volume.LSN(^n)
+	if lsn == 0 {
+		return volume.ID{}, 0, fmt.Errorf("%w %q: lsn 0 is invalid", ErrInvalidKey, key)
+	}
+	return vid, lsn, nil
+}
