@@ -117,6 +117,13 @@ func TestFlusher_CompactMovesLivePages(t *testing.T) {
 	if nsegs > logs+2*ckpts {
 		t.Fatalf("%d segments for %d records and %d checkpoints: sparse segments were not collected", nsegs, logs, ckpts)
 	}
+	inv, err := e.reader.Inventory(ctx, vid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs := e.recordSegments(ctx, vid); inv.Unrecorded == 0 || inv.Unrecorded != nsegs-len(recs) || inv.UnrecordedBytes <= 0 {
+		t.Fatalf("inventory: %d segments (%d B) named by no record; bucket: %d segments, %d named by records", inv.Unrecorded, inv.UnrecordedBytes, nsegs, len(recs))
+	}
 	t.Logf("compacted segments %d, pages moved %d; bucket: %d records, %d segments, %d checkpoints", segs, pages, logs, nsegs, ckpts)
 }
 

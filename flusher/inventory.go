@@ -17,6 +17,11 @@ type Inventory struct {
 	Checkpoints, Records, Segments                int
 	CheckpointBytes, RecordBytes, SegmentBytes    int64
 	Other                                         int // keys of no known kind
+	// Unrecorded and UnrecordedBytes are the segments no log record in
+	// the bucket names: compacted segments (only checkpoints name them) and
+	// segments GC kept for their live pages after deleting their records.
+	Unrecorded      int
+	UnrecordedBytes int64
 	NewestCheckpoint, OldestCheckpoint, FirstFrom volume.LSN
 	// Flushed is the newest flushed LSN (0: nothing).
 	Flushed volume.LSN
@@ -35,6 +40,8 @@ func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error
 		return inv, &StoreError{Op: "list volume " + vid.String(), Err: err}
 	}
 	var ckpts []volume.LSN // newest first
+	var froms []volume.LSN
+	segSize := map[segment.ID]int64{}
 	for _, o := range objs {
 		switch {
 		case strings.Contains(o.Key, "/checkpoints/"):
@@ -51,17 +58,35 @@ func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error
 				}
 				inv.Records++
 				inv.RecordBytes += o.Size
+				froms = append(froms, from)
 				continue
 			}
 		case strings.Contains(o.Key, "/segments/"):
 			inv.Segments++
 			inv.SegmentBytes += o.Size
+			if _, text, ok := strings.Cut(o.Key, "/segments/"); ok {
+				if sid, err := segment.ParseID(text); err == nil {
+					segSize[sid] = o.Size
+				}
+			}
 			continue
 		}
 		inv.Other++
 	}
 	if len(ckpts) > 0 {
 		inv.NewestCheckpoint, inv.OldestCheckpoint = ckpts[0], ckpts[len(ckpts)-1]
+	}
+	// One GET per record (cached): retention keeps them few.
+	for _, from := range froms {
+		rec, err := r.record(ctx, vid, from)
+		if err != nil {
+			return inv, err
+		}
+		delete(segSize, rec.Segment)
+	}
+	for _, n := range segSize {
+		inv.Unrecorded++
+		inv.UnrecordedBytes += n
 	}
 	h, err := r.History(ctx, vid)
 	if err != nil {
