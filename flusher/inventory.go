@@ -14,14 +14,14 @@ type Inventory struct {
 	VID volume.ID
 	// Checkpoints, Records and Segments count the objects of each kind;
 	// the Bytes fields are their sizes.
-	Checkpoints, Records, Segments                int
-	CheckpointBytes, RecordBytes, SegmentBytes    int64
-	Other                                         int // keys of no known kind
+	Checkpoints, Records, Segments             int
+	CheckpointBytes, RecordBytes, SegmentBytes int64
+	Other                                      int // keys of no known kind
 	// Unrecorded and UnrecordedBytes are the segments no log record in
 	// the bucket names: compacted segments (only checkpoints name them) and
 	// segments GC kept for their live pages after deleting their records.
-	Unrecorded      int
-	UnrecordedBytes int64
+	Unrecorded                                    int
+	UnrecordedBytes                               int64
 	NewestCheckpoint, OldestCheckpoint, FirstFrom volume.LSN
 	// Flushed is the newest flushed LSN (0: nothing).
 	Flushed volume.LSN
