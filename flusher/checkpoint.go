@@ -173,16 +173,8 @@ func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.
 		var bad *badCheckpointError
 		switch {
 		case errors.As(err, &bad):
-			horizon := h.Horizon
 			if h, err = r.olderView(ctx, h, lsn); err != nil {
 				return nil, err
-			}
-			if h.Checkpoint < horizon {
-				// GC may be deleting what the checkpoints below the
-				// horizon name (with compaction a page version can live in
-				// two segments, and only the copy a retained checkpoint
-				// names is kept).
-				return nil, fmt.Errorf("%w: checkpoint %s@%d is unusable and the one before it, %d, is below the horizon %d", ErrLayout, h.VID, bad.lsn, h.Checkpoint, horizon)
 			}
 			if h.Checkpoint > 0 {
 				if ck, err = r.Checkpoint(ctx, h.VID, h.Checkpoint); err != nil {

@@ -273,3 +273,45 @@ func TestFlusher_CompactPlantedBugIsCaught(t *testing.T) {
 	}
 	t.Logf("caught: %s", firstLine(string(out), "_test.go"))
 }
+
+// With retention and compaction, a checkpoint failing its checksum is
+// skipped: the next checkpoint is built from the one before it (at or
+// above the base), and GC and reads go on.
+func TestFlusher_CompactCorruptCheckpointFallsBack(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, objstore.NewMemory())
+	cfg := compactConfig(8)
+	fl := e.flusher(cfg)
+	vid := volume.MustNewID()
+	e.rounds(ctx, fl, vid, 12)
+	if _, err := fl.GCOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := e.log.f.History(vid)
+	key := segment.CheckpointKey(vid, h.Checkpoint)
+	b, err := e.store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := e.store.Put(ctx, key, b); err != nil {
+		t.Fatal(err)
+	}
+	e.reader, _ = flusher.NewReader(e.store, flusher.ReaderConfig{Logger: slogDiscard()})
+	fl = e.flusher(cfg)
+	e.rounds(ctx, fl, vid, 6)
+	if got := e.log.f.History(vid).Checkpoint; got <= h.Checkpoint {
+		t.Fatalf("no checkpoint past the corrupt %d: %d", h.Checkpoint, got)
+	}
+	for range 3 {
+		if _, err := fl.GCOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.check(ctx)
+		e.checkCold(ctx)
+		e.rounds(ctx, fl, vid, 4)
+	}
+	if segs, _ := fl.Compactions(); segs == 0 {
+		t.Fatal("no compaction")
+	}
+}

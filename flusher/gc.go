@@ -277,8 +277,10 @@ type gcSighting struct {
 // C was either listed here (then its table is in keep), or written after
 // the listing. A checkpoint written after the listing was built (the
 // checkpoint step's time budget, compact.go) from a state that knew this
-// round's plan, so from a checkpoint P >= base at or after the state's
-// horizon (BuildCheckpoint refuses to fall back below it), and C's table
+// round's plan, so from a checkpoint P >= base (the state's checkpoint,
+// which the plan's horizon and base do not pass, or, if that one is
+// unusable, the newest usable one below it, which is at or above every
+// usable base below the state's checkpoint), and C's table
 // is P's locations, segments of records in (P, C] (> base), and fresh
 // compacted segments C's step wrote (named by no record and by no
 // checkpoint < base); by induction on the chain of such checkpoints back
