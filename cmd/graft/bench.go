@@ -140,7 +140,7 @@ func benchOverwrite(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.RetainHistory, "retain-history", time.Minute, "wall-clock retention (0: keep everything)")
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", 5*time.Second, "time between GC steps")
 	fs.DurationVar(&cfg.GCGrace, "gc-grace", 5*time.Second, "GC grace period")
-	fs.Float64Var(&cfg.CompactBelow, "compact-below", 0.5, "compact segments whose live fraction is below this at checkpoint time (0: no compaction)")
+	fs.Float64Var(&cfg.CompactBelow, "compact-below", 0.25, "compact segments whose live fraction is below this at checkpoint time (0: no compaction; 0.25 measured best here, the node default is 0.5)")
 	fs.DurationVar(&cfg.SampleInterval, "sample", 10*time.Second, "time between bucket measurements")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args, stdout); err != nil {
