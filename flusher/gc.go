@@ -23,9 +23,10 @@ import (
 //
 //   - log records wholly at or below the base (a checkpoint ends a record,
 //     so "from <= base" means "to <= base"),
-//   - their segments, except those the base checkpoint's page table names
-//     (pages still live at the base; a later checkpoint can only name such
-//     a segment if the base does too, as it was built from it),
+//   - their segments, and the segments the checkpoints older than the base
+//     name, except those a retained checkpoint (usable, at or after the
+//     base) names (with compaction a page version may live in two
+//     segments; see gcKeep for the argument),
 //   - checkpoints older than the base.
 //
 // The decision goes through Raft (fsm.GCPlan, kind 14) before anything is
