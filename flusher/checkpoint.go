@@ -54,6 +54,7 @@ func (f *Flusher) Checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
 }
 
 func (f *Flusher) checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
+	start := f.now()
 	h := f.fsm.History(vid)
 	if h.Flushed <= h.Checkpoint {
 		return false, nil
@@ -62,8 +63,25 @@ func (f *Flusher) checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := writeCheckpoint(ctx, f.store, ck); err != nil {
+	comp, err := f.compact(ctx, ck, start)
+	if err != nil {
 		return false, err
+	}
+	if err := f.plantedCompactCrash(); err != nil {
+		return false, err
+	}
+	if err := f.checkBudget(start, "the checkpoint's PUT"); err != nil {
+		return false, err
+	}
+	kept, err := writeCheckpoint(ctx, f.store, ck)
+	if err != nil {
+		return false, err
+	}
+	if kept && len(comp.segments) > 0 {
+		// The checkpoint at this LSN was already there (an earlier attempt
+		// whose response was lost): it names its own segments, not ours.
+		f.deleteFresh(ctx, vid, comp.segments)
+		comp = compactResult{}
 	}
 	if err := f.plantedCheckpointCrash(); err != nil {
 		return false, err
@@ -75,8 +93,21 @@ func (f *Flusher) checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
 		return false, fmt.Errorf("propose checkpoint %d: %w", ck.LSN, err)
 	}
 	f.m.checkpoints.Inc()
+	if n := len(comp.segments); n > 0 {
+		f.m.compactions.Add(float64(n))
+		f.m.compacted.Add(float64(comp.pages))
+		f.compactions.Add(uint64(n))
+		f.compactedPages.Add(uint64(comp.pages))
+		f.log.Info("segments compacted", "vid", vid, "checkpoint", ck.LSN, "new_segments", n, "pages_moved", comp.pages, "segments", len(ck.Segments))
+	}
 	f.log.Debug("checkpoint written", "vid", vid, "lsn", ck.LSN, "pages", len(ck.Pages), "segments", len(ck.Segments), "records_folded", len(h.Froms))
 	return true, nil
+}
+
+// Compactions returns how many compacted segments this flusher wrote that
+// a committed checkpoint names, and the live page versions moved into them.
+func (f *Flusher) Compactions() (segments, pages uint64) {
+	return f.compactions.Load(), f.compactedPages.Load()
 }
 
 // plantedCheckpointCrash is a fault-injection seam for tests: a non-nil
@@ -90,34 +121,35 @@ func (f *Flusher) plantedCheckpointCrash() error {
 
 // writeCheckpoint stores ck create-only. A checkpoint already there that
 // decodes to the same snapshot (our earlier attempt, another leader's) is
-// kept; one that does not decode is replaced, as no reader can use it.
-func writeCheckpoint(ctx context.Context, store objstore.Store, ck *segment.Checkpoint) error {
+// kept (kept reports it, unless it is byte for byte ck); one that does not
+// decode is replaced, as no reader can use it.
+func writeCheckpoint(ctx context.Context, store objstore.Store, ck *segment.Checkpoint) (kept bool, err error) {
 	data, err := ck.AppendBinary(nil)
 	if err != nil {
-		return fmt.Errorf("encode checkpoint: %w", err)
+		return false, fmt.Errorf("encode checkpoint: %w", err)
 	}
 	key := segment.CheckpointKey(ck.VID, ck.LSN)
 	err = store.PutIfAbsent(ctx, key, data)
 	if err == nil {
-		return nil
+		return false, nil
 	}
 	if !errors.Is(err, objstore.ErrExists) {
-		return &StoreError{Op: "write checkpoint " + key, Err: err}
+		return false, &StoreError{Op: "write checkpoint " + key, Err: err}
 	}
 	old, err := store.Get(ctx, key)
 	if err != nil {
-		return &StoreError{Op: "read back checkpoint " + key, Err: err}
+		return false, &StoreError{Op: "read back checkpoint " + key, Err: err}
 	}
 	if bytes.Equal(old, data) {
-		return nil
+		return false, nil
 	}
 	if have, err := segment.DecodeCheckpoint(old); err == nil && have.VID == ck.VID && have.LSN == ck.LSN && have.Commit.Hash == ck.Commit.Hash {
-		return nil
+		return true, nil
 	}
 	if err := store.Put(ctx, key, data); err != nil {
-		return &StoreError{Op: "replace unusable checkpoint " + key, Err: err}
+		return false, &StoreError{Op: "replace unusable checkpoint " + key, Err: err}
 	}
-	return nil
+	return false, nil
 }
 
 // BuildCheckpoint builds the checkpoint of h's volume at lsn, which must end

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +97,16 @@ type Config struct {
 	// names more pages than this (24 bytes each). Default 8192; 0: no
 	// bound beyond the checkpoint triggers.
 	DeltaMaxPages int
+	// CompactBelow compacts, at checkpoint time, every segment the new
+	// checkpoint points into whose live fraction (pages the checkpoint
+	// points into / pages in the segment) is below it: their live page
+	// versions are copied into new segments (at most MaxRoundBytes of pages
+	// each) and the checkpoint points there, so GC can delete the old
+	// segments once no retained checkpoint or record names them. Only with
+	// retention (RetainLSNs or RetainHistory): without it nothing is ever
+	// deleted and a copy would only add bytes. Default 0.5; 0 disables;
+	// at most 1.
+	CompactBelow float64
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -118,6 +129,7 @@ func DefaultConfig() Config {
 		GCGrace:            10 * time.Minute,
 		CheckpointDeltas:   true,
 		DeltaMaxPages:      8192,
+		CompactBelow:       0.5,
 	}
 }
 
@@ -132,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeltaMaxPages < 0 {
 		errs = append(errs, fmt.Errorf("delta max pages %d is negative", c.DeltaMaxPages))
+	}
+	if !(c.CompactBelow >= 0 && c.CompactBelow <= 1) {
+		errs = append(errs, fmt.Errorf("compact below %v outside [0, 1]", c.CompactBelow))
 	}
 	if c.CheckpointRecords < 0 {
 		errs = append(errs, fmt.Errorf("checkpoint records %d is negative", c.CheckpointRecords))
@@ -182,6 +197,12 @@ type Flusher struct {
 	// checkpointCrash, when set (tests), fails a checkpoint after its PUT
 	// and before its Raft entry.
 	checkpointCrash func() error
+	// compactCrash, when set (tests), fails a checkpoint after its
+	// compacted segments are written and before the checkpoint's PUT.
+	compactCrash func() error
+	// compactions and compactedPages count compacted segments a committed
+	// checkpoint names and the page versions moved into them.
+	compactions, compactedPages atomic.Uint64
 	// gcSeen is when this leader first saw the open GC round. Guarded by
 	// mu.
 	gcSeen *gcSighting

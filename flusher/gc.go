@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/graft-cluster/graft/fsm"
@@ -22,9 +23,10 @@ import (
 //
 //   - log records wholly at or below the base (a checkpoint ends a record,
 //     so "from <= base" means "to <= base"),
-//   - their segments, except those the base checkpoint's page table names
-//     (pages still live at the base; a later checkpoint can only name such
-//     a segment if the base does too, as it was built from it),
+//   - their segments, and the segments the checkpoints older than the base
+//     name, except those a retained checkpoint (usable, at or after the
+//     base) names (with compaction a page version may live in two
+//     segments; see gcKeep for the argument),
 //   - checkpoints older than the base.
 //
 // The decision goes through Raft (fsm.GCPlan, kind 14) before anything is
@@ -253,55 +255,97 @@ func (f *Flusher) executeGC(ctx context.Context, p *fsm.GCPlan) (int, error) {
 	return deleted, nil
 }
 
-// oldestCheckpoint returns the volume's oldest checkpoint in the bucket, or
-// nil if there is none or it is unusable. Checkpoint keys sort newest
-// first, so it is the last key of the prefix: a full listing, as GC leaves
-// few checkpoints behind.
-func (f *Flusher) oldestCheckpoint(ctx context.Context, vid volume.ID) (*segment.Checkpoint, error) {
-	objs, err := f.store.List(ctx, segment.CheckpointPrefix(vid))
-	if err != nil {
-		return nil, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
-	}
-	for i := len(objs) - 1; i >= 0; i-- {
-		_, lsn, err := segment.ParseCheckpointKey(objs[i].Key)
-		if err != nil {
-			continue
-		}
-		ck, err := f.reader.Checkpoint(ctx, vid, lsn)
-		var bad *badCheckpointError
-		switch {
-		case errors.As(err, &bad):
-			return nil, nil
-		case err != nil:
-			return nil, err
-		}
-		return ck, nil
-	}
-	return nil, nil
-}
-
 type gcSighting struct {
 	round uint64
 	at    time.Time
 }
 
-// collectVolume deletes vid's objects that no snapshot at or after the
-// base needs: per record at or below the base, its segment (unless the
-// base checkpoint names it) and then the record; then the checkpoints
-// older than the base. An unusable base checkpoint deletes nothing.
-func (f *Flusher) collectVolume(ctx context.Context, gv fsm.GCVolume) (int, error) {
-	ck, err := f.reader.Checkpoint(ctx, gv.VID, gv.Base)
+// gcKeep lists vid's checkpoints (GC leaves few) and returns the segments
+// the retained ones (usable, at or after the base) name, and the
+// checkpoints older than the base, oldest first. A nil keep with a nil
+// error means the base checkpoint is unusable: nothing is deleted.
+//
+// Why (a)-(c) delete nothing a retained snapshot L >= horizon >= base
+// needs. A reader of L starts from the newest usable checkpoint C <= L
+// (C >= base, as the base is usable) and reads the records in (C, L] and
+// their segments. (c) deletes only checkpoints < base, and (a) only records
+// <= base. Segments: (a) deletes record segments of records <= base, and (b)
+// segments that checkpoints < base name, which hold only versions <= those
+// checkpoints, so neither ever deletes the segment of a record > base
+// (record segments are fresh per flush round and hold exactly that round's
+// versions). Neither deletes a segment in keep. What remains is that C
+// names only segments in keep, or segments neither (a) nor (b) can touch.
+// C was either listed here (then its table is in keep), or written after
+// the listing. A checkpoint written after the listing was built (the
+// checkpoint step's time budget, compact.go) from a state that knew this
+// round's plan, so from a checkpoint P >= base (the state's checkpoint,
+// which the plan's horizon and base do not pass, or, if that one is
+// unusable, the newest usable one below it, which is at or above every
+// usable base below the state's checkpoint), and C's table
+// is P's locations, segments of records in (P, C] (> base), and fresh
+// compacted segments C's step wrote (named by no record and by no
+// checkpoint < base); by induction on the chain of such checkpoints back
+// to one listed here, every segment C names is in keep or untouchable.
+// Without compaction keep was the base's table alone: a page version had
+// one location, so a later checkpoint named a record's segment only if
+// the base did. Compaction gives a version a second location, which is
+// why every retained table counts.
+func (f *Flusher) gcKeep(ctx context.Context, gv fsm.GCVolume) (keep map[segment.ID]bool, older []volume.LSN, err error) {
+	objs, err := f.store.List(ctx, segment.CheckpointPrefix(gv.VID))
 	if err != nil {
-		var bad *badCheckpointError
-		if errors.As(err, &bad) {
-			f.log.Error("gc: base checkpoint unusable; nothing of the volume is deleted", "vid", gv.VID, "base", gv.Base, "err", err)
-			return 0, nil
-		}
-		return 0, err
+		return nil, nil, &StoreError{Op: "list checkpoints of " + gv.VID.String(), Err: err}
 	}
-	keep := make(map[segment.ID]bool, len(ck.Segments))
-	for _, sid := range ck.Segments {
-		keep[sid] = true
+	keep = map[segment.ID]bool{}
+	sawBase := false
+	for _, o := range objs { // newest first
+		_, lsn, err := segment.ParseCheckpointKey(o.Key)
+		if err != nil {
+			continue
+		}
+		if lsn < gv.Base {
+			older = append(older, lsn)
+			continue
+		}
+		ck, err := f.reader.Checkpoint(ctx, gv.VID, lsn)
+		var bad *badCheckpointError
+		switch {
+		case errors.As(err, &bad) && lsn == gv.Base:
+			f.log.Error("gc: base checkpoint unusable; nothing of the volume is deleted", "vid", gv.VID, "base", gv.Base, "err", err)
+			return nil, nil, nil
+		case errors.As(err, &bad):
+			continue // no reader uses it
+		case err != nil:
+			return nil, nil, err
+		}
+		sawBase = sawBase || lsn == gv.Base
+		for _, sid := range ck.Segments {
+			keep[sid] = true
+		}
+	}
+	if !sawBase {
+		f.log.Error("gc: base checkpoint not listed; nothing of the volume is deleted", "vid", gv.VID, "base", gv.Base)
+		return nil, nil, nil
+	}
+	slices.Reverse(older)
+	return keep, older, nil
+}
+
+// collectVolume deletes vid's objects that no snapshot at or after the
+// base needs (see gcKeep for the argument):
+//
+//	(a) per record at or below the base, its segment unless a retained
+//	    checkpoint names it, then the record;
+//	(b) per checkpoint older than the base, every segment it names that no
+//	    retained checkpoint names (segments carried by earlier rounds, and
+//	    compacted segments only checkpoints named);
+//	(c) the checkpoints older than the base.
+//
+// Retained checkpoints are the usable checkpoints at or after the base. An
+// unusable base checkpoint deletes nothing.
+func (f *Flusher) collectVolume(ctx context.Context, gv fsm.GCVolume) (int, error) {
+	keep, older, err := f.gcKeep(ctx, gv)
+	if err != nil || keep == nil {
+		return 0, err
 	}
 	deleted := 0
 	del := func(key string) error {
@@ -353,22 +397,30 @@ records:
 		}
 		after = objs[len(objs)-1].Key
 	}
-	// Segments an earlier round kept because its base named them (their
-	// records are gone): the oldest remaining checkpoint is that base, and
-	// what it names but this base does not holds no version live at or
-	// after this base. An unusable oldest checkpoint leaves them to orphan
-	// collection.
-	if prev, err := f.oldestCheckpoint(ctx, gv.VID); err != nil {
-		return deleted, err
-	} else if prev != nil && prev.LSN < gv.Base {
-		for _, sid := range prev.Segments {
-			if !keep[sid] {
+	// (b) Segments kept by earlier rounds (their records are gone) and
+	// compacted segments: what the checkpoints about to go name and no
+	// retained checkpoint does. An unusable one leaves its segments to
+	// orphan collection.
+	gone := map[segment.ID]bool{}
+	for _, lsn := range older {
+		ck, err := f.reader.Checkpoint(ctx, gv.VID, lsn)
+		var bad *badCheckpointError
+		switch {
+		case errors.As(err, &bad):
+			continue
+		case err != nil:
+			return deleted, err
+		}
+		for _, sid := range ck.Segments {
+			if !keep[sid] && !gone[sid] {
 				if err := del(segment.SegmentKey(gv.VID, sid)); err != nil {
 					return deleted, err
 				}
+				gone[sid] = true
 			}
 		}
 	}
+	// (c)
 	after = segment.CheckpointKey(gv.VID, gv.Base) // older ones sort after it
 	for {
 		objs, err := objstore.ListAfter(ctx, f.store, segment.CheckpointPrefix(gv.VID), after, logListLimit)

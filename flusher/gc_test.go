@@ -269,8 +269,9 @@ func TestFlusher_GCPurgesDeletedVolume(t *testing.T) {
 }
 
 // noLeakedSegments checks that every segment of vid in the bucket is named
-// by a log record there or by the oldest checkpoint (GC's keep set): none
-// kept by an earlier round's base outlives its last live page.
+// by a log record there or by a checkpoint there (GC's keep set), and that
+// no checkpoint below the base is left: none kept by an earlier round's
+// base, and no compacted segment, outlives the last checkpoint naming it.
 func (e *env) noLeakedSegments(ctx context.Context, vid volume.ID) {
 	e.t.Helper()
 	named := map[string]bool{}
@@ -278,7 +279,8 @@ func (e *env) noLeakedSegments(ctx context.Context, vid volume.ID) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var oldest volume.LSN
+	h := e.log.f.History(vid)
+	var ckpts []volume.LSN
 	for _, o := range objs {
 		if _, from, err := segment.ParseLogKey(o.Key); err == nil {
 			rec, err := e.reader.Record(ctx, vid, from)
@@ -288,27 +290,24 @@ func (e *env) noLeakedSegments(ctx context.Context, vid volume.ID) {
 			named[segment.SegmentKey(vid, rec.Segment)] = true
 		}
 		if _, lsn, err := segment.ParseCheckpointKey(o.Key); err == nil {
-			oldest = lsn // keys sort newest first
+			ckpts = append(ckpts, lsn)
+			ck, err := e.reader.Checkpoint(ctx, vid, lsn)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			for _, sid := range ck.Segments {
+				named[segment.SegmentKey(vid, sid)] = true
+			}
 		}
 	}
-	// The state's horizon base is at or above the oldest checkpoint; the
-	// newest checkpoint at or below the horizon is what GC keeps.
-	h := e.log.f.History(vid)
-	for _, lsn := range []volume.LSN{oldest} {
-		if lsn == 0 || lsn > h.Horizon {
-			continue
-		}
-		ck, err := e.reader.Checkpoint(ctx, vid, lsn)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, sid := range ck.Segments {
-			named[segment.SegmentKey(vid, sid)] = true
-		}
+	// Keys sort newest first: the oldest is the base of the last round, the
+	// newest checkpoint at or below the horizon.
+	if n := len(ckpts); n > 1 && h.Horizon > 0 && ckpts[n-2] <= h.Horizon {
+		e.t.Fatalf("checkpoints %v: %d and %d are both at or below the horizon %d", ckpts, ckpts[n-1], ckpts[n-2], h.Horizon)
 	}
 	for _, o := range objs {
 		if strings.Contains(o.Key, "/segments/") && !named[o.Key] {
-			e.t.Fatalf("segment %s is named by no record and not by the base checkpoint %d", o.Key, oldest)
+			e.t.Fatalf("segment %s is named by no record and no checkpoint %v", o.Key, ckpts)
 		}
 	}
 }

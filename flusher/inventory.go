@@ -18,10 +18,15 @@ type Inventory struct {
 	CheckpointBytes, RecordBytes, SegmentBytes int64
 	// Deltas counts the delta checkpoints (deltas/), NewestDelta is the
 	// newest one's lsn (the head a clusterless reader sees).
-	Deltas                                        int
-	DeltaBytes                                    int64
-	NewestDelta                                   volume.LSN
-	Other                                         int // keys of no known kind
+	Deltas      int
+	DeltaBytes  int64
+	NewestDelta volume.LSN
+	Other       int // keys of no known kind
+	// Unrecorded and UnrecordedBytes are the segments no log record in
+	// the bucket names: compacted segments (only checkpoints name them) and
+	// segments GC kept for their live pages after deleting their records.
+	Unrecorded                                    int
+	UnrecordedBytes                               int64
 	NewestCheckpoint, OldestCheckpoint, FirstFrom volume.LSN
 	// Flushed is the newest flushed LSN (0: nothing).
 	Flushed volume.LSN
@@ -40,6 +45,8 @@ func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error
 		return inv, &StoreError{Op: "list volume " + vid.String(), Err: err}
 	}
 	var ckpts []volume.LSN // newest first
+	var froms []volume.LSN
+	segSize := map[segment.ID]int64{}
 	for _, o := range objs {
 		switch {
 		case strings.Contains(o.Key, "/checkpoints/"):
@@ -56,6 +63,7 @@ func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error
 				}
 				inv.Records++
 				inv.RecordBytes += o.Size
+				froms = append(froms, from)
 				continue
 			}
 		case strings.Contains(o.Key, "/deltas/"):
@@ -70,12 +78,29 @@ func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error
 		case strings.Contains(o.Key, "/segments/"):
 			inv.Segments++
 			inv.SegmentBytes += o.Size
+			if _, text, ok := strings.Cut(o.Key, "/segments/"); ok {
+				if sid, err := segment.ParseID(text); err == nil {
+					segSize[sid] = o.Size
+				}
+			}
 			continue
 		}
 		inv.Other++
 	}
 	if len(ckpts) > 0 {
 		inv.NewestCheckpoint, inv.OldestCheckpoint = ckpts[0], ckpts[len(ckpts)-1]
+	}
+	// One GET per record (cached): retention keeps them few.
+	for _, from := range froms {
+		rec, err := r.record(ctx, vid, from)
+		if err != nil {
+			return inv, err
+		}
+		delete(segSize, rec.Segment)
+	}
+	for _, n := range segSize {
+		inv.Unrecorded++
+		inv.UnrecordedBytes += n
 	}
 	h, err := r.History(ctx, vid)
 	if err != nil {

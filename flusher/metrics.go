@@ -17,6 +17,8 @@ type flushMetrics struct {
 	orphans     prometheus.Counter
 	checkpoints prometheus.Counter
 	gcDeleted   prometheus.Counter
+	compactions prometheus.Counter
+	compacted   prometheus.Counter
 	seconds     prometheus.Histogram
 	puts        *prometheus.CounterVec
 	putErrors   *prometheus.CounterVec
@@ -35,6 +37,8 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 		orphans:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_flush_orphans_deleted_total", Help: "Orphan segments collected."}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_checkpoints_written_total", Help: "Volume checkpoints written and committed by this node as leader."}),
 		gcDeleted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_gc_deleted_objects_total", Help: "Objects (log records, segments, checkpoints) deleted by retention GC."}),
+		compactions: prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_compactions_total", Help: "Compacted segments written (and named by a committed checkpoint) by this node as leader."}),
+		compacted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graft_compacted_pages_total", Help: "Live page versions moved into compacted segments by this node as leader."}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "graft_flush_round_seconds", Help: "Duration of completed flush rounds.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
@@ -47,7 +51,7 @@ func newFlushMetrics(reg prometheus.Registerer) *flushMetrics {
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rounds, m.volumes, m.commits, m.bytes, m.errors, m.conflicts, m.quarantines, m.orphans, m.checkpoints, m.gcDeleted, m.seconds, m.puts, m.putErrors, m.putTime)
+		reg.MustRegister(m.rounds, m.volumes, m.commits, m.bytes, m.errors, m.conflicts, m.quarantines, m.orphans, m.checkpoints, m.gcDeleted, m.compactions, m.compacted, m.seconds, m.puts, m.putErrors, m.putTime)
 	}
 	return m
 }

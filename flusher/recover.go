@@ -180,9 +180,12 @@ func listLogs(ctx context.Context, store objstore.Store, log *slog.Logger) (map[
 // many it deleted. Orphans come from rounds whose log record was found
 // already written with another segment; they are rare.
 //
-// The keep-rule: a segment is kept if the open round names it or if any
+// The keep-rule: a segment is kept if the open round names it, if any
 // log record in the listing names it, whether or not this cluster's state
-// knows the record (a state older than the bucket must not delete what
+// knows the record, or if any checkpoint in the listing names it (segments
+// GC kept for their live pages, and compacted segments, which only
+// checkpoints name; a compacted segment whose checkpoint was never written
+// is an orphan) (a state older than the bucket must not delete what
 // readers of the bucket need). A volume whose listing holds a record the
 // state does not know (the bucket is ahead of the state), or a record that
 // does not decode, is quarantined and none of its segments is deleted; a
@@ -253,27 +256,6 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 		if _, q := f.fsm.Quarantine(vid); q || inGC[vid] {
 			continue // a GC round in progress may have deleted records whose segments its base names
 		}
-		// Segments live at the oldest checkpoint may have lost their
-		// records to GC: keep what it names (later checkpoints name only
-		// those or segments of records after it, which are listed). An
-		// unusable one keeps everything.
-		if keys := ckpts[vid]; len(keys) > 0 {
-			_, lsn, err := segment.ParseCheckpointKey(keys[len(keys)-1])
-			if err != nil {
-				continue
-			}
-			ck, err := f.reader.Checkpoint(ctx, vid, lsn)
-			if err != nil {
-				var bad *badCheckpointError
-				if errors.As(err, &bad) {
-					continue
-				}
-				return deleted, err
-			}
-			for _, sid := range ck.Segments {
-				keep[sid] = true
-			}
-		}
 		h := f.fsm.History(vid)
 		safe := true
 		for _, key := range logs[vid] {
@@ -302,6 +284,19 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 		if !safe {
 			continue
 		}
+		// Segments named by no record may be named by checkpoints: kept by
+		// a GC round for their live pages (their records are gone), or
+		// compacted segments, which only checkpoints name. Keep what any
+		// listed checkpoint names; an unusable one keeps everything.
+		if slices.ContainsFunc(old[vid], func(o orphan) bool { return !keep[o.sid] }) {
+			ok, err := f.keepCheckpointed(ctx, vid, ckpts[vid], keep)
+			if err != nil {
+				return deleted, err
+			}
+			if !ok {
+				continue
+			}
+		}
 		for _, o := range old[vid] {
 			if keep[o.sid] {
 				continue
@@ -314,4 +309,27 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 		}
 	}
 	return deleted, nil
+}
+
+// keepCheckpointed adds to keep every segment the listed checkpoints of
+// vid name. It reports false (keep everything) if one is unusable.
+func (f *Flusher) keepCheckpointed(ctx context.Context, vid volume.ID, keys []string, keep map[segment.ID]bool) (bool, error) {
+	for _, key := range keys {
+		_, lsn, err := segment.ParseCheckpointKey(key)
+		if err != nil {
+			return false, nil
+		}
+		ck, err := f.reader.Checkpoint(ctx, vid, lsn)
+		if err != nil {
+			var bad *badCheckpointError
+			if errors.As(err, &bad) {
+				return false, nil
+			}
+			return false, err
+		}
+		for _, sid := range ck.Segments {
+			keep[sid] = true
+		}
+	}
+	return true, nil
 }

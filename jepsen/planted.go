@@ -135,6 +135,21 @@ var PlantedBugs = []PlantedBug{
 		TimeLimit: 60 * time.Second,
 	},
 	{
+		// The gc nemesis compacts every segment with a dead page
+		// (GCNodeArgs: --compact-below 1) at each checkpoint (every 4
+		// records), so most checkpoints rewrite their table and drop a
+		// page: reads of the retained snapshots served from such a
+		// checkpoint find the page never written. Measured: caught by
+		// retained in 3/3 seeds at 60 s (seed 1: "lsn 3149 page 8: version
+		// 0, want 3142"; load ~9-12); pages and bucket pass (a commit's own
+		// page is read from its record, and the bucket checker checks only
+		// that named versions exist).
+		Tag: "graft_bug_compact_drop_page", Class: "flush path",
+		What:     "compaction drops one live page from the checkpoint it rewrites: snapshots read from that checkpoint see zeros for a page an earlier commit wrote (flusher/planted_compact_*.go; call site Flusher.compact)",
+		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "retained",
+		TimeLimit: 60 * time.Second,
+	},
+	{
 		Tag: "graft_bug_edge_cache_by_index", Class: "edge",
 		What:     "the edge keys its page cache by (vid, idx) only, without the version: a snapshot it resolved before is served the bytes of the version fetched last (edge/planted_*.go; call site cache.go pageKeyOf)",
 		Workload: "register", Nemeses: []string{"partition-leader", "kill"}, Edges: 2, Checker: "page-reads",

@@ -23,6 +23,12 @@ func SegmentKey(vid volume.ID, sid ID) string {
 	return VolumesPrefix + vid.String() + "/segments/" + sid.String()
 }
 
+// SegmentPrefix returns the prefix of every segment key of volume vid:
+// "volumes/{vid}/segments/".
+func SegmentPrefix(vid volume.ID) string {
+	return VolumesPrefix + vid.String() + "/segments/"
+}
+
 // LogPrefix returns the prefix of every log record key of volume vid:
 // "volumes/{vid}/log/". Listing it yields the volume's log in LSN order.
 func LogPrefix(vid volume.ID) string {

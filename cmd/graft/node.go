@@ -113,6 +113,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&cfg.Flush.RetainHistory, "retain-history", cfg.Flush.RetainHistory, "keep each volume's snapshots of this long readable (at checkpoint granularity); older ones answer out_of_range and GC deletes what only they need (0: keep everything; same on every node)")
 	fs.DurationVar(&cfg.Flush.GCInterval, "gc-interval", cfg.Flush.GCInterval, "how often the leader runs a retention GC step (0: never)")
 	fs.DurationVar(&cfg.Flush.GCGrace, "gc-grace", cfg.Flush.GCGrace, "how long a committed GC round waits before deleting, so in-flight reads and edges finish")
+	fs.Float64Var(&cfg.Flush.CompactBelow, "compact-below", cfg.Flush.CompactBelow, "with retention, compact at checkpoint time every segment whose live fraction is below this (0: never; at most 1)")
 	fs.IntVar(&cfg.Cache.PageCacheBytes, "page-cache-bytes", cfg.Cache.PageCacheBytes, "bytes of flushed pages cached for reads")
 	fs.IntVar(&cfg.Limits.MaxPagesPerCommit, "max-pages-per-commit", cfg.Limits.MaxPagesPerCommit, "pages allowed in one commit")
 	fs.IntVar(&cfg.Limits.MaxRequestBytes, "max-request-bytes", cfg.Limits.MaxRequestBytes, "encoded bytes allowed in one commit request")

@@ -576,10 +576,11 @@ func volumeInventory(ctx context.Context, url string, vid volume.ID, cf clientFl
 		"records": inv.Records, "record_bytes": inv.RecordBytes, "first_record_lsn": uint64(inv.FirstFrom),
 		"segments": inv.Segments, "segment_bytes": inv.SegmentBytes, "other_keys": inv.Other,
 		"deltas": inv.Deltas, "delta_bytes": inv.DeltaBytes, "newest_delta_lsn": uint64(inv.NewestDelta),
+		"unrecorded_segments": inv.Unrecorded, "unrecorded_segment_bytes": inv.UnrecordedBytes,
 	}
-	human := fmt.Sprintf("volume %s in %s\n  flushed lsn          %d\n  oldest readable lsn  %d\n  checkpoints          %d (%d bytes), lsn %d .. %d\n  log records          %d (%d bytes), first from lsn %d\n  segments             %d (%d bytes)",
+	human := fmt.Sprintf("volume %s in %s\n  flushed lsn          %d\n  oldest readable lsn  %d\n  checkpoints          %d (%d bytes), lsn %d .. %d\n  log records          %d (%d bytes), first from lsn %d\n  segments             %d (%d bytes), %d (%d bytes) named by no log record (compacted, or kept by GC for live pages)",
 		vid, url, inv.Flushed, inv.OldestReadable, inv.Checkpoints, inv.CheckpointBytes, inv.OldestCheckpoint, inv.NewestCheckpoint,
-		inv.Records, inv.RecordBytes, inv.FirstFrom, inv.Segments, inv.SegmentBytes)
+		inv.Records, inv.RecordBytes, inv.FirstFrom, inv.Segments, inv.SegmentBytes, inv.Unrecorded, inv.UnrecordedBytes)
 	human += fmt.Sprintf("\n  deltas               %d (%d bytes), newest lsn %d", inv.Deltas, inv.DeltaBytes, inv.NewestDelta)
 	if inv.Other > 0 {
 		human += fmt.Sprintf("\n  other keys           %d (not in the layout)", inv.Other)

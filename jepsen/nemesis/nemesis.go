@@ -102,10 +102,11 @@ var Names = []string{
 // GCNodeArgs are the `graft node` flags a run with the gc nemesis starts
 // every node with: a checkpoint every 4 log records, each volume's last 16
 // snapshots retained, a GC step every second deleting 2 s after its round
-// commits. With flushes every 50-300 ms the horizon moves, checkpoints are
-// written and objects deleted all through the run (and during the final
-// reads, which the checkers allow for).
-var GCNodeArgs = []string{"--checkpoint-records", "4", "--retain-lsns", "16", "--gc-interval", "1s", "--gc-grace", "2s"}
+// commits, and compaction of every segment with a dead page (compact-below
+// 1). With flushes every 50-300 ms the horizon moves, checkpoints are
+// written, segments compacted and objects deleted all through the run (and
+// during the final reads, which the checkers allow for).
+var GCNodeArgs = []string{"--checkpoint-records", "4", "--retain-lsns", "16", "--gc-interval", "1s", "--gc-grace", "2s", "--compact-below", "1"}
 
 // Flusher is what the gc nemesis acts with besides Cluster: a flush round
 // of every buffered commit (graft cluster flush), which is what makes
