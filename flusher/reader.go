@@ -371,6 +371,17 @@ func (r *Reader) ReadPages(ctx context.Context, h fsm.History, lsn volume.LSN, i
 	if err := h.CheckRetained(lsn); err != nil {
 		return nil, err
 	}
+	var out []fsm.PageVersion
+	err := r.retryStale(ctx, h.VID, func() error {
+		var err error
+		out, err = r.readPagesIn(ctx, h, lsn, idxs)
+		return err
+	})
+	return out, err
+}
+
+// readPagesIn is ReadPages through the view of lsn (cached when it can be).
+func (r *Reader) readPagesIn(ctx context.Context, h fsm.History, lsn volume.LSN, idxs []volume.PageIdx) ([]fsm.PageVersion, error) {
 	v, err := r.viewFor(ctx, h, lsn)
 	if err != nil {
 		return nil, err
@@ -701,6 +712,17 @@ func (r *Reader) loadBatch(ctx context.Context, vi *volIndex, h fsm.History, lo,
 // the newest checkpoint at or below lsn and reads only the log records
 // after it.
 func (r *Reader) ReadSnapshot(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []fsm.PageVersion, error) {
+	var snap volume.Snapshot
+	var pages []fsm.PageVersion
+	err := r.retryStale(ctx, vid, func() error {
+		var err error
+		snap, pages, err = r.readSnapshot(ctx, vid, lsn, idxs)
+		return err
+	})
+	return snap, pages, err
+}
+
+func (r *Reader) readSnapshot(ctx context.Context, vid volume.ID, lsn volume.LSN, idxs []volume.PageIdx) (volume.Snapshot, []fsm.PageVersion, error) {
 	var h fsm.History
 	var err error
 	if lsn == 0 {
