@@ -78,10 +78,7 @@ func (r *comparer) runGraft(ctx context.Context, name, dir string, w Workload, g
 		for i := range eps {
 			eps[i] = "https://" + strings.TrimPrefix(eps[i], "http://")
 		}
-		// What client.New does with --ca: HTTP/1.1 over TLS, a request's
-		// records written together (client.TLSHTTPClient).
-		hc = client.TLSHTTPClient(sec.tls.RootCAs)
-		defer hc.CloseIdleConnections()
+		hc.Transport.(*http.Transport).TLSClientConfig = sec.tls
 		opts = append(opts, client.WithToken(sec.token))
 	}
 	for _, ep := range eps {

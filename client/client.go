@@ -28,7 +28,6 @@ import (
 
 	graftv1 "github.com/graft-cluster/graft/api/graft/v1"
 	"github.com/graft-cluster/graft/api/graft/v1/graftv1connect"
-	"github.com/graft-cluster/graft/tlsutil"
 	"github.com/graft-cluster/graft/volume"
 )
 
@@ -141,17 +140,6 @@ func DefaultHTTPClient() *http.Client {
 	}}
 }
 
-// TLSHTTPClient is DefaultHTTPClient for https:// endpoints verified
-// against pool (nil: the system roots), the default of New: HTTP/1.1 over
-// TLS (ALPN http/1.1) whose connections hand a request's TLS records to
-// the socket together (tlsutil.DialCoalesced: a 64 KiB commit in two
-// writes, not six). http:// endpoints work as with DefaultHTTPClient.
-func TLSHTTPClient(pool *x509.CertPool) *http.Client {
-	hc := DefaultHTTPClient()
-	hc.Transport.(*http.Transport).DialTLSContext = tlsutil.DialCoalesced(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-	return hc
-}
-
 // H2CHTTPClient returns an HTTP client that speaks HTTP/2 without TLS
 // (h2c) to http:// endpoints, so concurrent calls share one connection.
 func H2CHTTPClient() *http.Client {
@@ -171,7 +159,10 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		opt(&o)
 	}
 	if o.httpClient == nil {
-		o.httpClient = TLSHTTPClient(o.rootCAs)
+		o.httpClient = DefaultHTTPClient()
+		if o.rootCAs != nil {
+			o.httpClient.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: o.rootCAs, MinVersion: tls.VersionTLS12}
+		}
 	}
 	if o.token != "" {
 		o.connectOpts = append(o.connectOpts, connect.WithInterceptors(bearer("Bearer "+o.token)))

@@ -1,7 +1,6 @@
 package tlsutil
 
 import (
-	"context"
 	"crypto/tls"
 	"net"
 	"sync"
@@ -138,39 +137,4 @@ func (l coalescedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return ServerCoalesced(c, l.cfg), nil
-}
-
-// DialCoalesced returns an http.Transport DialTLSContext for HTTP/1.1 over
-// TLS whose connections are ClientCoalesced: a request's headers and its
-// body (a 64 KiB commit: five records) reach the socket in two writes
-// instead of six. It verifies the server as crypto/tls does with cfg (a
-// nil cfg: the system roots), with ServerName set to the dialed host when
-// cfg has none, and offers ALPN http/1.1 only (the transport cannot run
-// HTTP/2 over a conn that is not a *tls.Conn).
-func DialCoalesced(cfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if cfg == nil {
-		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c := cfg.Clone()
-		if c.ServerName == "" {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			c.ServerName = host
-		}
-		c.NextProtos = []string{"http/1.1"}
-		var d net.Dialer
-		raw, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		tc := ClientCoalesced(raw, c)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, err
-		}
-		return tc, nil
-	}
 }

@@ -3,15 +3,9 @@ package tlsutil_test
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/graft-cluster/graft/tlsutil"
@@ -182,49 +176,5 @@ func TestCoalescedConn_ConcurrentWrites(t *testing.T) {
 	wg.Wait()
 	if err := <-done; err != nil {
 		t.Fatalf("reader: %v (a message interleaved with another)", err)
-	}
-}
-
-// DialCoalesced: HTTP/1.1 over verified TLS (even against a server that
-// offers h2), a 64 KiB request body intact; the system roots refuse the
-// test server's certificate.
-func TestDialCoalesced(t *testing.T) {
-	var sawTLS atomic.Bool
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		sawTLS.Store(r.TLS != nil)
-		w.Write(b[:16])
-		w.Write([]byte(strconv.Itoa(len(b))))
-	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-
-	tr := &http.Transport{DialTLSContext: tlsutil.DialCoalesced(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})}
-	defer tr.CloseIdleConnections()
-	body := bytes.Repeat([]byte("0123456789abcdef"), 4<<10)
-	for range 3 {
-		resp, err := (&http.Client{Transport: tr}).Post(srv.URL, "application/octet-stream", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.Proto != "HTTP/1.1" || string(got) != "0123456789abcdef65536" || !sawTLS.Load() {
-			t.Fatalf("proto %s, answer %q, server saw TLS %v", resp.Proto, got, sawTLS.Load())
-		}
-	}
-
-	sys := &http.Transport{DialTLSContext: tlsutil.DialCoalesced(nil)}
-	_, err := (&http.Client{Transport: sys}).Get(srv.URL)
-	var uerr x509.UnknownAuthorityError
-	if !errors.As(err, &uerr) {
-		t.Fatalf("system roots against a test certificate: %v, want an unknown-authority error", err)
 	}
 }
