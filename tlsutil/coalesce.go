@@ -39,8 +39,14 @@ func ServerCoalesced(raw net.Conn, cfg *tls.Config) *CoalescedConn {
 	return &CoalescedConn{Conn: tls.Server(h, cfg), raw: h}
 }
 
-// Write writes p as TLS records, handed to the socket together.
+// Write writes p as TLS records, handed to the socket together. It runs
+// the handshake first if it has not run yet, outside the hold: held
+// handshake records would never reach the peer whose answer the handshake
+// waits for.
 func (c *CoalescedConn) Write(p []byte) (int, error) {
+	if err := c.Conn.Handshake(); err != nil {
+		return 0, err
+	}
 	c.raw.hold()
 	n, err := c.Conn.Write(p)
 	if ferr := c.raw.release(); err == nil && ferr != nil {

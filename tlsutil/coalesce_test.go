@@ -3,10 +3,12 @@ package tlsutil_test
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/graft-cluster/graft/tlsutil"
 )
@@ -176,5 +178,54 @@ func TestCoalescedConn_ConcurrentWrites(t *testing.T) {
 	wg.Wait()
 	if err := <-done; err != nil {
 		t.Fatalf("reader: %v (a message interleaved with another)", err)
+	}
+}
+
+// A Write before the handshake (no explicit Handshake call) completes: the
+// handshake's own records are not held back behind the Write, which would
+// wait forever for a peer that never saw them.
+func TestCoalescedConn_WriteBeforeHandshake(t *testing.T) {
+	f, _, err := tlsutil.DevFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tlsutil.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	a.SetDeadline(deadline)
+	b.SetDeadline(deadline)
+	srv := tlsutil.ServerCoalesced(b, h.ServerConfig(true))
+	cl := tlsutil.ClientCoalesced(a, h.ClientConfig("127.0.0.1"))
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 5)
+		_, err := io.ReadFull(srv, buf)
+		if err == nil && string(buf) != "hello" {
+			err = errors.New("read " + string(buf))
+		}
+		got <- err
+	}()
+	if _, err := cl.Write([]byte("hello")); err != nil {
+		t.Fatalf("write before the handshake: %v", err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	// And the server side writing first.
+	go func() {
+		buf := make([]byte, 3)
+		_, err := io.ReadFull(cl, buf)
+		got <- err
+	}()
+	if _, err := srv.Write([]byte("ack")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
 	}
 }
