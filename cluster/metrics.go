@@ -97,6 +97,23 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if h := n.cfg.TLS; h != nil {
+		// Connections are reused: this grows with connections (Raft pool,
+		// forwarding, clients), never with calls.
+		for _, side := range []string{"server", "client"} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "graft_tls_handshakes_total",
+				Help:        "TLS handshakes completed by this process's TLS material, as server (API and Raft listeners) and client (Raft dials, forwarding).",
+				ConstLabels: prometheus.Labels{"side": side},
+			}, func() float64 {
+				s, c := h.Handshakes()
+				if side == "server" {
+					return float64(s)
+				}
+				return float64(c)
+			}))
+		}
+	}
 	return m
 }
 

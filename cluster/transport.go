@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -26,7 +25,11 @@ type streamLayer struct {
 func NewStreamLayer(ln net.Listener) (raft.StreamLayer, error) { return newStreamLayer(ln, nil) }
 
 // newStreamLayer serves Raft on ln; with h it runs mutual TLS: a peer
-// must present a certificate of h's CA, and so must we.
+// must present a certificate of h's CA, and so must we. TLS connections
+// both ways are tlsutil.CoalescedConns: NetworkTransport flushes a whole
+// RPC (a 16-page AppendEntries is 64 KiB, five TLS records) in one Write,
+// which then reaches the socket in one system call instead of one per
+// record (docs/ARCHITECTURE.md, "TLS cost").
 func newStreamLayer(ln net.Listener, h *tlsutil.Holder) (*streamLayer, error) {
 	addr, ok := ln.Addr().(*net.TCPAddr)
 	if !ok || addr.IP.IsUnspecified() {
@@ -34,7 +37,7 @@ func newStreamLayer(ln net.Listener, h *tlsutil.Holder) (*streamLayer, error) {
 	}
 	s := &streamLayer{Listener: ln, advertise: addr, tls: h}
 	if h != nil {
-		s.Listener = tls.NewListener(ln, h.ServerConfig(true))
+		s.Listener = tlsutil.NewCoalescedListener(ln, h.ServerConfig(true))
 	}
 	return s, nil
 }
@@ -61,7 +64,7 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		conn.Close()
 		return nil, err
 	}
-	tc := tls.Client(conn, s.tls.ClientConfig(host))
+	tc := tlsutil.ClientCoalesced(conn, s.tls.ClientConfig(host))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {

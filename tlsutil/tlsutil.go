@@ -61,6 +61,17 @@ type material struct {
 type Holder struct {
 	files Files
 	cur   atomic.Pointer[material]
+
+	// Completed handshakes of configs built here, server and client side
+	// (Handshakes): connections are meant to be reused, so these grow with
+	// connections, never with calls.
+	serverHandshakes, clientHandshakes atomic.Uint64
+}
+
+// Handshakes returns how many TLS handshakes configs of h completed as a
+// server (ServerConfig) and as a client (ClientConfig, DialTLSContext).
+func (h *Holder) Handshakes() (server, client uint64) {
+	return h.serverHandshakes.Load(), h.clientHandshakes.Load()
 }
 
 // Load reads f into a Holder.
@@ -136,6 +147,11 @@ func (h *Holder) ServerConfig(peer bool) *tls.Config {
 				c.ClientAuth = tls.RequireAndVerifyClientCert
 				c.NextProtos = nil
 			}
+			// Called once per handshake that passed certificate checks.
+			c.VerifyConnection = func(tls.ConnectionState) error {
+				h.serverHandshakes.Add(1)
+				return nil
+			}
 			return c, nil
 		},
 	}
@@ -160,7 +176,11 @@ func (h *Holder) ClientConfig(host string) *tls.Config {
 		// pool; InsecureSkipVerify only turns off the static check.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			return verifyServer(h.cur.Load().pool, host, cs)
+			if err := verifyServer(h.cur.Load().pool, host, cs); err != nil {
+				return err
+			}
+			h.clientHandshakes.Add(1)
+			return nil
 		},
 	}
 	return c

@@ -1,6 +1,8 @@
 package tlsutil_test
 
 import (
+	"crypto/tls"
+	"net"
 	"os"
 	"testing"
 
@@ -45,5 +47,43 @@ func TestHolder_ReloadKeepsOldOnError(t *testing.T) {
 	cfg, err := h.ServerConfig(false).GetConfigForClient(nil)
 	if err != nil || len(cfg.Certificates) != 1 {
 		t.Fatalf("after a failed reload: %v", err)
+	}
+}
+
+// Handshakes counts completed handshakes on each side; one that fails
+// verification is not counted on the side that refused it.
+func TestHolder_Handshakes(t *testing.T) {
+	f, _, err := tlsutil.DevFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tlsutil.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handshake := func(host string) error {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		srv := make(chan error, 1)
+		go func() { srv <- tls.Server(b, h.ServerConfig(true)).Handshake() }()
+		cerr := tls.Client(a, h.ClientConfig(host)).Handshake()
+		a.Close()
+		<-srv
+		return cerr
+	}
+	for range 3 {
+		if err := handshake("127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, c := h.Handshakes(); s != 3 || c != 3 {
+		t.Fatalf("after 3 handshakes: server %d client %d", s, c)
+	}
+	if err := handshake("not-in-the-certificate.example"); err == nil {
+		t.Fatal("a handshake with a name the certificate lacks succeeded")
+	}
+	if _, c := h.Handshakes(); c != 3 {
+		t.Fatalf("a refused handshake was counted: client %d", c)
 	}
 }
