@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
@@ -160,13 +159,7 @@ func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.
 	if lsn <= h.Checkpoint || lsn > h.Flushed {
 		return nil, fmt.Errorf("%w: checkpoint of %s at %d outside (%d, %d]", ErrNotFlushed, h.VID, lsn, h.Checkpoint, h.Flushed)
 	}
-	type loc struct {
-		lsn volume.LSN
-		sid segment.ID
-		pos uint32
-		crc uint32
-	}
-	pages := map[volume.PageIdx]loc{}
+	pages := map[volume.PageIdx]deltaLoc{}
 	var prev *segment.Checkpoint
 	if h.Checkpoint > 0 {
 		ck, err := r.Checkpoint(ctx, h.VID, h.Checkpoint)
@@ -190,7 +183,7 @@ func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.
 	}
 	if prev != nil {
 		for _, p := range prev.Pages {
-			pages[p.Idx] = loc{lsn: p.LSN, sid: prev.Segments[p.Segment], pos: p.Pos, crc: p.CRC}
+			pages[p.Idx] = deltaLoc{lsn: p.LSN, sid: prev.Segments[p.Segment], pos: p.Pos, crc: p.CRC}
 		}
 	}
 	out := &segment.Checkpoint{VID: h.VID, LSN: lsn, Prev: h.Checkpoint}
@@ -223,7 +216,7 @@ func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.
 		}
 		for pos, e := range ix.All() {
 			// Entries ascend by (idx, lsn): the last one of an idx wins.
-			pages[e.Idx] = loc{lsn: e.LSN, sid: rec.Segment, pos: uint32(pos), crc: e.CRC}
+			pages[e.Idx] = deltaLoc{lsn: e.LSN, sid: rec.Segment, pos: uint32(pos), crc: e.CRC}
 		}
 	}
 	if out.LastFrom == 0 {
@@ -232,22 +225,6 @@ func (r *Reader) BuildCheckpoint(ctx context.Context, h fsm.History, lsn volume.
 	if out.Prev >= out.LastFrom {
 		out.Prev = 0 // built on an older checkpoint than h's; Prev is informational
 	}
-	sids := map[segment.ID]bool{}
-	for _, l := range pages {
-		sids[l.sid] = true
-	}
-	for sid := range sids {
-		out.Segments = append(out.Segments, sid)
-	}
-	slices.SortFunc(out.Segments, func(a, b segment.ID) int { return bytes.Compare(a[:], b[:]) })
-	ord := make(map[segment.ID]uint32, len(out.Segments))
-	for i, sid := range out.Segments {
-		ord[sid] = uint32(i)
-	}
-	out.Pages = make([]segment.CheckpointPage, 0, len(pages))
-	for idx, l := range pages {
-		out.Pages = append(out.Pages, segment.CheckpointPage{Idx: idx, LSN: l.lsn, Segment: ord[l.sid], Pos: l.pos, CRC: l.crc})
-	}
-	slices.SortFunc(out.Pages, func(a, b segment.CheckpointPage) int { return int(int64(a.Idx) - int64(b.Idx)) })
+	fillPages(out, pages)
 	return out, nil
 }

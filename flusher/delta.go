@@ -33,7 +33,7 @@ import (
 // the volume is a checkpoint candidate at once (deltaCandidates), and the
 // next round's delta starts over from the new checkpoint.
 
-// deltaLoc is where one page version of a delta lives.
+// deltaLoc is where one page version lives (a checkpoint's or a delta's table).
 type deltaLoc struct {
 	lsn volume.LSN
 	sid segment.ID

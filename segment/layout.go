@@ -126,26 +126,7 @@ func CheckpointKey(vid volume.ID, lsn volume.LSN) string {
 // volume ID and an LSN of at least 1, and only such a key. Errors wrap
 // ErrInvalidKey.
 func ParseCheckpointKey(key string) (volume.ID, volume.LSN, error) {
-	vid, rest, err := splitVolumeKey(key)
-	if err != nil {
-		return volume.ID{}, 0, err
-	}
-	digits, ok := strings.CutPrefix(rest, "checkpoints/")
-	if !ok {
-		return volume.ID{}, 0, fmt.Errorf("%w %q: not a checkpoint key", ErrInvalidKey, key)
-	}
-	if len(digits) != logLSNDigits || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
-		return volume.ID{}, 0, fmt.Errorf("%w %q: want %d digits after \"checkpoints/\"", ErrInvalidKey, key, logLSNDigits)
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil {
-		return volume.ID{}, 0, fmt.Errorf("%w %q: above 2^64-1", ErrInvalidKey, key)
-	}
-	lsn := volume.LSN(^n)
-	if lsn == 0 {
-		return volume.ID{}, 0, fmt.Errorf("%w %q: lsn 0 is invalid", ErrInvalidKey, key)
-	}
-	return vid, lsn, nil
+	return parseInvertedKey(key, "checkpoints/")
 }
 
 // DeletedKey returns the key of the marker GC writes for a deleted volume
