@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/graft-cluster/graft/client"
 	"github.com/graft-cluster/graft/tlsutil"
@@ -24,6 +25,7 @@ type clientCmd struct {
 	name   string // "cluster add": the prefix of argument errors
 	fs     *flag.FlagSet
 	stdout io.Writer
+	args   []string // the positional arguments parse found
 }
 
 // newClientCmd returns the command name with the client flags registered.
@@ -34,8 +36,36 @@ func newClientCmd(name, usage string, reads bool, stdout, stderr io.Writer) *cli
 }
 
 // parse parses args; --help prints the usage and stops the command.
+// Flags may come before, between and after the positional arguments (as
+// for the volume commands: `cluster remove n1 --endpoint URL`); after "--"
+// everything is positional. The positional arguments are cc.args.
 func (cc *clientCmd) parse(args []string) error {
-	return parseFlags(cc.fs, args, cc.stdout)
+	var tail []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, tail = args[:i], args[i+1:]
+	}
+	cc.args = nil
+	for {
+		if err := parseFlags(cc.fs, args, cc.stdout); err != nil {
+			return err
+		}
+		rest := cc.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		cc.args = append(cc.args, rest[0])
+		args = rest[1:]
+	}
+	cc.args = append(cc.args, tail...)
+	return nil
+}
+
+// arg is the i-th positional argument ("" if there are fewer).
+func (cc *clientCmd) arg(i int) string {
+	if i < len(cc.args) {
+		return cc.args[i]
+	}
+	return ""
 }
 
 // parseN parses args and wants exactly n positional arguments, named
@@ -45,10 +75,10 @@ func (cc *clientCmd) parseN(args []string, n int, want string) error {
 		return err
 	}
 	switch {
-	case n == 0 && cc.fs.NArg() > 0:
-		return fmt.Errorf("%s: unexpected arguments %q", cc.name, cc.fs.Args())
-	case cc.fs.NArg() != n:
-		return fmt.Errorf("%s: want %s, got %q", cc.name, want, cc.fs.Args())
+	case n == 0 && len(cc.args) > 0:
+		return fmt.Errorf("%s: unexpected arguments %q", cc.name, cc.args)
+	case len(cc.args) != n:
+		return fmt.Errorf("%s: want %s, got %q", cc.name, want, cc.args)
 	}
 	return nil
 }

@@ -39,6 +39,35 @@ func TestClientCmd_Arguments(t *testing.T) {
 	}
 }
 
+// TestClientCmd_FlagsAfterArguments: cluster commands read flags after
+// their positional arguments, as the volume commands do: the call goes to
+// the --endpoint given after the ID (here a closed port: connection
+// refused), not to the default, and the ID is not swallowed.
+func TestClientCmd_FlagsAfterArguments(t *testing.T) {
+	t.Setenv(EndpointEnv, "http://127.0.0.1:7001")
+	for _, args := range [][]string{
+		{"cluster", "remove", "n9", "--endpoint", "http://127.0.0.1:1", "--timeout", "2s"},
+		{"cluster", "step-down", "n9", "--endpoint", "http://127.0.0.1:1", "--timeout", "2s"},
+		{"cluster", "add", "n9", "--endpoint", "http://127.0.0.1:1", "127.0.0.1:9001", "127.0.0.1:9002", "--timeout", "2s"},
+		{"cluster", "transfer", "n9", "--endpoint", "http://127.0.0.1:1", "--timeout", "2s"},
+	} {
+		t.Run(strings.Join(args[:2], "_"), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), args, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), "dial tcp 127.0.0.1:1") {
+				t.Fatalf("run %q: got error %v, want a failed call to the --endpoint after the ID (127.0.0.1:1)", args, err)
+			}
+		})
+	}
+	// "--" ends the flags: what follows is an argument even if it looks
+	// like a flag.
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"cluster", "remove", "--endpoint", "http://127.0.0.1:1", "--", "-odd"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "dial tcp 127.0.0.1:1") {
+		t.Fatalf("cluster remove -- -odd: %v", err)
+	}
+}
+
 // TestClientCmd_Help: --help prints the command's usage and its flags,
 // the client flags and the command's own, on stdout, and stops with no
 // error.

@@ -112,7 +112,7 @@ func clusterUnquarantine(ctx context.Context, args []string, stdout, stderr io.W
 	if err := cc.parseN(args, 1, "VID"); err != nil {
 		return err
 	}
-	vid := cc.fs.Arg(0)
+	vid := cc.arg(0)
 	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
 		if _, err := c.Cluster(0).Unquarantine(ctx, connect.NewRequest(&graftv1.UnquarantineRequest{Vid: vid})); err != nil {
 			return err
@@ -134,9 +134,9 @@ func clusterAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := cc.parseN(args, 3, "ID RAFT_ADDR API_ADDR"); err != nil {
 		return err
 	}
-	id := cc.fs.Arg(0)
+	id := cc.arg(0)
 	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
-		if _, err := c.Cluster(0).AddNode(ctx, connect.NewRequest(&graftv1.AddNodeRequest{Id: id, RaftAddr: cc.fs.Arg(1), ApiAddr: cc.fs.Arg(2)})); err != nil {
+		if _, err := c.Cluster(0).AddNode(ctx, connect.NewRequest(&graftv1.AddNodeRequest{Id: id, RaftAddr: cc.arg(1), ApiAddr: cc.arg(2)})); err != nil {
 			return err
 		}
 		return cc.print(map[string]string{"added": id}, "added "+id)
@@ -148,7 +148,7 @@ func clusterRemove(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := cc.parseN(args, 1, "ID"); err != nil {
 		return err
 	}
-	id := cc.fs.Arg(0)
+	id := cc.arg(0)
 	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
 		if _, err := c.Cluster(0).RemoveNode(ctx, connect.NewRequest(&graftv1.RemoveNodeRequest{Id: id})); err != nil {
 			return err
@@ -162,11 +162,11 @@ func clusterTransfer(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := cc.parse(args); err != nil {
 		return err
 	}
-	if cc.fs.NArg() > 1 {
-		return fmt.Errorf("cluster transfer: want at most one ID, got %q", cc.fs.Args())
+	if len(cc.args) > 1 {
+		return fmt.Errorf("cluster transfer: want at most one ID, got %q", cc.args)
 	}
 	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
-		resp, err := c.Cluster(0).TransferLeadership(ctx, connect.NewRequest(&graftv1.TransferLeadershipRequest{Id: cc.fs.Arg(0)}))
+		resp, err := c.Cluster(0).TransferLeadership(ctx, connect.NewRequest(&graftv1.TransferLeadershipRequest{Id: cc.arg(0)}))
 		if err != nil {
 			return err
 		}

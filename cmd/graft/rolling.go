@@ -42,7 +42,7 @@ func clusterStepDown(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := cc.parseN(args, 1, "ID"); err != nil {
 		return err
 	}
-	id := cc.fs.Arg(0)
+	id := cc.arg(0)
 	return cc.call(ctx, func(ctx context.Context, c *client.Client) error {
 		st, err := c.Status(ctx)
 		if err != nil {

@@ -165,16 +165,17 @@ func tokenKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cc := newClientCmd("token revoke", "token revoke ID [--expires UNIX|RFC3339] [--endpoint URL] [--token ADMIN_TOKEN]", false, stdout, stderr)
 	expires := cc.fs.String("expires", "", "the token's expiry (Unix seconds or RFC 3339): the entry is dropped after it; default: kept for good")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if err := cc.parse(args); err != nil {
-			return err
-		}
-		return errors.New("token revoke: want the token ID")
-	}
-	id := args[0]
-	if err := cc.parse(args[1:]); err != nil {
+	if err := cc.parse(args); err != nil {
 		return err
 	}
+	switch len(cc.args) {
+	case 0:
+		return errors.New("token revoke: want the token ID")
+	case 1:
+	default:
+		return fmt.Errorf("token revoke: want one token ID, got %q", cc.args)
+	}
+	id := cc.args[0]
 	var exp int64
 	if *expires != "" {
 		if n, err := strconv.ParseInt(*expires, 10, 64); err == nil {
