@@ -43,6 +43,10 @@ type deltaLoc struct {
 
 // deltaMemo is the newest delta this leader wrote for a volume, kept so
 // the next round extends it without reading anything.
+
+// deltaMemoVolumes bounds the memos a leader keeps: with many active
+// volumes the least recently flushed ones lose theirs (and pay one GET).
+const deltaMemoVolumes = 1024
 type deltaMemo struct {
 	lsn, base volume.LSN
 	pages     map[volume.PageIdx]deltaLoc
@@ -90,8 +94,8 @@ func (f *Flusher) writeDelta(ctx context.Context, pv fsm.PlanVolume, rec *segmen
 	if err := f.plantedDeltaCrash("after"); err != nil {
 		return err
 	}
+	f.deltaMemos.Add(pv.VID, &deltaMemo{lsn: pv.To, base: h.Checkpoint, pages: pages})
 	f.mu.Lock()
-	f.deltaMemos[pv.VID] = &deltaMemo{lsn: pv.To, base: h.Checkpoint, pages: pages}
 	if f.cfg.DeltaMaxPages > 0 && len(pages) > f.cfg.DeltaMaxPages {
 		f.deltaFull[pv.VID] = true
 	}
@@ -108,10 +112,7 @@ func (f *Flusher) deltaPagesBefore(ctx context.Context, h fsm.History) (map[volu
 	if h.Flushed == h.Checkpoint {
 		return map[volume.PageIdx]deltaLoc{}, nil
 	}
-	f.mu.Lock()
-	m := f.deltaMemos[h.VID]
-	f.mu.Unlock()
-	if m != nil && m.lsn == h.Flushed && m.base == h.Checkpoint {
+	if m, ok := f.deltaMemos.Get(h.VID); ok && m.lsn == h.Flushed && m.base == h.Checkpoint {
 		return maps.Clone(m.pages), nil
 	}
 	if d, err := f.reader.Delta(ctx, h.VID, h.Flushed); err == nil && d.Prev == h.Checkpoint {

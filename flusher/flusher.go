@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -207,11 +208,14 @@ type Flusher struct {
 	// mu.
 	gcSeen *gcSighting
 
-	// deltaMemos holds the newest delta this leader wrote per volume;
-	// deltaFull the volumes whose delta passed DeltaMaxPages;
+	// deltaMemos holds the newest delta this leader wrote for the
+	// deltaMemoVolumes most recently flushed volumes (each up to
+	// DeltaMaxPages entries; a volume without a memo costs its next round
+	// one GET of its previous delta). Safe for concurrent use.
+	deltaMemos *lru.Cache[volume.ID, *deltaMemo]
+	// deltaFull holds the volumes whose delta passed DeltaMaxPages;
 	// deltasDropped the volumes whose stale deltas were deleted (deltas
 	// off). Guarded by mu.
-	deltaMemos    map[volume.ID]*deltaMemo
 	deltaFull     map[volume.ID]bool
 	deltasDropped map[volume.ID]bool
 	// deltaCrash, when set (tests), fails a delta write at a step.
@@ -243,7 +247,11 @@ func New(cfg Config, f *fsm.FSM, store objstore.Store, reader *Reader, prop Prop
 		cfg: cfg, fsm: f, store: store, reader: reader, prop: prop, log: logger,
 		m: newFlushMetrics(reg), now: time.Now, kick: make(chan struct{}, 1),
 		seen: map[volume.ID][]sighting{}, verified: map[volume.ID]bool{},
-		deltaMemos: map[volume.ID]*deltaMemo{}, deltaFull: map[volume.ID]bool{}, deltasDropped: map[volume.ID]bool{},
+		deltaFull: map[volume.ID]bool{}, deltasDropped: map[volume.ID]bool{},
+	}
+	var err error
+	if fl.deltaMemos, err = lru.New[volume.ID, *deltaMemo](deltaMemoVolumes); err != nil {
+		return nil, err
 	}
 	if reg != nil && reader != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -341,9 +349,9 @@ func (f *Flusher) becameLeader() {
 	f.round.Unlock()
 	f.mu.Lock()
 	clear(f.verified)
-	clear(f.deltaMemos)
 	clear(f.deltasDropped)
 	f.mu.Unlock()
+	f.deltaMemos.Purge()
 }
 
 // roundContext bounds one round by Config.RoundTimeout.
