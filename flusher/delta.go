@@ -47,6 +47,7 @@ type deltaLoc struct {
 // deltaMemoVolumes bounds the memos a leader keeps: with many active
 // volumes the least recently flushed ones lose theirs (and pay one GET).
 const deltaMemoVolumes = 1024
+
 type deltaMemo struct {
 	lsn, base volume.LSN
 	pages     map[volume.PageIdx]deltaLoc
