@@ -41,13 +41,12 @@ type deltaLoc struct {
 	crc uint32
 }
 
-// deltaMemo is the newest delta this leader wrote for a volume, kept so
-// the next round extends it without reading anything.
-
 // deltaMemoVolumes bounds the memos a leader keeps: with many active
 // volumes the least recently flushed ones lose theirs (and pay one GET).
 const deltaMemoVolumes = 1024
 
+// deltaMemo is the newest delta this leader wrote for a volume, kept so
+// the next round extends it without reading anything.
 type deltaMemo struct {
 	lsn, base volume.LSN
 	pages     map[volume.PageIdx]deltaLoc
