@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/graft-cluster/graft/flusher"
@@ -31,18 +32,23 @@ type OverwriteConfig struct {
 	PagesPerCommit int
 	// FlushInterval is the time between flush rounds. Default 250ms.
 	FlushInterval time.Duration
-	// CheckpointRecords is the checkpoint trigger. Default 16.
+	// CheckpointRecords is the checkpoint trigger. Default 8.
 	CheckpointRecords int
 	// RetainHistory is --retain-history (0: keep everything, nothing is
 	// deleted). Default 0; the issue's run uses 1m.
 	RetainHistory time.Duration
-	// GCInterval and GCGrace are --gc-interval and --gc-grace. Defaults 5s
-	// and 5s.
+	// GCInterval and GCGrace are --gc-interval and --gc-grace. Defaults 1s
+	// and 1s (the node defaults, 1m and 10m, keep 10 more minutes of
+	// history: docs/BENCHMARKS.md).
 	GCInterval, GCGrace time.Duration
 	// CompactBelow is --compact-below: compact, at checkpoint time, the
-	// segments whose live fraction is below it. 0: no compaction (the CLI's
-	// default is 0.25, measured best for the issue-13 setting; the node default is 0.5).
+	// segments whose needed fraction is below it. 0: no compaction (the
+	// CLI's default is the node's, 0.7).
 	CompactBelow float64
+	// CompactSegmentBytes is --compact-segment-bytes (0: the node default).
+	CompactSegmentBytes uint64
+	// CompactMaxFraction is --compact-max-fraction (0: the node default).
+	CompactMaxFraction float64
 	// SampleInterval is how often the bucket is measured. Default 10s.
 	SampleInterval time.Duration
 	// Seed seeds the page choice. Default 1.
@@ -63,11 +69,11 @@ func (c *OverwriteConfig) defaults() error {
 	def(&c.Pages, 1000)
 	def(&c.Rate, 20)
 	def(&c.PagesPerCommit, 10)
-	def(&c.CheckpointRecords, 16)
+	def(&c.CheckpointRecords, 8)
 	defD(&c.Duration, 10*time.Minute)
 	defD(&c.FlushInterval, 250*time.Millisecond)
-	defD(&c.GCInterval, 5*time.Second)
-	defD(&c.GCGrace, 5*time.Second)
+	defD(&c.GCInterval, time.Second)
+	defD(&c.GCGrace, time.Second)
 	defD(&c.SampleInterval, 10*time.Second)
 	if c.Seed == 0 {
 		c.Seed = 1
@@ -86,6 +92,9 @@ type OverwriteSample struct {
 	Objects     int
 	// Deleted is how many objects GC deleted so far.
 	Deleted int
+	// SegmentBytes, CheckpointBytes (every generation), DeltaBytes and
+	// LogBytes split BucketBytes by kind.
+	SegmentBytes, CheckpointBytes, DeltaBytes, LogBytes int64
 }
 
 // OverwriteResult is RunOverwrite's measurement.
@@ -132,6 +141,12 @@ func RunOverwrite(ctx context.Context, cfg OverwriteConfig) (OverwriteResult, er
 	fc.CheckpointRecords, fc.CheckpointBytes = cfg.CheckpointRecords, 0
 	fc.RetainHistory, fc.GCInterval, fc.GCGrace = cfg.RetainHistory, 0, cfg.GCGrace
 	fc.CompactBelow = cfg.CompactBelow
+	if cfg.CompactSegmentBytes > 0 {
+		fc.CompactSegmentBytes = cfg.CompactSegmentBytes
+	}
+	if cfg.CompactMaxFraction > 0 {
+		fc.CompactMaxFraction = cfg.CompactMaxFraction
+	}
 	fl, err := flusher.New(fc, f, store, reader, lg, quiet, nil)
 	if err != nil {
 		return res, err
@@ -180,6 +195,16 @@ func RunOverwrite(ctx context.Context, cfg OverwriteConfig) (OverwriteResult, er
 		s := OverwriteSample{At: at, Objects: len(objs), Deleted: res.Deleted}
 		for _, o := range objs {
 			s.BucketBytes += o.Size
+			switch {
+			case strings.Contains(o.Key, "/segments/"):
+				s.SegmentBytes += o.Size
+			case strings.Contains(o.Key, "/checkpoints/"):
+				s.CheckpointBytes += o.Size
+			case strings.Contains(o.Key, "/deltas/"):
+				s.DeltaBytes += o.Size
+			case strings.Contains(o.Key, "/log/"):
+				s.LogBytes += o.Size
+			}
 		}
 		res.Samples = append(res.Samples, s)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
@@ -58,11 +59,19 @@ func (f *Flusher) checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
 	if h.Flushed <= h.Checkpoint {
 		return false, nil
 	}
+	var ret []retainedCkpt
+	if f.cfg.RetainLSNs > 0 || f.cfg.RetainHistory > 0 {
+		// GC may sweep superseded generations: build on current ones.
+		var err error
+		if ret, err = f.listRetained(ctx, vid, h.Horizon); err != nil {
+			return false, err
+		}
+	}
 	ck, err := f.reader.BuildCheckpoint(ctx, h, h.Flushed)
 	if err != nil {
 		return false, err
 	}
-	comp, err := f.compact(ctx, ck, start)
+	comp, err := f.compact(ctx, ck, ret, h.Horizon, start)
 	if err != nil {
 		return false, err
 	}
@@ -81,6 +90,9 @@ func (f *Flusher) checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
 		// whose response was lost): it names its own segments, not ours.
 		f.deleteFresh(ctx, vid, comp.segments)
 		comp = compactResult{}
+	}
+	if err := f.writeGens(ctx, comp.gens, start); err != nil {
+		return false, err
 	}
 	if err := f.plantedCheckpointCrash(); err != nil {
 		return false, err
@@ -103,10 +115,51 @@ func (f *Flusher) checkpoint(ctx context.Context, vid volume.ID) (bool, error) {
 	return true, nil
 }
 
+// writeGens writes the relocated retained checkpoints as their next
+// generations, create-only. A key already taken is a concurrent rewrite
+// by another leader, whose generation stands (ours only differ in where
+// the same versions live).
+func (f *Flusher) writeGens(ctx context.Context, gens []*segment.Checkpoint, start time.Time) error {
+	for _, g := range gens {
+		if err := f.checkBudget(start, "a checkpoint generation's PUT"); err != nil {
+			return err
+		}
+		data, err := g.AppendBinary(nil)
+		if err != nil {
+			return fmt.Errorf("encode checkpoint %s@%d generation %d: %w", g.VID, g.LSN, g.Gen, err)
+		}
+		key := segment.CheckpointGenKey(g.VID, g.LSN, g.Gen)
+		switch err := f.store.PutIfAbsent(ctx, key, data); {
+		case errors.Is(err, objstore.ErrExists):
+			f.log.Warn("checkpoint generation already written; keeping that one", "key", key)
+		case err != nil:
+			return &StoreError{Op: "write checkpoint generation " + key, Err: err}
+		default:
+			f.m.checkpointGens.Inc()
+		}
+		if err := f.plantedGenCrash(); err != nil {
+			return err
+		}
+	}
+	if len(gens) > 0 {
+		f.markSweep(gens[0].VID)
+	}
+	return nil
+}
+
 // Compactions returns how many compacted segments this flusher wrote that
 // a committed checkpoint names, and the live page versions moved into them.
 func (f *Flusher) Compactions() (segments, pages uint64) {
 	return f.compactions.Load(), f.compactedPages.Load()
+}
+
+// plantedGenCrash is a fault-injection seam for tests: a non-nil error
+// stops a checkpoint after a generation's PUT.
+func (f *Flusher) plantedGenCrash() error {
+	if f.genCrash != nil {
+		return f.genCrash()
+	}
+	return nil
 }
 
 // plantedCheckpointCrash is a fault-injection seam for tests: a non-nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
@@ -36,8 +37,9 @@ import (
 // is needed only for snapshots older than it and for clusterless readers.
 
 // ckptListLimit is how many checkpoint keys one listing asks for: the
-// newest and fallbacks for checkpoints that fail their checksum.
-const ckptListLimit = 4
+// newest (with its generations) and fallbacks for checkpoints that fail
+// their checksum.
+const ckptListLimit = 16
 
 // logListLimit is how many log keys one listing page asks for.
 const logListLimit = 1000
@@ -68,19 +70,93 @@ func (e *badCheckpointError) Unwrap() error { return e.err }
 // (failing their checksum, or missing though named) and fell back from.
 func (r *Reader) BadCheckpoints() uint64 { return r.badCkpts.Load() }
 
-// Checkpoint returns the decoded checkpoint of vid at lsn. A checkpoint that
-// fails its checksum or does not decode wraps segment.ErrCorrupt; it is
-// counted in BadCheckpoints and logged.
+// Checkpoint returns the decoded checkpoint of vid at lsn, in its newest
+// usable generation. A checkpoint whose every generation fails its
+// checksum, does not decode or is missing wraps badCheckpointError; each
+// bad one is counted in BadCheckpoints and logged.
+//
+// Generations (segment.CheckpointGenKey): compaction rewrites retained
+// checkpoints to point at compacted copies of their page versions, so one
+// LSN may have several generations, each a complete and correct
+// description of the same snapshot; older ones name segments GC deletes a
+// grace period after the next generation appeared. A cached or generation-0
+// checkpoint is therefore never wrong about a page's version, only possibly
+// about where it lives: the fast path reads generation 0 by key (no LIST:
+// the head read stays at 4 requests), and a read that then finds a segment
+// missing forgets the volume's views (forgetViews), after which this lists
+// the generations and takes the newest.
 func (r *Reader) Checkpoint(ctx context.Context, vid volume.ID, lsn volume.LSN) (*segment.Checkpoint, error) {
 	k := recordKey{vid, lsn}
 	if ck, ok := r.ckpts.Get(k); ok {
 		return ck, nil
 	}
-	key := segment.CheckpointKey(vid, lsn)
+	var first error // generation 0's, read by key
+	if _, listed := r.listGens.Get(vid); !listed {
+		ck, err := r.checkpointGen(ctx, vid, lsn, 0, false)
+		if err == nil {
+			return ck, nil
+		}
+		var bad *badCheckpointError
+		if !errors.As(err, &bad) {
+			return nil, err
+		}
+		first = err // gone or unusable: a later generation may be fine
+	}
+	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), segment.CheckpointListStart(vid, lsn), ckptListLimit)
+	if err != nil {
+		return nil, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
+	}
+	var gens []uint64
+	for _, g := range groupCheckpoints(objs) {
+		if g.lsn == lsn {
+			gens = g.gens
+		}
+	}
+	if first != nil && !errors.Is(first, objstore.ErrNotFound) {
+		// Generation 0 is there but unusable (reported): not again.
+		gens = slices.DeleteFunc(gens, func(g uint64) bool { return g == 0 })
+		if len(gens) == 0 {
+			return nil, first
+		}
+	}
+	return r.checkpointGens(ctx, vid, lsn, gens)
+}
+
+// checkpointGens returns the newest usable of the listed generations gens
+// (newest first) of vid's checkpoint at lsn.
+func (r *Reader) checkpointGens(ctx context.Context, vid volume.ID, lsn volume.LSN, gens []uint64) (*segment.Checkpoint, error) {
+	if ck, ok := r.ckpts.Get(recordKey{vid, lsn}); ok && len(gens) > 0 && ck.Gen >= gens[0] {
+		return ck, nil
+	}
+	var last error = &badCheckpointError{vid: vid, lsn: lsn, err: fmt.Errorf("%w: no generation listed", objstore.ErrNotFound)}
+	for _, gen := range gens {
+		ck, err := r.checkpointGen(ctx, vid, lsn, gen, true)
+		if err == nil {
+			return ck, nil
+		}
+		var bad *badCheckpointError
+		if !errors.As(err, &bad) {
+			return nil, err
+		}
+		last = err
+	}
+	if len(gens) == 0 {
+		r.reportBad(vid, lsn, segment.CheckpointKey(vid, lsn), last)
+	}
+	return nil, last
+}
+
+// checkpointGen reads generation gen of vid's checkpoint at lsn and caches
+// it. A missing one is reported as bad only when report is set (it was
+// listed): generation 0 is read unlisted on the fast path.
+func (r *Reader) checkpointGen(ctx context.Context, vid volume.ID, lsn volume.LSN, gen uint64, report bool) (*segment.Checkpoint, error) {
+	key := segment.CheckpointGenKey(vid, lsn, gen)
 	b, err := r.store.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, objstore.ErrNotFound) {
-			r.reportBad(vid, lsn, key, err)
+			if report {
+				r.reportBad(vid, lsn, key, err)
+			}
 			return nil, &badCheckpointError{vid: vid, lsn: lsn, err: &StoreError{Op: "get checkpoint " + key, Err: err}}
 		}
 		return nil, &StoreError{Op: "get checkpoint " + key, Err: err}
@@ -93,8 +169,83 @@ func (r *Reader) Checkpoint(ctx context.Context, vid volume.ID, lsn volume.LSN) 
 		r.reportBad(vid, lsn, key, err)
 		return nil, &badCheckpointError{vid: vid, lsn: lsn, err: err}
 	}
-	r.ckpts.Add(k, &ck)
+	ck.Gen = gen
+	r.ckpts.Add(recordKey{vid, lsn}, &ck)
 	return &ck, nil
+}
+
+// genKey names one generation of one checkpoint.
+type genKey struct {
+	vid volume.ID
+	lsn volume.LSN
+	gen uint64
+}
+
+// checkpointAtGen returns generation gen of vid's checkpoint at lsn, from
+// the caches when there, without making it the one Checkpoint returns (GC
+// reads superseded generations to learn what they name).
+func (r *Reader) checkpointAtGen(ctx context.Context, vid volume.ID, lsn volume.LSN, gen uint64) (*segment.Checkpoint, error) {
+	if ck, ok := r.ckpts.Get(recordKey{vid, lsn}); ok && ck.Gen == gen {
+		return ck, nil
+	}
+	k := genKey{vid, lsn, gen}
+	if ck, ok := r.oldGens.Get(k); ok {
+		return ck, nil
+	}
+	key := segment.CheckpointGenKey(vid, lsn, gen)
+	b, err := r.store.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil, &badCheckpointError{vid: vid, lsn: lsn, err: &StoreError{Op: "get checkpoint " + key, Err: err}}
+		}
+		return nil, &StoreError{Op: "get checkpoint " + key, Err: err}
+	}
+	ck, err := segment.DecodeCheckpoint(b)
+	if err == nil && (ck.VID != vid || ck.LSN != lsn || ck.Delta) {
+		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d (delta %v)", ErrLayout, key, ck.VID, ck.LSN, ck.Delta)
+	}
+	if err != nil {
+		return nil, &badCheckpointError{vid: vid, lsn: lsn, err: err}
+	}
+	ck.Gen = gen
+	r.oldGens.Add(k, &ck)
+	return &ck, nil
+}
+
+// ckptGroup is one checkpoint LSN in a listing: its generations, newest
+// first, with their listing entries.
+type ckptGroup struct {
+	lsn  volume.LSN
+	gens []uint64
+	objs []objstore.ObjectInfo
+}
+
+// groupCheckpoints groups a checkpoint listing (newest LSN first, one LSN's
+// keys together) by LSN, skipping keys that do not parse. The last group
+// may be incomplete when the listing was cut short.
+func groupCheckpoints(objs []objstore.ObjectInfo) []ckptGroup {
+	var out []ckptGroup
+	for _, o := range objs {
+		_, lsn, gen, err := segment.ParseCheckpointGenKey(o.Key)
+		if err != nil {
+			continue
+		}
+		if n := len(out); n == 0 || out[n-1].lsn != lsn {
+			out = append(out, ckptGroup{lsn: lsn})
+		}
+		g := &out[len(out)-1]
+		g.gens = append(g.gens, gen)
+		g.objs = append(g.objs, o)
+	}
+	for i := range out {
+		g := &out[i]
+		// Listed: generation 0, then the others newest first.
+		if len(g.gens) > 1 && g.gens[0] == 0 {
+			g.gens = append(g.gens[1:], 0)
+			g.objs = append(g.objs[1:], g.objs[0])
+		}
+	}
+	return out
 }
 
 func (r *Reader) reportBad(vid volume.ID, lsn volume.LSN, key string, err error) {
@@ -205,23 +356,22 @@ func (r *Reader) bucketView(ctx context.Context, vid volume.ID, ckptAt, at volum
 		return h, err
 	}
 	h := fsm.History{VID: vid}
-	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), segment.CheckpointKey(vid, ckptAt+1), ckptListLimit)
+	objs, err := objstore.ListAfter(ctx, r.store, segment.CheckpointPrefix(vid), segment.CheckpointListStart(vid, ckptAt), ckptListLimit)
 	if err != nil {
 		return fsm.History{}, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
 	}
-	for _, o := range objs {
-		v, lsn, err := segment.ParseCheckpointKey(o.Key)
-		if err != nil || v != vid || lsn > ckptAt {
+	for _, g := range groupCheckpoints(objs) {
+		if g.lsn > ckptAt {
 			continue
 		}
-		if _, err := r.Checkpoint(ctx, vid, lsn); err != nil {
+		if _, err := r.checkpointGens(ctx, vid, g.lsn, g.gens); err != nil {
 			var bad *badCheckpointError
 			if errors.As(err, &bad) {
 				continue // reported; try the one before it
 			}
 			return fsm.History{}, err
 		}
-		h.Checkpoint = lsn
+		h.Checkpoint = g.lsn
 		break
 	}
 	if h.Checkpoint == at && at > 0 {
@@ -341,12 +491,8 @@ func (r *Reader) newestCheckpoint(ctx context.Context, vid volume.ID) (volume.LS
 	if err != nil {
 		return 0, nil, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
 	}
-	for _, o := range objs {
-		v, lsn, err := segment.ParseCheckpointKey(o.Key)
-		if err != nil || v != vid {
-			continue
-		}
-		ck, err := r.Checkpoint(ctx, vid, lsn)
+	for _, g := range groupCheckpoints(objs) {
+		ck, err := r.checkpointGens(ctx, vid, g.lsn, g.gens)
 		var bad *badCheckpointError
 		switch {
 		case errors.As(err, &bad):
@@ -354,7 +500,7 @@ func (r *Reader) newestCheckpoint(ctx context.Context, vid volume.ID) (volume.LS
 		case err != nil:
 			return 0, nil, err
 		}
-		return lsn, ck, nil
+		return g.lsn, ck, nil
 	}
 	return 0, nil, nil
 }

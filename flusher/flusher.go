@@ -98,39 +98,52 @@ type Config struct {
 	// names more pages than this (24 bytes each). Default 8192; 0: no
 	// bound beyond the checkpoint triggers.
 	DeltaMaxPages int
-	// CompactBelow compacts, at checkpoint time, every segment the new
-	// checkpoint points into whose live fraction (pages the checkpoint
-	// points into / pages in the segment) is below it: their live page
-	// versions are copied into new segments (at most MaxRoundBytes of pages
-	// each) and the checkpoint points there, so GC can delete the old
-	// segments once no retained checkpoint or record names them. Only with
-	// retention (RetainLSNs or RetainHistory): without it nothing is ever
-	// deleted and a copy would only add bytes. Default 0.5; 0 disables;
-	// at most 1.
+	// CompactBelow compacts, at checkpoint time, every segment only
+	// checkpoints still need (its versions are at or below the horizon)
+	// whose needed fraction (versions some retained checkpoint names / pages
+	// in the segment) is below it: those versions are copied into new
+	// segments, the new checkpoint and every retained checkpoint naming the
+	// old segment are written again (a new generation) pointing there, and
+	// GC deletes the old segment a grace period later (compact.go). Only
+	// with retention (RetainLSNs or RetainHistory): without it nothing is
+	// ever deleted and a copy would only add bytes. Default 0.7 (measured
+	// best under the overwrite bench, docs/BENCHMARKS.md); 0 disables; at
+	// most 1.
 	CompactBelow float64
+	// CompactSegmentBytes caps the page bytes of one compacted segment
+	// (also at most MaxRoundBytes). Compaction groups versions by when
+	// they leave retention, so smaller segments die whole more often; larger
+	// ones cost fewer PUTs. Default 128 KiB (32 pages).
+	CompactSegmentBytes uint64
+	// CompactMaxFraction bounds the versions one checkpoint step moves to
+	// this fraction of the checkpoint's pages (at least one compacted
+	// segment's worth), sparsest segments first. Default 0.1; 0: no bound.
+	CompactMaxFraction float64
 }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		Interval:           100 * time.Millisecond,
-		MaxAge:             time.Second,
-		TargetBytes:        8 << 20,
-		MaxRoundBytes:      32 << 20,
-		MaxVolumesPerRound: 1000,
-		Uploads:            8,
-		RetryMin:           100 * time.Millisecond,
-		RetryMax:           5 * time.Second,
-		OrphanInterval:     time.Hour,
-		OrphanGrace:        time.Hour,
-		RoundTimeout:       5 * time.Minute,
-		CheckpointRecords:  64,
-		CheckpointBytes:    256 << 20,
-		GCInterval:         time.Minute,
-		GCGrace:            10 * time.Minute,
-		CheckpointDeltas:   true,
-		DeltaMaxPages:      8192,
-		CompactBelow:       0.5,
+		Interval:            100 * time.Millisecond,
+		MaxAge:              time.Second,
+		TargetBytes:         8 << 20,
+		MaxRoundBytes:       32 << 20,
+		MaxVolumesPerRound:  1000,
+		Uploads:             8,
+		RetryMin:            100 * time.Millisecond,
+		RetryMax:            5 * time.Second,
+		OrphanInterval:      time.Hour,
+		OrphanGrace:         time.Hour,
+		RoundTimeout:        5 * time.Minute,
+		CheckpointRecords:   64,
+		CheckpointBytes:     256 << 20,
+		GCInterval:          time.Minute,
+		GCGrace:             10 * time.Minute,
+		CheckpointDeltas:    true,
+		DeltaMaxPages:       8192,
+		CompactBelow:        0.7,
+		CompactSegmentBytes: 128 << 10,
+		CompactMaxFraction:  0.1,
 	}
 }
 
@@ -201,6 +214,14 @@ type Flusher struct {
 	// compactCrash, when set (tests), fails a checkpoint after its
 	// compacted segments are written and before the checkpoint's PUT.
 	compactCrash func() error
+	// genCrash, when set (tests), fails a checkpoint after each
+	// generation's PUT.
+	genCrash func() error
+	// sweepAll is set once this flusher swept every volume's superseded
+	// checkpoint generations; sweepDue holds the volumes it wrote
+	// generations of since. Guarded by mu.
+	sweepAll bool
+	sweepDue map[volume.ID]bool
 	// compactions and compactedPages count compacted segments a committed
 	// checkpoint names and the page versions moved into them.
 	compactions, compactedPages atomic.Uint64

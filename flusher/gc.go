@@ -51,6 +51,13 @@ func (f *Flusher) GCOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return purged, err
 	}
+	if f.cfg.RetainLSNs > 0 || f.cfg.RetainHistory > 0 {
+		n, err := f.sweepGens(ctx) // gc_sweep.go
+		purged += n
+		if err != nil {
+			return purged, err
+		}
+	}
 	if p := f.fsm.GC(); p != nil {
 		n, err := f.executeGC(ctx, p)
 		return purged + n, err
@@ -157,21 +164,30 @@ func (f *Flusher) horizon(ctx context.Context, c fsm.GCCandidate, now time.Time)
 		byLSN = c.Head - volume.LSN(n)
 	}
 	if d := f.cfg.RetainHistory; d > 0 {
-		// The newest checkpoint written before now - d: every snapshot
-		// older than it was superseded before its commit, so before now - d.
-		// Checkpoint keys list newest first; the object's time is when it
-		// was written, after its commit.
-		cutoff := now.Add(-d)
-		after := segment.CheckpointKey(c.VID, c.Checkpoint+1)
+		// The newest checkpoint whose commit was before now - d: every
+		// snapshot older than it was superseded by that commit, so before
+		// now - d. Checkpoint keys list newest first. (The commit's time, not
+		// the object's: a checkpoint rewritten by compaction is a newer
+		// object of the same snapshot.)
+		cutoff := now.Add(-d).UnixMilli()
+		after := segment.CheckpointListStart(c.VID, c.Checkpoint)
 	scan:
 		for {
 			objs, err := objstore.ListAfter(ctx, f.store, segment.CheckpointPrefix(c.VID), after, logListLimit)
 			if err != nil {
 				return 0, &StoreError{Op: "list checkpoints of " + c.VID.String(), Err: err}
 			}
-			for _, o := range objs {
-				if _, lsn, err := segment.ParseCheckpointKey(o.Key); err == nil && !o.Modified.After(cutoff) {
-					byTime = lsn
+			for _, g := range groupCheckpoints(objs) {
+				ck, err := f.reader.checkpointGens(ctx, c.VID, g.lsn, g.gens)
+				var bad *badCheckpointError
+				switch {
+				case errors.As(err, &bad):
+					continue // an older one will do
+				case err != nil:
+					return 0, err
+				}
+				if ck.Commit.TimeUnixMs <= cutoff {
+					byTime = g.lsn
 					break scan
 				}
 			}
@@ -193,23 +209,22 @@ func (f *Flusher) horizon(ctx context.Context, c fsm.GCCandidate, now time.Time)
 // baseCheckpoint returns the newest usable checkpoint of vid at or below
 // lsn (0: none).
 func (f *Flusher) baseCheckpoint(ctx context.Context, vid volume.ID, lsn volume.LSN) (volume.LSN, error) {
-	objs, err := objstore.ListAfter(ctx, f.store, segment.CheckpointPrefix(vid), segment.CheckpointKey(vid, lsn+1), ckptListLimit)
+	objs, err := objstore.ListAfter(ctx, f.store, segment.CheckpointPrefix(vid), segment.CheckpointListStart(vid, lsn), ckptListLimit)
 	if err != nil {
 		return 0, &StoreError{Op: "list checkpoints of " + vid.String(), Err: err}
 	}
-	for _, o := range objs {
-		v, ck, err := segment.ParseCheckpointKey(o.Key)
-		if err != nil || v != vid || ck > lsn {
+	for _, g := range groupCheckpoints(objs) {
+		if g.lsn > lsn {
 			continue
 		}
-		if _, err := f.reader.Checkpoint(ctx, vid, ck); err != nil {
+		if _, err := f.reader.checkpointGens(ctx, vid, g.lsn, g.gens); err != nil {
 			var bad *badCheckpointError
 			if errors.As(err, &bad) {
 				continue
 			}
 			return 0, err
 		}
-		return ck, nil
+		return g.lsn, nil
 	}
 	return 0, nil
 }
@@ -261,9 +276,16 @@ type gcSighting struct {
 }
 
 // gcKeep lists vid's checkpoints (GC leaves few) and returns the segments
-// the retained ones (usable, at or after the base) name, and the
-// checkpoints older than the base, oldest first. A nil keep with a nil
-// error means the base checkpoint is unusable: nothing is deleted.
+// the retained ones (usable, at or after the base) name in their in-use
+// generations (classifyGens: the newest usable one, and those superseded
+// less than GCGrace ago), and every generation of the checkpoints older
+// than the base, oldest first. A nil keep with a nil error means the base
+// checkpoint is unusable: nothing is deleted.
+//
+// (With checkpoint generations, "C's table" below reads "the tables of
+// C's in-use generations": a generation written after the listing was
+// derived from one listed and in use, or from one itself derived, by the
+// same induction, plus fresh compacted segments; see gc_sweep.go.)
 //
 // Why (a)-(c) delete nothing a retained snapshot L >= horizon >= base
 // needs. A reader of L starts from the newest usable checkpoint C <= L
@@ -290,36 +312,36 @@ type gcSighting struct {
 // one location, so a later checkpoint named a record's segment only if
 // the base did. Compaction gives a version a second location, which is
 // why every retained table counts.
-func (f *Flusher) gcKeep(ctx context.Context, gv fsm.GCVolume) (keep map[segment.ID]bool, older []volume.LSN, err error) {
+func (f *Flusher) gcKeep(ctx context.Context, gv fsm.GCVolume) (keep map[segment.ID]bool, older []genKey, err error) {
 	objs, err := f.store.List(ctx, segment.CheckpointPrefix(gv.VID))
 	if err != nil {
 		return nil, nil, &StoreError{Op: "list checkpoints of " + gv.VID.String(), Err: err}
 	}
 	keep = map[segment.ID]bool{}
 	sawBase := false
-	for _, o := range objs { // newest first
-		_, lsn, err := segment.ParseCheckpointKey(o.Key)
-		if err != nil {
+	now := f.now()
+	for _, g := range groupCheckpoints(objs) { // newest first
+		if g.lsn < gv.Base {
+			for _, gen := range g.gens {
+				older = append(older, genKey{gv.VID, g.lsn, gen})
+			}
 			continue
 		}
-		if lsn < gv.Base {
-			older = append(older, lsn)
-			continue
-		}
-		ck, err := f.reader.Checkpoint(ctx, gv.VID, lsn)
-		var bad *badCheckpointError
+		inUse, _, err := f.classifyGens(ctx, gv.VID, g, now)
 		switch {
-		case errors.As(err, &bad) && lsn == gv.Base:
-			f.log.Error("gc: base checkpoint unusable; nothing of the volume is deleted", "vid", gv.VID, "base", gv.Base, "err", err)
-			return nil, nil, nil
-		case errors.As(err, &bad):
-			continue // no reader uses it
 		case err != nil:
 			return nil, nil, err
+		case len(inUse) == 0 && g.lsn == gv.Base:
+			f.log.Error("gc: base checkpoint unusable; nothing of the volume is deleted", "vid", gv.VID, "base", gv.Base)
+			return nil, nil, nil
+		case len(inUse) == 0:
+			continue // no reader uses it
 		}
-		sawBase = sawBase || lsn == gv.Base
-		for _, sid := range ck.Segments {
-			keep[sid] = true
+		sawBase = sawBase || g.lsn == gv.Base
+		for _, ck := range inUse {
+			for _, sid := range ck.Segments {
+				keep[sid] = true
+			}
 		}
 	}
 	if !sawBase {
@@ -328,6 +350,33 @@ func (f *Flusher) gcKeep(ctx context.Context, gv fsm.GCVolume) (keep map[segment
 	}
 	slices.Reverse(older)
 	return keep, older, nil
+}
+
+// classifyGens sorts the listed generations of one checkpoint: in use are
+// the newest down to the newest usable one (what readers take) and those
+// superseded (a newer generation listed) less than GCGrace ago (what
+// readers that listed earlier may still use); stale are the others, whose
+// segments only the sweep may delete. A checkpoint with no usable
+// generation has nothing in use.
+func (f *Flusher) classifyGens(ctx context.Context, vid volume.ID, g ckptGroup, now time.Time) (inUse []*segment.Checkpoint, stale []uint64, err error) {
+	usable := false
+	for i, gen := range g.gens { // newest first
+		if usable && now.Sub(g.objs[i-1].Modified) >= f.cfg.GCGrace {
+			stale = append(stale, gen)
+			continue
+		}
+		ck, err := f.reader.checkpointAtGen(ctx, vid, g.lsn, gen)
+		var bad *badCheckpointError
+		switch {
+		case errors.As(err, &bad):
+			continue
+		case err != nil:
+			return nil, nil, err
+		}
+		inUse = append(inUse, ck)
+		usable = true
+	}
+	return inUse, stale, nil
 }
 
 // collectVolume deletes vid's objects that no snapshot at or after the
@@ -402,8 +451,8 @@ records:
 	// retained checkpoint does. An unusable one leaves its segments to
 	// orphan collection.
 	gone := map[segment.ID]bool{}
-	for _, lsn := range older {
-		ck, err := f.reader.Checkpoint(ctx, gv.VID, lsn)
+	for _, k := range older {
+		ck, err := f.reader.checkpointAtGen(ctx, k.vid, k.lsn, k.gen)
 		var bad *badCheckpointError
 		switch {
 		case errors.As(err, &bad):

@@ -12,10 +12,15 @@ import (
 // --object-store).
 type Inventory struct {
 	VID volume.ID
-	// Checkpoints, Records and Segments count the objects of each kind;
-	// the Bytes fields are their sizes.
+	// Checkpoints, Records and Segments count the objects of each kind
+	// (a checkpoint once, however many generations it has); the Bytes
+	// fields are their sizes (every generation's).
 	Checkpoints, Records, Segments             int
 	CheckpointBytes, RecordBytes, SegmentBytes int64
+	// Generations counts the checkpoint objects beyond one per checkpoint:
+	// generations compaction wrote that are not yet swept, or superseded
+	// ones waiting for the GC grace.
+	Generations int
 	// Deltas counts the delta checkpoints (deltas/), NewestDelta is the
 	// newest one's lsn (the head a clusterless reader sees).
 	Deltas      int
@@ -51,8 +56,12 @@ func (r *Reader) Inventory(ctx context.Context, vid volume.ID) (Inventory, error
 		switch {
 		case strings.Contains(o.Key, "/checkpoints/"):
 			if _, lsn, err := segment.ParseCheckpointKey(o.Key); err == nil {
-				inv.Checkpoints++
 				inv.CheckpointBytes += o.Size
+				if n := len(ckpts); n > 0 && ckpts[n-1] == lsn {
+					inv.Generations++ // one LSN's generations list together
+					continue
+				}
+				inv.Checkpoints++
 				ckpts = append(ckpts, lsn)
 				continue
 			}

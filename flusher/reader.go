@@ -70,6 +70,11 @@ type Reader struct {
 	deltas  *lru.Cache[recordKey, *segment.Checkpoint]
 	merged  *lru.Cache[recordKey, *segment.Checkpoint] // checkpoints assembled from a delta and its base
 	noDelta *lru.Cache[recordKey, struct{}]            // deltas found missing
+	// listGens: volumes whose checkpoints are resolved by listing their
+	// generations, not read as generation 0 by key (set once a read found
+	// an object missing under a cached view; see Checkpoint).
+	listGens *lru.Cache[volume.ID, struct{}]
+	oldGens  *lru.Cache[genKey, *segment.Checkpoint] // generations read by GC
 	// coldServed: volumes (per checkpoint) whose first read went through
 	// a delta (coldView); guarded by mu.
 	coldServed *lru.Cache[volKey, struct{}]
@@ -77,6 +82,9 @@ type Reader struct {
 	// badCkpts counts checkpoints found failing their checksum (or
 	// missing while named), each fallen back from.
 	badCkpts atomic.Uint64
+	// staleRetries counts reads retried after an object went missing
+	// under a cached view (retryStale).
+	staleRetries atomic.Uint64
 
 	mu    sync.Mutex
 	vols  *lru.Cache[volKey, *volIndex]
@@ -156,6 +164,12 @@ func NewReader(store objstore.Store, cfg ReaderConfig) (*Reader, error) {
 		return nil, err
 	}
 	if r.coldServed, err = lru.New[volKey, struct{}](4096); err != nil {
+		return nil, err
+	}
+	if r.listGens, err = lru.New[volume.ID, struct{}](4096); err != nil {
+		return nil, err
+	}
+	if r.oldGens, err = lru.New[genKey, *segment.Checkpoint](max(16, cfg.Checkpoints)); err != nil {
 		return nil, err
 	}
 	if r.views, err = lru.New[viewKey, fsm.History](1024); err != nil {

@@ -21,8 +21,11 @@ import (
 
 // forgetViews drops every cached view, merged delta, delta and checkpoint
 // of vid. Stored objects are immutable, so dropping is always safe; the
-// next read lists and fetches again.
+// next read lists and fetches again, and resolves checkpoints by listing
+// their generations from then on (a rewritten checkpoint's generation 0
+// names segments GC deletes).
 func (r *Reader) forgetViews(vid volume.ID) {
+	r.listGens.Add(vid, struct{}{})
 	for _, k := range r.views.Keys() {
 		if k.vid == vid {
 			r.views.Remove(k)
@@ -53,6 +56,12 @@ func (r *Reader) retryStale(ctx context.Context, vid volume.ID, read func() erro
 		return err
 	}
 	r.log.Info("object missing under a cached view; forgetting the volume's views and reading again", "vid", vid, "err", err)
+	r.staleRetries.Add(1)
 	r.forgetViews(vid)
 	return read()
 }
+
+// StaleRetries returns how many reads found an object missing under a
+// cached view (GC deleted a location a newer checkpoint generation or a
+// newer view replaced) and read again from fresh listings.
+func (r *Reader) StaleRetries() uint64 { return r.staleRetries.Load() }

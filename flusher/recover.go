@@ -312,14 +312,14 @@ func (f *Flusher) CollectOrphans(ctx context.Context) (int, error) {
 }
 
 // keepCheckpointed adds to keep every segment the listed checkpoints of
-// vid name. It reports false (keep everything) if one is unusable.
+// vid name, in every listed generation. It reports false (keep everything) if one is unusable.
 func (f *Flusher) keepCheckpointed(ctx context.Context, vid volume.ID, keys []string, keep map[segment.ID]bool) (bool, error) {
 	for _, key := range keys {
-		_, lsn, err := segment.ParseCheckpointKey(key)
+		_, lsn, gen, err := segment.ParseCheckpointGenKey(key)
 		if err != nil {
 			return false, nil
 		}
-		ck, err := f.reader.Checkpoint(ctx, vid, lsn)
+		ck, err := f.reader.checkpointAtGen(ctx, vid, lsn, gen)
 		if err != nil {
 			var bad *badCheckpointError
 			if errors.As(err, &bad) {

@@ -29,6 +29,9 @@ type bucketState struct {
 	starts map[string]uint64
 	// deltas counts the deltas checked against the chain (checkDeltas).
 	deltas int
+	// gens counts the rewritten checkpoint generations checked
+	// (checkGenerations).
+	gens int
 }
 
 // Retention runs: how often and how long apart readBucket reads a volume
@@ -95,6 +98,7 @@ func readBucket(ctx context.Context, url string, vids []volume.ID, retention boo
 			}
 			out.missing = append(out.missing, v.missing...)
 			out.deltas += v.deltas
+			out.gens += v.gens
 			if retention {
 				out.starts[vid.String()] = v.start
 			}
@@ -110,6 +114,7 @@ type volumeRead struct {
 	missing []string
 	start   uint64
 	deltas  int // deltas checked
+	gens    int // rewritten checkpoint generations checked
 }
 
 // readVolume reads vid's log records and checks their segments; with
@@ -161,6 +166,15 @@ func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vi
 	}
 	v.missing = append(v.missing, miss...)
 	v.deltas = n
+	if retention {
+		// Compaction's rewritten checkpoint generations.
+		miss, n, err := checkGenerations(ctx, store, vid)
+		if err != nil {
+			return v, err
+		}
+		v.missing = append(v.missing, miss...)
+		v.gens = n
+	}
 	if retention && len(objs) == 0 {
 		// Every record folded into a checkpoint: the newest one starts it.
 		cks, err := store.List(ctx, segment.CheckpointPrefix(vid))

@@ -150,6 +150,18 @@ var PlantedBugs = []PlantedBug{
 		TimeLimit: 60 * time.Second,
 	},
 	{
+		// The gc nemesis retains by LSN count (--retain-lsns 16), so the
+		// GC base (a checkpoint) is usually below the horizon and the
+		// snapshots between them read through log records whose segments
+		// compaction relocated into rewritten checkpoint generations; the
+		// planted sweep deletes those segments while the records still
+		// name them.
+		Tag: "graft_bug_sweep_ignores_records", Class: "flush path",
+		What:     "GC's sweep of superseded checkpoint generations deletes the segments they alone name without checking that no log record still names them: snapshots read through those records find the pages gone (flusher/planted_sweep_*.go; call site Flusher.sweepVolume)",
+		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "bucket",
+		TimeLimit: 60 * time.Second,
+	},
+	{
 		Tag: "graft_bug_edge_cache_by_index", Class: "edge",
 		What:     "the edge keys its page cache by (vid, idx) only, without the version: a snapshot it resolved before is served the bytes of the version fetched last (edge/planted_*.go; call site cache.go pageKeyOf)",
 		Workload: "register", Nemeses: []string{"partition-leader", "kill"}, Edges: 2, Checker: "page-reads",

@@ -84,6 +84,9 @@ type Checkpoint struct {
 	// (0: the empty volume), and Pages are only the pages changed in
 	// (Prev, LSN].
 	Delta bool
+	// Gen is the generation the checkpoint was read from or is written as
+	// (CheckpointGenKey); it is part of the key, not of the encoding.
+	Gen uint64
 }
 
 // CheckpointPage is one page of a checkpoint.

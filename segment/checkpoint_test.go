@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,4 +162,40 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			t.Fatalf("re-encoding differs: %x, decoded from %x", again, b)
 		}
 	})
+}
+
+func TestCheckpointGenKey_OrderAndParse(t *testing.T) {
+	// One LSN's generations list together, generation 0 first, then the
+	// newest; CheckpointListStart(L) separates L+1 and above from L and below.
+	keys := []string{
+		segment.CheckpointGenKey(testVID, 100, 0), segment.CheckpointGenKey(testVID, 100, 7),
+		segment.CheckpointGenKey(testVID, 100, 1), segment.CheckpointGenKey(testVID, 99, 0),
+		segment.CheckpointGenKey(testVID, 99, 2),
+	}
+	if !slices.IsSorted(keys) {
+		t.Fatalf("generation keys do not sort as documented: %q", keys)
+	}
+	start := segment.CheckpointListStart(testVID, 99)
+	if !(keys[2] < start && start < keys[3]) {
+		t.Fatalf("CheckpointListStart(99) = %q does not separate %q from %q", start, keys[2], keys[3])
+	}
+	for _, gen := range []uint64{0, 1, 2, 1<<64 - 2} {
+		for _, lsn := range []volume.LSN{1, 99, 1<<64 - 1} {
+			vid, l, g, err := segment.ParseCheckpointGenKey(segment.CheckpointGenKey(testVID, lsn, gen))
+			if err != nil || vid != testVID || l != lsn || g != gen {
+				t.Fatalf("ParseCheckpointGenKey(CheckpointGenKey(%d, %d)) = %s, %d, %d, %v", lsn, gen, vid, l, g, err)
+			}
+		}
+	}
+	for _, bad := range []string{
+		segment.CheckpointKey(testVID, 5) + ".",
+		segment.CheckpointKey(testVID, 5) + ".123",
+		segment.CheckpointKey(testVID, 5) + ".18446744073709551615", // generation 0 spelled out
+		segment.CheckpointKey(testVID, 5) + ".1844674407370955161x",
+		segment.CheckpointKey(testVID, 0) + ".18446744073709551614",
+	} {
+		if _, _, _, err := segment.ParseCheckpointGenKey(bad); !errors.Is(err, segment.ErrInvalidKey) {
+			t.Fatalf("ParseCheckpointGenKey(%q) error = %v, want ErrInvalidKey", bad, err)
+		}
+	}
 }

@@ -122,11 +122,62 @@ func CheckpointKey(vid volume.ID, lsn volume.LSN) string {
 	return fmt.Sprintf("%s%0*d", CheckpointPrefix(vid), logLSNDigits, ^uint64(lsn))
 }
 
-// ParseCheckpointKey parses a key that CheckpointKey returns for a valid
-// volume ID and an LSN of at least 1, and only such a key. Errors wrap
-// ErrInvalidKey.
+// CheckpointGenKey returns the key of generation gen of the checkpoint of
+// volume vid at lsn. Generation 0 is the checkpoint as first written,
+// CheckpointKey(vid, lsn). Compaction rewrites a retained checkpoint to
+// point its page versions at compacted copies (the same versions, other
+// locations) as generation gen+1, create-only: CheckpointKey(vid, lsn)
+// followed by "." and 2^64-1-gen as 20 zero-padded digits. A LIST returns
+// the keys of one LSN together, generation 0 first and then the others
+// newest first, and every key of the LSN sorts before the keys of lsn-1
+// and after CheckpointListStart(vid, lsn) (they all start with
+// CheckpointKey(vid, lsn)).
+func CheckpointGenKey(vid volume.ID, lsn volume.LSN, gen uint64) string {
+	if gen == 0 {
+		return CheckpointKey(vid, lsn)
+	}
+	return fmt.Sprintf("%s.%0*d", CheckpointKey(vid, lsn), logLSNDigits, ^gen)
+}
+
+// CheckpointListStart returns the key to list checkpoints after to get
+// those at or below lsn first, newest first: every generation key of
+// lsn+1 and above sorts at or before it ('/' sorts after '.'), every key
+// of lsn and below after it.
+func CheckpointListStart(vid volume.ID, lsn volume.LSN) string {
+	return CheckpointKey(vid, lsn+1) + "/"
+}
+
+// ParseCheckpointKey parses a key that CheckpointGenKey returns for a
+// valid volume ID, an LSN of at least 1 and any generation, and only such
+// a key, and returns its volume and LSN. Errors wrap ErrInvalidKey.
 func ParseCheckpointKey(key string) (volume.ID, volume.LSN, error) {
-	return parseInvertedKey(key, "checkpoints/")
+	vid, lsn, _, err := ParseCheckpointGenKey(key)
+	return vid, lsn, err
+}
+
+// ParseCheckpointGenKey is ParseCheckpointKey that also returns the
+// generation.
+func ParseCheckpointGenKey(key string) (volume.ID, volume.LSN, uint64, error) {
+	base, gen := key, uint64(0)
+	if i := strings.LastIndexByte(key, '.'); i > strings.LastIndexByte(key, '/') {
+		digits := key[i+1:]
+		if len(digits) != logLSNDigits || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+			return volume.ID{}, 0, 0, fmt.Errorf("%w %q: want %d digits of generation after the last '.'", ErrInvalidKey, key, logLSNDigits)
+		}
+		n, err := strconv.ParseUint(digits, 10, 64)
+		if err != nil {
+			return volume.ID{}, 0, 0, fmt.Errorf("%w %q: generation above 2^64-1", ErrInvalidKey, key)
+		}
+		if gen = ^n; gen == 0 {
+			return volume.ID{}, 0, 0, fmt.Errorf("%w %q: generation 0 has no suffix", ErrInvalidKey, key)
+		}
+		base = key[:i]
+	}
+	vid, lsn, err := parseInvertedKey(base, "checkpoints/")
+	if err != nil {
+		return volume.ID{}, 0, 0, err
+	}
+	return vid, lsn, gen, nil
 }
 
 // DeletedKey returns the key of the marker GC writes for a deleted volume

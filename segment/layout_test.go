@@ -234,3 +234,35 @@ func FuzzParseLogKey(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCheckpointGenKey(f *testing.F) {
+	f.Add(segment.CheckpointKey(testVID, 1))
+	f.Add(segment.CheckpointGenKey(testVID, 7, 1))
+	f.Add(segment.CheckpointGenKey(testVID, math.MaxUint64, math.MaxUint64-1))
+	f.Add(segment.CheckpointKey(testVID, 5) + ".18446744073709551615")
+	f.Add(segment.CheckpointKey(testVID, 5) + ".")
+	f.Add(segment.CheckpointListStart(testVID, 5))
+	f.Add(segment.DeltaKey(testVID, 5))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, key string) {
+		vid, lsn, gen, err := segment.ParseCheckpointGenKey(key)
+		if err != nil {
+			if !errors.Is(err, segment.ErrInvalidKey) {
+				t.Fatalf("ParseCheckpointGenKey(%q) error %v does not wrap ErrInvalidKey", key, err)
+			}
+			if !vid.IsZero() || lsn != 0 || gen != 0 {
+				t.Fatalf("ParseCheckpointGenKey(%q) = %s, %d, %d with an error", key, vid, lsn, gen)
+			}
+			return
+		}
+		if !vid.Valid() || lsn == 0 {
+			t.Fatalf("ParseCheckpointGenKey(%q) = %x, %d: invalid", key, vid, lsn)
+		}
+		if got := segment.CheckpointGenKey(vid, lsn, gen); got != key {
+			t.Fatalf("ParseCheckpointGenKey(%q) = %s, %d, %d, which CheckpointGenKey writes as %q: not canonical", key, vid, lsn, gen, got)
+		}
+		if v, l, err := segment.ParseCheckpointKey(key); err != nil || v != vid || l != lsn {
+			t.Fatalf("ParseCheckpointKey(%q) = %s, %d, %v; the generation parse said %s, %d", key, v, l, err, vid, lsn)
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/graft-cluster/graft/bench"
 	"github.com/graft-cluster/graft/client"
 	"github.com/graft-cluster/graft/cluster"
+	"github.com/graft-cluster/graft/flusher"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -136,11 +137,13 @@ func benchOverwrite(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Rate, "rate", 20, "page writes per second")
 	fs.IntVar(&cfg.PagesPerCommit, "pages-per-commit", 10, "pages of one commit")
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", 250*time.Millisecond, "time between flush rounds")
-	fs.IntVar(&cfg.CheckpointRecords, "checkpoint-records", 16, "checkpoint trigger")
+	fs.IntVar(&cfg.CheckpointRecords, "checkpoint-records", 8, "checkpoint trigger")
 	fs.DurationVar(&cfg.RetainHistory, "retain-history", time.Minute, "wall-clock retention (0: keep everything)")
-	fs.DurationVar(&cfg.GCInterval, "gc-interval", 5*time.Second, "time between GC steps")
-	fs.DurationVar(&cfg.GCGrace, "gc-grace", 5*time.Second, "GC grace period")
-	fs.Float64Var(&cfg.CompactBelow, "compact-below", 0.25, "compact segments whose live fraction is below this at checkpoint time (0: no compaction; 0.25 measured best here, the node default is 0.5)")
+	fs.DurationVar(&cfg.GCInterval, "gc-interval", time.Second, "time between GC steps (the node default is 1m)")
+	fs.DurationVar(&cfg.GCGrace, "gc-grace", time.Second, "GC grace period (the node default, 10m, keeps that much more history in the bucket)")
+	fs.Float64Var(&cfg.CompactBelow, "compact-below", flusher.DefaultConfig().CompactBelow, "compact segments whose needed fraction is below this at checkpoint time (0: no compaction)")
+	fs.Uint64Var(&cfg.CompactSegmentBytes, "compact-segment-bytes", 0, "page bytes of one compacted segment at most (0: the node default, 512 KiB)")
+	fs.Float64Var(&cfg.CompactMaxFraction, "compact-max-fraction", 0, "versions one checkpoint step moves at most, as a fraction of the volume's pages (0: the node default)")
 	fs.DurationVar(&cfg.SampleInterval, "sample", 10*time.Second, "time between bucket measurements")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -155,11 +158,13 @@ func benchOverwrite(ctx context.Context, args []string, stdout, stderr io.Writer
 	ratio := func(n int64) float64 { return float64(n) / float64(max(res.LiveBytes, 1)) }
 	fmt.Fprintf(&b, "overwrite: %d pages (%d B live), %d page writes/s in commits of %d, %v, flush every %v, checkpoint every %d records, retain-history %v, gc every %v grace %v, compact below %v\n",
 		c.Pages, res.LiveBytes, c.Rate, c.PagesPerCommit, c.Duration, c.FlushInterval, c.CheckpointRecords, c.RetainHistory, c.GCInterval, c.GCGrace, c.CompactBelow)
-	fmt.Fprintf(&b, "%8s %12s %8s %8s %11s\n", "t", "bucket B", "objects", "deleted", "bucket/live")
+	fmt.Fprintf(&b, "%8s %12s %8s %8s %11s %9s %9s %9s %9s\n", "t", "bucket B", "objects", "deleted", "bucket/live", "segments", "ckpts", "deltas", "log")
 	var samples []map[string]any
 	for _, s := range res.Samples {
-		fmt.Fprintf(&b, "%7.0fs %12d %8d %8d %10.2fx\n", s.At.Seconds(), s.BucketBytes, s.Objects, s.Deleted, ratio(s.BucketBytes))
-		samples = append(samples, map[string]any{"t_s": s.At.Seconds(), "bucket_bytes": s.BucketBytes, "objects": s.Objects, "deleted": s.Deleted})
+		fmt.Fprintf(&b, "%7.0fs %12d %8d %8d %10.2fx %8.2fx %8.2fx %8.2fx %8.2fx\n", s.At.Seconds(), s.BucketBytes, s.Objects, s.Deleted, ratio(s.BucketBytes),
+			ratio(s.SegmentBytes), ratio(s.CheckpointBytes), ratio(s.DeltaBytes), ratio(s.LogBytes))
+		samples = append(samples, map[string]any{"t_s": s.At.Seconds(), "bucket_bytes": s.BucketBytes, "objects": s.Objects, "deleted": s.Deleted,
+			"segment_bytes": s.SegmentBytes, "checkpoint_bytes": s.CheckpointBytes, "delta_bytes": s.DeltaBytes, "log_bytes": s.LogBytes})
 	}
 	fmt.Fprintf(&b, "commits %d, page bytes written %d (%.1fx live), objects deleted %d, compacted segments %d (%d pages moved), largest bucket once GC reached its steady state %d B (%.2fx live)",
 		res.Commits, res.WrittenBytes, ratio(res.WrittenBytes), res.Deleted, res.CompactedSegments, res.CompactedPages, res.MaxAfterGC, ratio(res.MaxAfterGC))

@@ -571,7 +571,7 @@ func volumeInventory(ctx context.Context, url string, vid volume.ID, cf clientFl
 	}
 	out := map[string]any{
 		"vid": vid.String(), "flushed_lsn": uint64(inv.Flushed), "oldest_readable_lsn": uint64(inv.OldestReadable),
-		"checkpoints": inv.Checkpoints, "checkpoint_bytes": inv.CheckpointBytes,
+		"checkpoints": inv.Checkpoints, "checkpoint_bytes": inv.CheckpointBytes, "checkpoint_generations": inv.Generations,
 		"newest_checkpoint_lsn": uint64(inv.NewestCheckpoint), "oldest_checkpoint_lsn": uint64(inv.OldestCheckpoint),
 		"records": inv.Records, "record_bytes": inv.RecordBytes, "first_record_lsn": uint64(inv.FirstFrom),
 		"segments": inv.Segments, "segment_bytes": inv.SegmentBytes, "other_keys": inv.Other,
@@ -582,6 +582,9 @@ func volumeInventory(ctx context.Context, url string, vid volume.ID, cf clientFl
 		vid, url, inv.Flushed, inv.OldestReadable, inv.Checkpoints, inv.CheckpointBytes, inv.OldestCheckpoint, inv.NewestCheckpoint,
 		inv.Records, inv.RecordBytes, inv.FirstFrom, inv.Segments, inv.SegmentBytes, inv.Unrecorded, inv.UnrecordedBytes)
 	human += fmt.Sprintf("\n  deltas               %d (%d bytes), newest lsn %d", inv.Deltas, inv.DeltaBytes, inv.NewestDelta)
+	if inv.Generations > 0 {
+		human += fmt.Sprintf("\n  rewritten            %d more checkpoint generations (compaction; GC sweeps the superseded ones)", inv.Generations)
+	}
 	if inv.Other > 0 {
 		human += fmt.Sprintf("\n  other keys           %d (not in the layout)", inv.Other)
 	}
