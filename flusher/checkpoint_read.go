@@ -150,28 +150,39 @@ func (r *Reader) checkpointGens(ctx context.Context, vid volume.ID, lsn volume.L
 // it. A missing one is reported as bad only when report is set (it was
 // listed): generation 0 is read unlisted on the fast path.
 func (r *Reader) checkpointGen(ctx context.Context, vid volume.ID, lsn volume.LSN, gen uint64, report bool) (*segment.Checkpoint, error) {
+	ck, key, err := r.getCheckpoint(ctx, vid, lsn, gen)
+	var bad *badCheckpointError
+	if errors.As(err, &bad) && (report || !errors.Is(err, objstore.ErrNotFound)) {
+		r.reportBad(vid, lsn, key, bad.err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.ckpts.Add(recordKey{vid, lsn}, ck)
+	return ck, nil
+}
+
+// getCheckpoint reads and checks generation gen of vid's checkpoint at lsn
+// (one GET, no cache). A missing, undecodable or misplaced one is a
+// *badCheckpointError.
+func (r *Reader) getCheckpoint(ctx context.Context, vid volume.ID, lsn volume.LSN, gen uint64) (*segment.Checkpoint, string, error) {
 	key := segment.CheckpointGenKey(vid, lsn, gen)
 	b, err := r.store.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, objstore.ErrNotFound) {
-			if report {
-				r.reportBad(vid, lsn, key, err)
-			}
-			return nil, &badCheckpointError{vid: vid, lsn: lsn, err: &StoreError{Op: "get checkpoint " + key, Err: err}}
+			return nil, key, &badCheckpointError{vid: vid, lsn: lsn, err: &StoreError{Op: "get checkpoint " + key, Err: err}}
 		}
-		return nil, &StoreError{Op: "get checkpoint " + key, Err: err}
+		return nil, key, &StoreError{Op: "get checkpoint " + key, Err: err}
 	}
 	ck, err := segment.DecodeCheckpoint(b)
 	if err == nil && (ck.VID != vid || ck.LSN != lsn || ck.Delta) {
 		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d (delta %v)", ErrLayout, key, ck.VID, ck.LSN, ck.Delta)
 	}
 	if err != nil {
-		r.reportBad(vid, lsn, key, err)
-		return nil, &badCheckpointError{vid: vid, lsn: lsn, err: err}
+		return nil, key, &badCheckpointError{vid: vid, lsn: lsn, err: err}
 	}
 	ck.Gen = gen
-	r.ckpts.Add(recordKey{vid, lsn}, &ck)
-	return &ck, nil
+	return &ck, key, nil
 }
 
 // genKey names one generation of one checkpoint.
@@ -192,24 +203,12 @@ func (r *Reader) checkpointAtGen(ctx context.Context, vid volume.ID, lsn volume.
 	if ck, ok := r.oldGens.Get(k); ok {
 		return ck, nil
 	}
-	key := segment.CheckpointGenKey(vid, lsn, gen)
-	b, err := r.store.Get(ctx, key)
+	ck, _, err := r.getCheckpoint(ctx, vid, lsn, gen)
 	if err != nil {
-		if errors.Is(err, objstore.ErrNotFound) {
-			return nil, &badCheckpointError{vid: vid, lsn: lsn, err: &StoreError{Op: "get checkpoint " + key, Err: err}}
-		}
-		return nil, &StoreError{Op: "get checkpoint " + key, Err: err}
+		return nil, err
 	}
-	ck, err := segment.DecodeCheckpoint(b)
-	if err == nil && (ck.VID != vid || ck.LSN != lsn || ck.Delta) {
-		err = fmt.Errorf("%w: checkpoint at %s holds %s@%d (delta %v)", ErrLayout, key, ck.VID, ck.LSN, ck.Delta)
-	}
-	if err != nil {
-		return nil, &badCheckpointError{vid: vid, lsn: lsn, err: err}
-	}
-	ck.Gen = gen
-	r.oldGens.Add(k, &ck)
-	return &ck, nil
+	r.oldGens.Add(k, ck)
+	return ck, nil
 }
 
 // ckptGroup is one checkpoint LSN in a listing: its generations, newest

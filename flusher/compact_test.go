@@ -3,8 +3,6 @@ package flusher_test
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -284,22 +282,7 @@ func TestFlusher_CompactCrashAtEachStep(t *testing.T) {
 // The planted bug graft_bug_compact_drop_page (compaction drops one live
 // page from the checkpoint) is caught by TestFlusher_CompactMovesLivePages.
 func TestFlusher_CompactPlantedBugIsCaught(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the flusher tests with a planted bug")
-	}
-	if os.Getenv("GRAFT_PLANTED_CHILD") != "" {
-		t.Skip("already the planted build")
-	}
-	cmd := exec.Command("go", "test", "-count=1", "-tags", "graft_bug_compact_drop_page", "-run", "^TestFlusher_CompactMovesLivePages$", ".")
-	cmd.Env = append(os.Environ(), "GRAFT_PLANTED_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the planted compaction bug was not caught:\n%s", out)
-	}
-	if !strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), "TestFlusher_CompactMovesLivePages") {
-		t.Fatalf("the planted build failed for another reason: %v\n%s", err, out)
-	}
-	t.Logf("caught: %s", firstLine(string(out), "_test.go"))
+	plantedIsCaught(t, "graft_bug_compact_drop_page", "TestFlusher_CompactMovesLivePages", "the planted compaction bug was not caught")
 }
 
 // With retention and compaction, a checkpoint failing its checksum is

@@ -3,8 +3,6 @@ package flusher_test
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,22 +191,7 @@ func TestFlusher_GCCrashAtEachStep(t *testing.T) {
 // The planted bug graft_bug_gc_extra_segment (GC deletes one segment too
 // many) is caught by TestFlusher_GCRetainLSNs.
 func TestFlusher_GCPlantedBugIsCaught(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the flusher tests with a planted bug")
-	}
-	if os.Getenv("GRAFT_PLANTED_CHILD") != "" {
-		t.Skip("already the planted build")
-	}
-	cmd := exec.Command("go", "test", "-count=1", "-tags", "graft_bug_gc_extra_segment", "-run", "^TestFlusher_GCRetainLSNs$", ".")
-	cmd.Env = append(os.Environ(), "GRAFT_PLANTED_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the planted GC bug was not caught:\n%s", out)
-	}
-	if !strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), "TestFlusher_GCRetainLSNs") {
-		t.Fatalf("the planted build failed for another reason: %v\n%s", err, out)
-	}
-	t.Logf("caught: %s", firstLine(string(out), "gc_test.go"))
+	plantedIsCaught(t, "graft_bug_gc_extra_segment", "TestFlusher_GCRetainLSNs", "the planted GC bug was not caught")
 }
 
 func firstLine(s, containing string) string {

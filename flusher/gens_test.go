@@ -288,19 +288,26 @@ func isGenKey(key string) bool {
 // segments log records still name) is caught by
 // TestFlusher_CompactRewritesRetainedCheckpoints.
 func TestFlusher_SweepPlantedBugIsCaught(t *testing.T) {
+	plantedIsCaught(t, "graft_bug_sweep_ignores_records", "TestFlusher_CompactRewritesRetainedCheckpoints", "the planted sweep bug was not caught")
+}
+
+// plantedIsCaught builds the flusher tests with the planted bug tag and
+// checks that test fails there (notCaught words the failure if it passes).
+func plantedIsCaught(t *testing.T, tag, test, notCaught string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the flusher tests with a planted bug")
 	}
 	if os.Getenv("GRAFT_PLANTED_CHILD") != "" {
 		t.Skip("already the planted build")
 	}
-	cmd := exec.Command("go", "test", "-count=1", "-tags", "graft_bug_sweep_ignores_records", "-run", "^TestFlusher_CompactRewritesRetainedCheckpoints$", ".")
+	cmd := exec.Command("go", "test", "-count=1", "-tags", tag, "-run", "^"+test+"$", ".")
 	cmd.Env = append(os.Environ(), "GRAFT_PLANTED_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
-		t.Fatalf("the planted sweep bug was not caught:\n%s", out)
+		t.Fatalf("%s:\n%s", notCaught, out)
 	}
-	if !strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), "TestFlusher_CompactRewritesRetainedCheckpoints") {
+	if !strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), test) {
 		t.Fatalf("the planted build failed for another reason: %v\n%s", err, out)
 	}
 	t.Logf("caught: %s", firstLine(string(out), "_test.go"))
