@@ -298,7 +298,8 @@ func (f *Flusher) compact(ctx context.Context, ck *segment.Checkpoint, ret []ret
 	chunk := max(1, int(f.compactSegmentBytes()/segment.PageSize))
 	newLoc := make(map[verKey]verLoc, len(keys))
 	for lo := 0; lo < len(order); lo += chunk {
-		part := slices.Clone(order[lo:min(lo+chunk, len(order))])
+		byDeath := order[lo:min(lo+chunk, len(order))]
+		part := slices.Clone(byDeath)
 		slices.SortFunc(part, func(a, b int) int { return compareVer(keys[a], keys[b]) })
 		b := segment.NewBuilder(ck.VID)
 		for _, i := range part {
@@ -326,7 +327,7 @@ func (f *Flusher) compact(ctx context.Context, ck *segment.Checkpoint, ret []ret
 		}
 		res.segments = append(res.segments, sid)
 		// Sorted by (idx, lsn) like the segment's index: the k-th is at k.
-		for k, i := range part {
+		for k, i := range f.plantedPositions(part, byDeath) {
 			newLoc[keys[i]] = verLoc{sid: sid, pos: uint32(k), crc: moved[i].crc}
 		}
 	}
@@ -337,7 +338,7 @@ func (f *Flusher) compact(ctx context.Context, ck *segment.Checkpoint, ret []ret
 			continue
 		}
 		g := cloneCheckpoint(t)
-		relocate(g, picked, newLoc)
+		f.plantedCompact(g, relocate(g, picked, newLoc))
 		for _, r := range ret {
 			if r.ck == t {
 				g.Gen = r.maxGen + 1

@@ -312,3 +312,10 @@ func plantedIsCaught(t *testing.T, tag, test, notCaught string) {
 	}
 	t.Logf("caught: %s", firstLine(string(out), "_test.go"))
 }
+
+// The planted bug graft_bug_compact_death_positions (compaction locates
+// moved versions by the order it grouped them in, not the segment's index
+// order) is caught by TestFlusher_CompactRewritesRetainedCheckpoints.
+func TestFlusher_CompactPositionPlantedBugIsCaught(t *testing.T) {
+	plantedIsCaught(t, "graft_bug_compact_death_positions", "TestFlusher_CompactRewritesRetainedCheckpoints", "the planted position bug was not caught")
+}

@@ -9,10 +9,11 @@ import (
 )
 
 // plantedCompact is a deliberately planted bug, built only with the tag
-// graft_bug_compact_drop_page: compaction drops one live page from the
-// checkpoint it rewrites (the last page it moved), so snapshots read from
-// that checkpoint see the page as never written (zeros) though an earlier
-// commit wrote it. THIS BUILD IS BROKEN ON PURPOSE, to prove the tests and
+// graft_bug_compact_drop_page: compaction drops one page from every
+// table it relocates (the last page it moved: from the new checkpoint and
+// from each retained checkpoint it writes again as a new generation), so
+// snapshots read from them see the page as never written (zeros) though an
+// earlier commit wrote it. THIS BUILD IS BROKEN ON PURPOSE, to prove the tests and
 // the consistency suite detect it. Never set in a real build.
 func (f *Flusher) plantedCompact(ck *segment.Checkpoint, moved []int) {
 	if len(moved) < 2 {

@@ -29,8 +29,7 @@ type bucketState struct {
 	starts map[string]uint64
 	// deltas counts the deltas checked against the chain (checkDeltas).
 	deltas int
-	// gens counts the rewritten checkpoint generations checked
-	// (checkGenerations).
+	// gens counts the checkpoint generations checked (checkGenerations).
 	gens int
 }
 
@@ -167,7 +166,8 @@ func readVolume(ctx context.Context, store objstore.Store, r *flusher.Reader, vi
 	v.missing = append(v.missing, miss...)
 	v.deltas = n
 	if retention {
-		// Compaction's rewritten checkpoint generations.
+		// Every checkpoint's newest generation locates its versions, and
+		// rewritten ones describe the same snapshot in every generation.
 		miss, n, err := checkGenerations(ctx, store, vid)
 		if err != nil {
 			return v, err

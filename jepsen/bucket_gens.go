@@ -13,15 +13,16 @@ import (
 )
 
 // checkGenerations checks vid's checkpoints in every generation compaction
-// wrote (segment.CheckpointGenKey): the newest generation of each checkpoint
-// must locate every version it names, at a segment position whose index
-// entry holds that (page, LSN) and the checkpoint's CRC, since readers take
-// it; every older generation still listed must describe the same snapshot
-// (the same pages at the same versions and CRCs: a rewrite only moves
-// versions). Objects listed and then gone (GC) are skipped; a segment a
+// wrote (segment.CheckpointGenKey): the newest generation of each
+// checkpoint (rewritten or not: compaction points a new checkpoint at
+// compacted segments too) must locate every version it names at a segment
+// position whose index entry holds that (page, LSN) and the checkpoint's
+// CRC, since readers take it; every older generation still listed must
+// describe the same snapshot (the same pages at the same versions and
+// CRCs: a rewrite only moves versions). Objects listed and then gone (GC) are skipped; a segment a
 // newest generation names and the bucket lacks is reported (readBucket
 // reads again in case a GC round is half done). It returns the anomalies
-// and how many generations beyond the first it checked.
+// and how many generations it checked.
 func checkGenerations(ctx context.Context, store objstore.Store, vid volume.ID) ([]string, int, error) {
 	objs, err := store.List(ctx, segment.CheckpointPrefix(vid))
 	if err != nil {
@@ -48,12 +49,9 @@ func checkGenerations(ctx context.Context, store objstore.Store, vid volume.ID) 
 	indexes := map[segment.ID][]segment.Entry{}
 	for _, lsn := range lsns {
 		gens := byLSN[lsn]
-		if len(gens) < 2 {
-			continue // never rewritten: checkCheckpoint and the retained reads cover it
-		}
 		slices.SortFunc(gens, func(a, b gen) int { return -cmpU64(a.gen, b.gen) }) // newest first
 		var want []segment.CheckpointPage
-		for i, g := range gens {
+		for _, g := range gens {
 			b, err := store.Get(ctx, g.key)
 			if errors.Is(err, objstore.ErrNotFound) {
 				continue // swept since the listing
@@ -66,9 +64,7 @@ func checkGenerations(ctx context.Context, store objstore.Store, vid volume.ID) 
 				out = append(out, fmt.Sprintf("vid %s: checkpoint %d generation %d does not decode as that checkpoint: %v", vid, lsn, g.gen, err))
 				continue
 			}
-			if i > 0 {
-				extra++
-			}
+			extra++
 			if want == nil {
 				want = ck.Pages
 				miss, err := checkLocations(ctx, store, vid, &ck, indexes)

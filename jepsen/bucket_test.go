@@ -132,14 +132,23 @@ func TestBucketGaps(t *testing.T) {
 }
 
 // putCheckpoint writes vid's checkpoint at lsn (its last record starting
-// at lastFrom) naming page 1 at lsn in segment sid.
+// at lastFrom) naming the first page version of segment sid, where it is.
 func putCheckpoint(t *testing.T, st objstore.Store, vid volume.ID, lsn, lastFrom volume.LSN, sid segment.ID) {
 	t.Helper()
+	b, err := st.Get(t.Context(), segment.SegmentKey(vid, sid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ix, err := segment.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ix.Entries()[0]
 	c := segment.RecordCommit{LSN: lsn, PageCount: 4}
 	c.Graft.Add(1)
 	ck := segment.Checkpoint{
 		VID: vid, LSN: lsn, LastFrom: lastFrom, Commit: c, Segments: []segment.ID{sid},
-		Pages: []segment.CheckpointPage{{Idx: 1, LSN: lsn, Segment: 0, Pos: 0}},
+		Pages: []segment.CheckpointPage{{Idx: e.Idx, LSN: e.LSN, Segment: 0, Pos: 0, CRC: e.CRC}},
 	}
 	data, err := ck.AppendBinary(nil)
 	if err != nil {

@@ -137,27 +137,26 @@ var PlantedBugs = []PlantedBug{
 	{
 		// The gc nemesis compacts every segment with a dead page
 		// (GCNodeArgs: --compact-below 1) at each checkpoint (every 4
-		// records), so most checkpoints rewrite their table and drop a
-		// page: reads of the retained snapshots served from such a
-		// checkpoint find the page never written. Measured: caught by
+		// records). Since compaction moves only versions at or below the
+		// horizon, a new checkpoint moves few; the retained checkpoints it
+		// writes again carry the drop too, and those are what the final
+		// reads of retained snapshots use (with the drop in the new
+		// checkpoint alone: 0/1 at seed 1). Measured: caught by
 		// retained in 3/3 seeds at 60 s (seed 1: "lsn 3149 page 8: version
 		// 0, want 3142"; load ~9-12); pages and bucket pass (a commit's own
 		// page is read from its record, and the bucket checker checks only
 		// that named versions exist).
 		Tag: "graft_bug_compact_drop_page", Class: "flush path",
-		What:     "compaction drops one live page from the checkpoint it rewrites: snapshots read from that checkpoint see zeros for a page an earlier commit wrote (flusher/planted_compact_*.go; call site Flusher.compact)",
+		What:     "compaction drops one moved page from every table it relocates (the new checkpoint and each retained checkpoint it writes again as a new generation): snapshots read from them see zeros for a page an earlier commit wrote (flusher/planted_compact_*.go; call site Flusher.compact)",
 		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "retained",
 		TimeLimit: 60 * time.Second,
 	},
 	{
-		// The gc nemesis retains by LSN count (--retain-lsns 16), so the
-		// GC base (a checkpoint) is usually below the horizon and the
-		// snapshots between them read through log records whose segments
-		// compaction relocated into rewritten checkpoint generations; the
-		// planted sweep deletes those segments while the records still
-		// name them.
-		Tag: "graft_bug_sweep_ignores_records", Class: "flush path",
-		What:     "GC's sweep of superseded checkpoint generations deletes the segments they alone name without checking that no log record still names them: snapshots read through those records find the pages gone (flusher/planted_sweep_*.go; call site Flusher.sweepVolume)",
+		// The gc nemesis compacts every segment with a dead page
+		// (--compact-below 1), so most checkpoints and their rewritten
+		// generations point moved versions into compacted segments.
+		Tag: "graft_bug_compact_death_positions", Class: "flush path",
+		What:     "compaction locates each moved version at its rank in the order it grouped versions by (when they leave retention), not at its rank in the compacted segment's index: checkpoints and rewritten generations point at other pages, reads fail the page CRC (flusher/planted_position_*.go; call site Flusher.compact)",
 		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "bucket",
 		TimeLimit: 60 * time.Second,
 	},

@@ -408,7 +408,7 @@ func checkFinal(ops []history.Op, fin final, cerr error, retention bool) (chain,
 		bucket.Stats = map[string]any{}
 	}
 	bucket.Stats["deltas_checked"] = fin.bucket.deltas
-	bucket.Stats["checkpoint_generations_checked"] = fin.bucket.gens
+	bucket.Stats["checkpoints_checked"] = fin.bucket.gens
 	return chain, bucket
 }
 
