@@ -137,11 +137,13 @@ var PlantedBugs = []PlantedBug{
 	{
 		// The gc nemesis compacts every segment with a dead page
 		// (GCNodeArgs: --compact-below 1) at each checkpoint (every 4
-		// records). Since compaction moves only versions at or below the
-		// horizon, a new checkpoint moves few; the retained checkpoints it
-		// writes again carry the drop too, and those are what the final
-		// reads of retained snapshots use (with the drop in the new
-		// checkpoint alone: 0/1 at seed 1). Measured: caught by
+		// records). Compaction moves only versions at or below the horizon,
+		// in practice the base checkpoint's, which it writes again as a new
+		// generation carrying the drop; register's reads at recent
+		// snapshots during the run see the page as never written (the drop
+		// in the new checkpoint alone, read only by the final reads: 0/1 at
+		// seed 1). Measured: seed 1 caught by retained ("lsn 1080 page 5
+		// (read during the run): version 0, want 1079"). Measured: caught by
 		// retained in 3/3 seeds at 60 s (seed 1: "lsn 3149 page 8: version
 		// 0, want 3142"; load ~9-12); pages and bucket pass (a commit's own
 		// page is read from its record, and the bucket checker checks only
@@ -153,11 +155,18 @@ var PlantedBugs = []PlantedBug{
 	},
 	{
 		// The gc nemesis compacts every segment with a dead page
-		// (--compact-below 1), so most checkpoints and their rewritten
-		// generations point moved versions into compacted segments.
+		// (--compact-below 1): each compaction moves the base checkpoint's
+		// versions and writes the base again as a new generation, which
+		// the snapshots between it and the next checkpoint read until the
+		// next GC round. Register's reads at recent snapshots during the
+		// run (workload.Env.ReadRetained) get data_loss (page CRC) there;
+		// the final reads do not (the last retained snapshots read the
+		// newest checkpoint, which no compaction rewrote). Measured: seed 1
+		// caught by retained ("data_loss at a recent snapshot: lsn 1021:
+		// ... checksum mismatch").
 		Tag: "graft_bug_compact_death_positions", Class: "flush path",
 		What:     "compaction locates each moved version at its rank in the order it grouped versions by (when they leave retention), not at its rank in the compacted segment's index: checkpoints and rewritten generations point at other pages, reads fail the page CRC (flusher/planted_position_*.go; call site Flusher.compact)",
-		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "bucket",
+		Workload: "register", Nemeses: []string{"gc", "kill-leader"}, Checker: "retained",
 		TimeLimit: 60 * time.Second,
 	},
 	{

@@ -163,10 +163,36 @@ func checkRetained(ctx context.Context, cl *client.Client, ops []history.Op, cha
 			}
 		}
 	}
+	// The page reads the workload made during the run (ReadRetained: at
+	// recent snapshots, while GC and compaction changed the bucket).
+	var runPages int
+	for _, p := range history.Pairs(ops) {
+		done := p[1]
+		if done.Type != history.OK {
+			continue
+		}
+		for _, e := range done.PageReadLost {
+			res.Anomalies = append(res.Anomalies, fmt.Sprintf("vid %s (read during the run): data_loss at a recent snapshot: %s", done.VID, e))
+		}
+		vw := writers[done.VID]
+		if vw == nil {
+			vw = &volumeWriters{}
+		}
+		for _, pr := range done.PageReads {
+			wantLSN, want, ok := vw.expect(pr.Idx, pr.LSN)
+			if !ok {
+				continue
+			}
+			runPages++
+			if pr.Ver != wantLSN || pr.Sum != workload.PageSum(want) {
+				res.Anomalies = append(res.Anomalies, fmt.Sprintf("vid %s lsn %d page %d (read during the run): version %d, want %d (bytes equal: %v)", done.VID, pr.LSN, pr.Idx, pr.Ver, wantLSN, pr.Sum == workload.PageSum(want)))
+			}
+		}
+	}
 	if n := len(res.Anomalies); n > checker.MaxAnomalies {
 		res.Anomalies = append(res.Anomalies[:checker.MaxAnomalies], fmt.Sprintf("... and %d more", n-checker.MaxAnomalies))
 	}
-	res.Stats = map[string]any{"snapshots": snapshots, "pages": pages, "undecided_pages": undecided, "horizon_moved": moved, "unreadable": unreadable}
+	res.Stats = map[string]any{"snapshots": snapshots, "pages": pages, "undecided_pages": undecided, "horizon_moved": moved, "unreadable": unreadable, "run_pages": runPages}
 	switch {
 	case len(res.Anomalies) > 0:
 		res.Valid = checker.Invalid

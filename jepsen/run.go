@@ -179,6 +179,7 @@ func Run(ctx context.Context, opts Options) (Outcome, error) {
 		Processes: opts.Processes, Volumes: opts.Volumes, OpTimeout: opts.OpTimeout,
 		ClientOptions: c.ClientOptions(), Log: log.With("component", "workload"),
 		Binary: opts.Binary, Dir: filepath.Join(opts.Out, "clients"),
+		ReadRetained: opts.retention(),
 	}
 	if err := w.Setup(ctx, env); err != nil {
 		return Outcome{}, fmt.Errorf("set up workload: %w", err)

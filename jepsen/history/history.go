@@ -62,6 +62,10 @@ type Op struct {
 	// PageReads are the pages a read read (register through edges): each
 	// page's version and a sum of its bytes, for checker.PageReads.
 	PageReads []PageRead `json:"page_reads,omitempty"`
+	// PageReadLost are page reads of a read that the server answered with
+	// data_loss (flushed data corrupt or missing in the object store):
+	// "lsn L: error". A correct cluster never answers so.
+	PageReadLost []string `json:"page_read_lost,omitempty"`
 	// Time is the event's time since the recorder started.
 	Time  time.Duration `json:"time_ns"`
 	Error string        `json:"error,omitempty"`

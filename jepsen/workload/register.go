@@ -1,7 +1,9 @@
 package workload
 
 import (
+	"connectrpc.com/connect"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 
@@ -85,6 +87,16 @@ func (r *Register) Run(ctx context.Context, env *Env) error {
 				prev := lastRead[[2]int{w, vi}]
 				lastRead[[2]int{w, vi}] = lsn
 				mu.Unlock()
+				if env.ReadRetained && via == "" && lsn > 1 {
+					old := lsn - volume.LSN(1+rng.IntN(int(min(lsn-1, 1024))))
+					prs, err := readPageSums(octx, rc, vid, old)
+					switch {
+					case err == nil:
+						done.PageReads = append(done.PageReads, prs...)
+					case connect.CodeOf(err) == connect.CodeDataLoss:
+						done.PageReadLost = append(done.PageReadLost, fmt.Sprintf("lsn %d: %v", old, err))
+					}
+				}
 				if via != "" && lsn > 0 {
 					// Through an edge, also read the pages at the head, at
 					// this worker's previous read (a snapshot the edge has

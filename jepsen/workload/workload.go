@@ -39,6 +39,13 @@ type Env struct {
 	// at times at an older one (history.Op.PageReads, checked by
 	// checker.PageReads).
 	Edges []string
+	// ReadRetained (runs with retention: the gc nemesis) makes register's
+	// reads at a node also read every page at a random snapshot up to
+	// 1024 LSNs below the head it read (history.Op.PageReads; below the
+	// horizon the read fails and goes unrecorded). The retained checker
+	// verifies them: snapshots served while GC, compaction and rewritten
+	// checkpoint generations change the bucket under them.
+	ReadRetained bool
 	// Rec records the history.
 	Rec *history.Recorder
 	// Seed makes the run's choices reproducible (fault timing and server
