@@ -31,6 +31,47 @@ func (l *applyLog) Propose(_ context.Context, cmd []byte) (any, error) {
 	return l.f.Apply(&raft.Log{Index: l.index, Type: raft.LogCommand, Data: cmd}), nil
 }
 
+// flushedVolume writes one volume through the real flusher (an in-process
+// FSM for Raft), for the bucket checkers' tests.
+type flushedVolume struct {
+	st  objstore.Store
+	lg  *applyLog
+	r   *flusher.Reader
+	fl  *flusher.Flusher
+	vid volume.ID
+	lsn volume.LSN
+	rng *rand.Rand
+}
+
+func newFlushedVolume(t *testing.T, st objstore.Store, cfg flusher.Config, seed uint64) *flushedVolume {
+	t.Helper()
+	f := fsm.New()
+	v := &flushedVolume{st: st, lg: &applyLog{f: f}, vid: volume.MustNewID(), rng: rand.New(rand.NewPCG(seed, seed+1))}
+	var err error
+	if v.r, err = flusher.NewReader(st, flusher.DefaultReaderConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if v.fl, err = flusher.New(cfg, f, st, v.r, v.lg, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// commitRandom commits 1-3 one-page commits to pages 1..pageCount.
+func (v *flushedVolume) commitRandom(t *testing.T, pageCount int) {
+	t.Helper()
+	for range 1 + v.rng.IntN(3) {
+		pages := []volume.PageWrite{{Idx: volume.PageIdx(1 + v.rng.IntN(pageCount)), Data: make([]byte, volume.PageSize)}}
+		pages[0].Data[0] = byte(v.lsn)
+		hash := volume.CommitHash(v.vid, v.lsn+1, uint32(pageCount), pages)
+		resp, _ := v.lg.Propose(t.Context(), fsm.EncodeCommit(&fsm.CommitCommand{VID: v.vid, BaseLSN: v.lsn, PageCount: uint32(pageCount), TimeUnixMs: 1, Hash: hash, Pages: pages}))
+		if cr, ok := resp.(*fsm.CommitResult); !ok || cr.Err != nil {
+			t.Fatalf("commit: %v", resp)
+		}
+		v.lsn++
+	}
+}
+
 // TestReadBucket_DeltasMatchTheChain writes a volume through the real
 // flusher (deltas on, a checkpoint every 4 records) and checks that every
 // delta it left names exactly the page versions of its snapshot. Built with
@@ -44,36 +85,16 @@ func TestReadBucket_DeltasMatchTheChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	f := fsm.New()
-	lg := &applyLog{f: f}
-	r, err := flusher.NewReader(st, flusher.DefaultReaderConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := flusher.DefaultConfig()
 	cfg.Interval, cfg.OrphanInterval, cfg.CheckpointRecords, cfg.CheckpointBytes = 0, 0, 4, 0
-	fl, err := flusher.New(cfg, f, st, r, lg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vid := volume.MustNewID()
-	rng := rand.New(rand.NewPCG(3, 4))
-	lsn := volume.LSN(0)
+	v := newFlushedVolume(t, st, cfg, 3)
+	vid, r := v.vid, v.r
 	for range 15 {
-		for range 1 + rng.IntN(3) {
-			pages := []volume.PageWrite{{Idx: volume.PageIdx(1 + rng.IntN(8)), Data: make([]byte, volume.PageSize)}}
-			pages[0].Data[0] = byte(lsn)
-			hash := volume.CommitHash(vid, lsn+1, 8, pages)
-			resp, _ := lg.Propose(ctx, fsm.EncodeCommit(&fsm.CommitCommand{VID: vid, BaseLSN: lsn, PageCount: 8, TimeUnixMs: 1, Hash: hash, Pages: pages}))
-			if cr, ok := resp.(*fsm.CommitResult); !ok || cr.Err != nil {
-				t.Fatalf("commit: %v", resp)
-			}
-			lsn++
-		}
-		if err := fl.FlushAll(ctx); err != nil {
+		v.commitRandom(t, 8)
+		if err := v.fl.FlushAll(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fl.CheckpointOnce(ctx); err != nil {
+		if _, err := v.fl.CheckpointOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

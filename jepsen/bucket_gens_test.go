@@ -2,12 +2,10 @@ package jepsen
 
 import (
 	"context"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/graft-cluster/graft/flusher"
-	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/segment"
 	"github.com/graft-cluster/graft/volume"
@@ -21,22 +19,11 @@ import (
 func TestCheckGenerations(t *testing.T) {
 	ctx := context.Background()
 	st := objstore.NewMemory()
-	f := fsm.New()
-	lg := &applyLog{f: f}
-	r, err := flusher.NewReader(st, flusher.DefaultReaderConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := flusher.DefaultConfig()
 	cfg.Interval, cfg.OrphanInterval, cfg.CheckpointRecords, cfg.CheckpointBytes = 0, 0, 3, 0
 	cfg.RetainLSNs, cfg.GCInterval, cfg.GCGrace, cfg.CompactBelow = 8, 0, 0, 1
-	fl, err := flusher.New(cfg, f, st, r, lg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vid := volume.MustNewID()
-	rng := rand.New(rand.NewPCG(5, 6))
-	lsn := volume.LSN(0)
+	v := newFlushedVolume(t, st, cfg, 5)
+	vid, fl := v.vid, v.fl
 	rewritten := func() (key string, older string) {
 		objs, err := st.List(ctx, segment.CheckpointPrefix(vid))
 		if err != nil {
@@ -62,16 +49,7 @@ func TestCheckGenerations(t *testing.T) {
 		if i == 60 {
 			t.Fatal("no checkpoint rewritten in 60 rounds")
 		}
-		for range 1 + rng.IntN(3) {
-			pages := []volume.PageWrite{{Idx: volume.PageIdx(1 + rng.IntN(6)), Data: make([]byte, volume.PageSize)}}
-			pages[0].Data[0] = byte(lsn)
-			hash := volume.CommitHash(vid, lsn+1, 6, pages)
-			resp, _ := lg.Propose(ctx, fsm.EncodeCommit(&fsm.CommitCommand{VID: vid, BaseLSN: lsn, PageCount: 6, TimeUnixMs: 1, Hash: hash, Pages: pages}))
-			if cr, ok := resp.(*fsm.CommitResult); !ok || cr.Err != nil {
-				t.Fatalf("commit: %v", resp)
-			}
-			lsn++
-		}
+		v.commitRandom(t, 6)
 		if err := fl.FlushAll(ctx); err != nil {
 			t.Fatal(err)
 		}
