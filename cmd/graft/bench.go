@@ -142,7 +142,7 @@ func benchOverwrite(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", time.Second, "time between GC steps (the node default is 1m)")
 	fs.DurationVar(&cfg.GCGrace, "gc-grace", time.Second, "GC grace period (the node default, 10m, keeps that much more history in the bucket)")
 	fs.Float64Var(&cfg.CompactBelow, "compact-below", flusher.DefaultConfig().CompactBelow, "compact segments whose needed fraction is below this at checkpoint time (0: no compaction)")
-	fs.Uint64Var(&cfg.CompactSegmentBytes, "compact-segment-bytes", 0, "page bytes of one compacted segment at most (0: the node default, 512 KiB)")
+	fs.Uint64Var(&cfg.CompactSegmentBytes, "compact-segment-bytes", 0, "page bytes of one compacted segment at most (0: the node default, 128 KiB)")
 	fs.Float64Var(&cfg.CompactMaxFraction, "compact-max-fraction", 0, "versions one checkpoint step moves at most, as a fraction of the volume's pages (0: the node default)")
 	fs.DurationVar(&cfg.SampleInterval, "sample", 10*time.Second, "time between bucket measurements")
 	asJSON := fs.Bool("json", false, "print one JSON object")
