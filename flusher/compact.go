@@ -270,8 +270,9 @@ func (f *Flusher) compact(ctx context.Context, ck *segment.Checkpoint, ret []ret
 	// Order by when each version stops being needed: its next version's
 	// LSN (the versions still live last), so a compacted segment's pages
 	// tend to leave retention together.
-	for _, l := range lsns {
+	for idx, l := range lsns {
 		slices.Sort(l)
+		lsns[idx] = slices.Compact(l) // a version may sit in two segments
 	}
 	death := func(k verKey) volume.LSN {
 		l := lsns[k.idx]
