@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/graft-cluster/graft/flusher"
-	"github.com/graft-cluster/graft/fsm"
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/objstore/faulty"
 	"github.com/graft-cluster/graft/segment"
@@ -50,45 +49,11 @@ func (c *counting) ListAfter(ctx context.Context, prefix, startAfter string, lim
 // records them in its model.
 func (e *env) commitIdx(vid volume.ID, idxs ...volume.PageIdx) {
 	e.t.Helper()
-	m := e.models[vid]
-	if m == nil {
-		m = newModel()
-		e.models[vid] = m
-	}
-	pageCount := uint32(20)
 	var pages []volume.PageWrite
 	for _, idx := range idxs {
-		data := make([]byte, volume.PageSize)
-		for i := range data {
-			data[i] = byte(e.rng.Uint32())
-		}
-		pages = append(pages, volume.PageWrite{Idx: idx, Data: data})
+		pages = append(pages, volume.PageWrite{Idx: idx, Data: e.randomPage()})
 	}
-	sorted, err := volume.ValidateCommit(pageCount, pages, volume.Limits{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	hash := volume.CommitHash(vid, m.head+1, pageCount, sorted)
-	resp, err := e.log.Propose(context.Background(), fsm.EncodeCommit(&fsm.CommitCommand{
-		VID: vid, BaseLSN: m.head, PageCount: pageCount, TimeUnixMs: 1_700_000_000_000, Hash: hash, Pages: sorted,
-	}))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if r := resp.(*fsm.CommitResult); r.Err != nil {
-		e.t.Fatal(r.Err)
-	}
-	m.head++
-	img := map[volume.PageIdx][]byte{}
-	for k, v := range m.pages[m.head-1] {
-		img[k] = v
-	}
-	for _, p := range sorted {
-		img[p.Idx] = p.Data
-	}
-	m.pages[m.head] = img
-	m.pageCount[m.head] = pageCount
-	m.hashes[m.head] = hash
+	e.commitWrites(vid, pages, 1_700_000_000_000)
 }
 
 // checkHead reads the head of every volume cold from the bucket

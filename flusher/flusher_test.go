@@ -100,33 +100,47 @@ func (e *env) commit(vid volume.ID, n int) {
 // commitAt is commit with the commit time the proposer stamps.
 func (e *env) commitAt(vid volume.ID, n int, timeUnixMs int64) {
 	e.t.Helper()
+	seen := map[volume.PageIdx]bool{}
+	var pages []volume.PageWrite
+	for range n {
+		idx := volume.PageIdx(1 + e.rng.IntN(int(modelPageCount)))
+		if seen[idx] {
+			continue
+		}
+		seen[idx] = true
+		pages = append(pages, volume.PageWrite{Idx: idx, Data: e.randomPage()})
+	}
+	e.commitWrites(vid, pages, timeUnixMs)
+}
+
+// modelPageCount is the page count of every commit the env makes.
+const modelPageCount = uint32(20)
+
+// randomPage returns a page of random bytes.
+func (e *env) randomPage() []byte {
+	data := make([]byte, volume.PageSize)
+	for i := range data {
+		data[i] = byte(e.rng.Uint32())
+	}
+	return data
+}
+
+// commitWrites commits pages to vid on its model's head, stamped
+// timeUnixMs, and records the new snapshot in the model.
+func (e *env) commitWrites(vid volume.ID, pages []volume.PageWrite, timeUnixMs int64) {
+	e.t.Helper()
 	m := e.models[vid]
 	if m == nil {
 		m = newModel()
 		e.models[vid] = m
 	}
-	pageCount := uint32(20)
-	seen := map[volume.PageIdx]bool{}
-	var pages []volume.PageWrite
-	for range n {
-		idx := volume.PageIdx(1 + e.rng.IntN(int(pageCount)))
-		if seen[idx] {
-			continue
-		}
-		seen[idx] = true
-		data := make([]byte, volume.PageSize)
-		for i := range data {
-			data[i] = byte(e.rng.Uint32())
-		}
-		pages = append(pages, volume.PageWrite{Idx: idx, Data: data})
-	}
-	sorted, err := volume.ValidateCommit(pageCount, pages, volume.Limits{})
+	sorted, err := volume.ValidateCommit(modelPageCount, pages, volume.Limits{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	hash := volume.CommitHash(vid, m.head+1, pageCount, sorted)
+	hash := volume.CommitHash(vid, m.head+1, modelPageCount, sorted)
 	resp, err := e.log.Propose(context.Background(), fsm.EncodeCommit(&fsm.CommitCommand{
-		VID: vid, BaseLSN: m.head, PageCount: pageCount, TimeUnixMs: timeUnixMs, Hash: hash, Pages: sorted,
+		VID: vid, BaseLSN: m.head, PageCount: modelPageCount, TimeUnixMs: timeUnixMs, Hash: hash, Pages: sorted,
 	}))
 	if err != nil {
 		e.t.Fatal(err)
@@ -143,7 +157,7 @@ func (e *env) commitAt(vid volume.ID, n int, timeUnixMs int64) {
 		img[p.Idx] = p.Data
 	}
 	m.pages[m.head] = img
-	m.pageCount[m.head] = pageCount
+	m.pageCount[m.head] = modelPageCount
 	m.hashes[m.head] = hash
 }
 
