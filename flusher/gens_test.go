@@ -292,8 +292,9 @@ func TestFlusher_SweepPlantedBugIsCaught(t *testing.T) {
 }
 
 // plantedIsCaught builds the flusher tests with the planted bug tag and
-// checks that test fails there (notCaught words the failure if it passes).
-func plantedIsCaught(t *testing.T, tag, test, notCaught string) {
+// checks that test fails there, with a failure line containing want (the
+// test's name when empty); notCaught words the failure if it passes.
+func plantedIsCaught(t *testing.T, tag, test, notCaught string, want ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the flusher tests with a planted bug")
@@ -307,10 +308,14 @@ func plantedIsCaught(t *testing.T, tag, test, notCaught string) {
 	if err == nil {
 		t.Fatalf("%s:\n%s", notCaught, out)
 	}
-	if !strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), test) {
+	line := "_test.go"
+	if len(want) > 0 {
+		line = want[0]
+	}
+	if !strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), test) || !strings.Contains(string(out), line) {
 		t.Fatalf("the planted build failed for another reason: %v\n%s", err, out)
 	}
-	t.Logf("caught: %s", firstLine(string(out), "_test.go"))
+	t.Logf("caught: %s", firstLine(string(out), line))
 }
 
 // The planted bug graft_bug_compact_death_positions (compaction locates
