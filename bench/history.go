@@ -8,10 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
@@ -136,20 +133,6 @@ func RunHistory(ctx context.Context, cfg HistoryConfig) ([]HistoryResult, error)
 	return out, nil
 }
 
-// localLog applies proposals to an FSM in order, as a one-node Raft would.
-type localLog struct {
-	mu    sync.Mutex
-	f     *fsm.FSM
-	index uint64
-}
-
-func (l *localLog) Propose(_ context.Context, cmd []byte) (any, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.index++
-	return l.f.Apply(&raft.Log{Index: l.index, Type: raft.LogCommand, Data: cmd}), nil
-}
-
 func historyPage(idx volume.PageIdx, lsn volume.LSN) []byte {
 	p := make([]byte, volume.PageSize)
 	for i := 0; i < len(p); i += 16 {
@@ -180,7 +163,7 @@ func runHistory(ctx context.Context, cfg HistoryConfig, ckptRecords int, retain 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cs := &CountingStore{Store: objstore.NewMemory()}
 	f := fsm.New()
-	lg := &localLog{f: f}
+	lg := fsm.NewLocalLog(f)
 	reader, err := flusher.NewReader(cs, flusher.ReaderConfig{Logger: quiet})
 	if err != nil {
 		return res, err

@@ -131,7 +131,7 @@ func RunOverwrite(ctx context.Context, cfg OverwriteConfig) (OverwriteResult, er
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := objstore.NewMemory()
 	f := fsm.New()
-	lg := &localLog{f: f}
+	lg := fsm.NewLocalLog(f)
 	reader, err := flusher.NewReader(store, flusher.ReaderConfig{Logger: quiet})
 	if err != nil {
 		return res, err

@@ -1,14 +1,11 @@
 package edge
 
 import (
-	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/hashicorp/raft"
 
 	"github.com/graft-cluster/graft/client"
 	"github.com/graft-cluster/graft/flusher"
@@ -16,19 +13,6 @@ import (
 	"github.com/graft-cluster/graft/objstore"
 	"github.com/graft-cluster/graft/volume"
 )
-
-type horizonLog struct {
-	mu    sync.Mutex
-	f     *fsm.FSM
-	index uint64
-}
-
-func (l *horizonLog) Propose(_ context.Context, cmd []byte) (any, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.index++
-	return l.f.Apply(&raft.Log{Index: l.index, Type: raft.LogCommand, Data: cmd}), nil
-}
 
 // An edge reading an old snapshot from the bucket below what retention
 // left answers the cluster's out_of_range error naming the oldest readable
@@ -43,7 +27,7 @@ func TestEdge_BucketReadBelowRetentionIsOutOfRange(t *testing.T) {
 	}
 	defer st.Close()
 	f := fsm.New()
-	lg := &horizonLog{f: f}
+	lg := fsm.NewLocalLog(f)
 	r, err := flusher.NewReader(st, flusher.DefaultReaderConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -6,10 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/graft-cluster/graft/flusher"
 	"github.com/graft-cluster/graft/fsm"
@@ -18,24 +15,11 @@ import (
 	"github.com/graft-cluster/graft/volume"
 )
 
-type applyLog struct {
-	mu    sync.Mutex
-	f     *fsm.FSM
-	index uint64
-}
-
-func (l *applyLog) Propose(_ context.Context, cmd []byte) (any, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.index++
-	return l.f.Apply(&raft.Log{Index: l.index, Type: raft.LogCommand, Data: cmd}), nil
-}
-
 // flushedVolume writes one volume through the real flusher (an in-process
 // FSM for Raft), for the bucket checkers' tests.
 type flushedVolume struct {
 	st  objstore.Store
-	lg  *applyLog
+	lg  *fsm.LocalLog
 	r   *flusher.Reader
 	fl  *flusher.Flusher
 	vid volume.ID
@@ -46,7 +30,7 @@ type flushedVolume struct {
 func newFlushedVolume(t *testing.T, st objstore.Store, cfg flusher.Config, seed uint64) *flushedVolume {
 	t.Helper()
 	f := fsm.New()
-	v := &flushedVolume{st: st, lg: &applyLog{f: f}, vid: volume.MustNewID(), rng: rand.New(rand.NewPCG(seed, seed+1))}
+	v := &flushedVolume{st: st, lg: fsm.NewLocalLog(f), vid: volume.MustNewID(), rng: rand.New(rand.NewPCG(seed, seed+1))}
 	var err error
 	if v.r, err = flusher.NewReader(st, flusher.DefaultReaderConfig()); err != nil {
 		t.Fatal(err)
